@@ -1,0 +1,117 @@
+"""Parameters, FLOPs and activation memory of a model, counted by PyTorch itself.
+
+FLOPs come from ``torch.utils.flop_counter.FlopCounterMode`` (convolutions, matrix products and
+the like; one multiply-add = 2 FLOPs). ``macs = flops / 2`` is the unit most papers and the
+official FastFCN numbers use (GMACs). Normalisation, activations and interpolation are not counted,
+as in the usual counters.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+from torch.utils.flop_counter import FlopCounterMode
+
+__all__ = ["Complexity", "complexity", "count_parameters"]
+
+
+@dataclass
+class Complexity:
+    params: int
+    flops: int
+    activation_bytes: int
+    saved_for_backward_bytes: int | None = None
+    flops_by_module: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def macs(self) -> float:
+        return self.flops / 2
+
+    @property
+    def gmacs(self) -> float:
+        return self.flops / 2e9
+
+    def as_dict(self) -> dict:
+        return {"params": self.params, "flops": self.flops, "gmacs": self.gmacs,
+                "activation_bytes": self.activation_bytes,
+                "saved_for_backward_bytes": self.saved_for_backward_bytes}
+
+
+def count_parameters(module: nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters())
+
+
+def _leaf_output_bytes(model: nn.Module, x: torch.Tensor) -> int:
+    total = 0
+
+    def hook(_mod, _inp, out):
+        nonlocal total
+        for t in out.values() if isinstance(out, dict) else (out if isinstance(out, (list, tuple)) else [out]):
+            if isinstance(t, torch.Tensor):
+                total += t.numel() * t.element_size()
+
+    handles = [m.register_forward_hook(hook) for m in model.modules() if not list(m.children())]
+    try:
+        with torch.no_grad():
+            model(x)
+    finally:
+        for h in handles:
+            h.remove()
+    return total
+
+
+def _saved_for_backward_bytes(model: nn.Module, x: torch.Tensor) -> int:
+    seen: dict[tuple, int] = {}
+
+    def pack(t: torch.Tensor):
+        try:
+            key = (t.untyped_storage().data_ptr(), t.device)
+            seen[key] = max(seen.get(key, 0), t.untyped_storage().nbytes())
+        except RuntimeError:  # tensors without storage (e.g. some views under functionalization)
+            pass
+        return t
+
+    was_training = model.training
+    model.train()
+    try:
+        with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+            out = model(x)
+        del out
+    finally:
+        model.train(was_training)
+    return sum(seen.values())
+
+
+def complexity(model: nn.Module, input_size: int | tuple[int, int] = 512, batch_size: int = 1,
+               training_memory: bool = False, by_module_depth: int = 3) -> Complexity:
+    """Count parameters, FLOPs and activation memory of ``model`` for one input size.
+
+    Args:
+        input_size: ``H`` or ``(H, W)`` of the RGB input.
+        training_memory: also measure the bytes autograd saves for backward in train mode
+            (what limits the batch size in training); costs one training-mode forward.
+        by_module_depth: FLOPs are also reported per module down to this depth
+            (``backbone.layer3``, ``upsample``, ``head`` ...).
+    """
+    h, w = (input_size, input_size) if isinstance(input_size, int) else input_size
+    if h < 1 or w < 1 or batch_size < 1:
+        raise ValueError(f"input size and batch size must be positive, got {(batch_size, h, w)}")
+    param = next(model.parameters())
+    x = torch.randn(batch_size, 3, h, w, device=param.device, dtype=param.dtype)
+    was_training = model.training
+    model.eval()
+    try:
+        counter = FlopCounterMode(display=False, depth=by_module_depth)
+        with counter, torch.no_grad():
+            model(x)
+        by_module = {}
+        for name, ops in counter.get_flop_counts().items():
+            short = name.split(".", 1)[1] if "." in name else ""
+            by_module[short] = int(sum(ops.values()))
+        activation = _leaf_output_bytes(model, x)
+    finally:
+        model.train(was_training)
+    saved = _saved_for_backward_bytes(model, x) if training_memory else None
+    return Complexity(count_parameters(model), int(counter.get_total_flops()), activation, saved, by_module)

@@ -1,0 +1,87 @@
+"""Joint Pyramid Upsampling (Section 3.3.3, Fig. 4), with the official implementation's numerics.
+
+JPU takes C3, C4, C5 of a plain (output stride 32) backbone and produces a feature map at C3's
+resolution (output stride 8) that stands in for the last feature map of a dilated backbone:
+
+1. (Fig. 4a) each input goes through a 3x3 conv-BN-ReLU to a common ``width``;
+2. (Fig. 4b) the two deeper maps are resized bilinearly (``align_corners=True``) to C3's size and
+   the three are concatenated deepest first, ``[C5, C4, C3]``, giving ``y_c``;
+3. four separable convolutions with dilation 1, 2, 4, 8 read ``y_c`` in parallel; each is
+   depthwise 3x3 (dilated) -> BN -> pointwise 1x1 -> BN -> ReLU;
+4. (Fig. 4c) their concatenation (``4 * width`` channels) is what the segmentation head receives;
+   the head's first convolution is the final "regular convolution block" of the figure.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+__all__ = ["JPU", "SeparableConvBlock", "conv_bn_relu"]
+
+JPU_DILATIONS = (1, 2, 4, 8)
+
+
+def conv_bn_relu(in_channels: int, out_channels: int, kernel_size: int = 3, dilation: int = 1) -> nn.Sequential:
+    """Conv (no bias) -> BatchNorm -> ReLU, 'same' padding."""
+    return nn.Sequential(
+        nn.Conv2d(in_channels, out_channels, kernel_size, padding=dilation * (kernel_size // 2),
+                  dilation=dilation, bias=False),
+        nn.BatchNorm2d(out_channels),
+        nn.ReLU(inplace=True),
+    )
+
+
+class SeparableConvBlock(nn.Module):
+    """Depthwise 3x3 (dilated) -> BN -> pointwise 1x1 -> BN -> ReLU."""
+
+    def __init__(self, in_channels: int, out_channels: int, dilation: int) -> None:
+        super().__init__()
+        self.dilation = dilation
+        self.depthwise = nn.Conv2d(in_channels, in_channels, 3, padding=dilation, dilation=dilation,
+                                   groups=in_channels, bias=False)
+        self.depthwise_bn = nn.BatchNorm2d(in_channels)
+        self.pointwise = nn.Conv2d(in_channels, out_channels, 1, bias=False)
+        self.bn = nn.BatchNorm2d(out_channels)
+        self.relu = nn.ReLU(inplace=True)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.relu(self.bn(self.pointwise(self.depthwise_bn(self.depthwise(x)))))
+
+
+class JPU(nn.Module):
+    """Joint Pyramid Upsampling.
+
+    Args:
+        in_channels: channels of (C3, C4, C5), e.g. ``(512, 1024, 2048)`` for ResNet-50.
+        width: the common embedding width (512 in the paper); the output has ``4 * width`` channels.
+        dilations: the rates of the parallel separable convolutions (1, 2, 4, 8 in the paper).
+    """
+
+    def __init__(self, in_channels: tuple[int, int, int] | list[int], width: int = 512,
+                 dilations: tuple[int, ...] = JPU_DILATIONS) -> None:
+        super().__init__()
+        if len(in_channels) != 3:
+            raise ValueError(f"JPU takes three inputs (C3, C4, C5), got in_channels={in_channels}")
+        if width < 1:
+            raise ValueError(f"JPU width must be positive, got {width}")
+        c3, c4, c5 = in_channels
+        self.width = width
+        self.out_channels = width * len(dilations)
+        self.conv5 = conv_bn_relu(c5, width)
+        self.conv4 = conv_bn_relu(c4, width)
+        self.conv3 = conv_bn_relu(c3, width)
+        self.dilations = nn.ModuleList(SeparableConvBlock(3 * width, width, d) for d in dilations)
+
+    def fuse(self, c3: Tensor, c4: Tensor, c5: Tensor) -> Tensor:
+        """Steps 1-2: embed each input and stack them at C3's resolution -> ``y_c``."""
+        feats = [self.conv5(c5), self.conv4(c4), self.conv3(c3)]
+        size = feats[-1].shape[-2:]
+        feats = [F.interpolate(f, size, mode="bilinear", align_corners=True) if f.shape[-2:] != size else f
+                 for f in feats]
+        return torch.cat(feats, dim=1)
+
+    def forward(self, c3: Tensor, c4: Tensor, c5: Tensor) -> Tensor:
+        y_c = self.fuse(c3, c4, c5)
+        return torch.cat([branch(y_c) for branch in self.dilations], dim=1)

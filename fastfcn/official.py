@@ -1,0 +1,171 @@
+"""Load the checkpoints released with FastFCN / PyTorch-Encoding into our models.
+
+The official training script saves ``{"epoch", "state_dict", "optimizer", "best_pred"}`` where
+``state_dict`` uses the official module names (``pretrained.*`` for the backbone, ``jpu.*``,
+``head.*``, ``auxlayer.*``), sometimes behind a ``module.`` prefix (DataParallel), and includes the
+unused ImageNet classifier ``pretrained.fc.*``. :func:`convert_official_state_dict` renames those
+keys to ours; :func:`load_official` builds the matching model and loads it strictly.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from .model import FastFCN, build_model
+
+__all__ = ["convert_official_state_dict", "load_official", "read_official_checkpoint", "OfficialCheckpointError"]
+
+
+class OfficialCheckpointError(RuntimeError):
+    """The checkpoint does not fit the model that was asked for."""
+
+
+def _minus_one(template: str):
+    """A replacement that puts the official 1-based index ``\\1`` into ``template`` as 0-based."""
+    return lambda m: template.format(int(m.group(1)) - 1)
+
+
+# (official key prefix pattern, our prefix); the first match wins.
+_COMMON_RULES: list[tuple[str, Any]] = [
+    (r"^pretrained\.", "backbone."),
+    (r"^jpu\.conv([345])\.", r"upsample.conv\1."),
+    (r"^jpu\.dilation([1-4])\.0\.conv1\.", _minus_one("upsample.dilations.{}.depthwise.")),
+    (r"^jpu\.dilation([1-4])\.0\.bn\.", _minus_one("upsample.dilations.{}.depthwise_bn.")),
+    (r"^jpu\.dilation([1-4])\.0\.pointwise\.", _minus_one("upsample.dilations.{}.pointwise.")),
+    (r"^jpu\.dilation([1-4])\.1\.", _minus_one("upsample.dilations.{}.bn.")),
+    (r"^auxlayer\.conv5\.", "aux_head."),
+]
+_HEAD_RULES: dict[str, list[tuple[str, Any]]] = {
+    "encnet": [
+        (r"^head\.conv5\.", "head.conv."),
+        (r"^head\.encmodule\.encoding\.([01])\.", r"head.context.conv.\1."),
+        (r"^head\.encmodule\.encoding\.3\.", "head.context.encoding."),
+        (r"^head\.encmodule\.encoding\.4\.", "head.context.codeword_bn."),
+        (r"^head\.encmodule\.fc\.0\.", "head.context.fc."),
+        (r"^head\.encmodule\.selayer\.", "head.context.se_classifier."),
+        (r"^head\.conv6\.", "head.classifier."),
+    ],
+    "aspp": [
+        (r"^head\.aspp\.b([0-3])\.", r"head.aspp.branches.\1."),
+        (r"^head\.aspp\.b4\.gap\.([12])\.", _minus_one("head.aspp.branches.4.conv.{}.")),
+        (r"^head\.aspp\.project\.", "head.aspp.project."),
+        (r"^head\.block\.", "head.block."),
+    ],
+    "psp": [
+        (r"^head\.conv5\.0\.conv([1-4])\.", _minus_one("head.ppm.stages.{}.")),
+        # official conv5 = [PyramidPooling, conv, bn, relu, dropout, classifier]; ours drops the first
+        (r"^head\.conv5\.([1-5])\.", _minus_one("head.block.{}.")),
+    ],
+    "fcn": [(r"^head\.conv5\.", "head.body.")],
+}
+
+_ENC_HEAD = re.compile(r"^head\.(encmodule|conv6)\.")
+_PSP_HEAD = re.compile(r"^head\.conv5\.0\.conv[1-4]\.")
+
+
+def _rename(key: str, head: str) -> str | None:
+    for pattern, repl in _COMMON_RULES + _HEAD_RULES[head]:
+        new, n = re.subn(pattern, repl, key, count=1)
+        if n:
+            return new
+    return None
+
+
+def read_official_checkpoint(checkpoint: str | Path | Mapping[str, Any], trusted: bool = False) -> dict[str, Tensor]:
+    """The bare official ``state_dict``: unwrap ``{"state_dict": ...}``, drop ``module.`` prefixes."""
+    if isinstance(checkpoint, (str, Path)):
+        path = Path(checkpoint).expanduser()
+        if not path.is_file():
+            raise FileNotFoundError(f"checkpoint {str(path)!r} does not exist")
+        try:
+            obj = torch.load(path, map_location="cpu", weights_only=not trusted)
+        except Exception as exc:
+            if trusted:
+                raise
+            raise OfficialCheckpointError(
+                f"{path} holds Python objects besides tensors ({type(exc).__name__}: {str(exc)[:200]}). "
+                "If you trust its source, pass trusted=True (CLI: --trusted) to unpickle it fully."
+            ) from exc
+    else:
+        obj = checkpoint
+    if not isinstance(obj, Mapping):
+        raise OfficialCheckpointError(f"expected a dict, got {type(obj).__name__}")
+    state = obj.get("state_dict", obj.get("model", obj))
+    if not isinstance(state, Mapping) or not all(isinstance(v, Tensor) for v in state.values()):
+        raise OfficialCheckpointError("the checkpoint has no state_dict of tensors")
+    return {k.removeprefix("module."): v for k, v in state.items()}
+
+
+def convert_official_state_dict(state: Mapping[str, Tensor], head: str) -> tuple[dict[str, Tensor], list[str]]:
+    """Rename official keys to ours. Returns (converted, keys that have no counterpart here)."""
+    converted, unknown = {}, []
+    for key, value in state.items():
+        if key.startswith("pretrained.fc."):
+            continue  # the ImageNet classifier, unused by segmentation
+        new = _rename(key, head)
+        if new is None:
+            unknown.append(key)
+        else:
+            converted[new] = value
+    return converted, unknown
+
+
+def _describe(keys, limit: int = 12) -> str:
+    keys = sorted(keys)
+    more = f" ... and {len(keys) - limit} more" if len(keys) > limit else ""
+    return ", ".join(keys[:limit]) + more
+
+
+def load_official(checkpoint: str | Path | Mapping[str, Any], *, head: str, backbone: str = "resnet50s",
+                  upsampling: str = "jpu", num_classes: int = 59, trusted: bool = False) -> FastFCN:
+    """Build our model for this configuration and load an official checkpoint into it (eval mode).
+
+    Whether the auxiliary head and the SE branch exist is read from the checkpoint. Every key must
+    find its place and every parameter must be filled: otherwise an error lists what did not fit.
+    """
+    state = read_official_checkpoint(checkpoint, trusted=trusted)
+    aux = any(k.startswith("auxlayer.") for k in state)
+    se_loss = any(k.startswith("head.encmodule.selayer.") for k in state)
+    if head == "encnet" and not any(_ENC_HEAD.match(k) for k in state):
+        raise OfficialCheckpointError("head='encnet' but the checkpoint has no EncNet head (head.encmodule.*)")
+    if head == "psp" and not any(_PSP_HEAD.match(k) for k in state):
+        raise OfficialCheckpointError("head='psp' but the checkpoint has no PSP head (head.conv5.0.conv1.*)")
+    if head == "aspp" and not any(k.startswith("head.aspp.") for k in state):
+        raise OfficialCheckpointError("head='aspp' but the checkpoint has no ASPP head (head.aspp.*)")
+    has_jpu = any(k.startswith("jpu.") for k in state)
+    if has_jpu != (upsampling == "jpu"):
+        hint = "it has JPU weights: use upsampling='jpu'" if has_jpu else "it has no JPU: use upsampling='none'"
+        raise OfficialCheckpointError(f"upsampling={upsampling!r} does not fit this checkpoint; {hint}")
+    model = build_model(head, backbone=backbone, upsampling=upsampling, num_classes=num_classes,
+                        aux=aux, se_loss=se_loss)
+    converted, unknown = convert_official_state_dict(state, head)
+    ours = model.state_dict()
+    unexpected = sorted(set(unknown) | (set(converted) - set(ours)))
+    # checkpoints written before PyTorch 0.4.1 have no BN batch counters; they are not used in eval
+    missing = sorted(k for k in set(ours) - set(converted) if not k.endswith("num_batches_tracked"))
+    if unexpected or missing:
+        raise OfficialCheckpointError(
+            f"checkpoint does not fit head={head!r}, backbone={backbone!r}, upsampling={upsampling!r}:\n"
+            f"  unexpected keys ({len(unexpected)}): {_describe(unexpected)}\n"
+            f"  missing keys ({len(missing)}): {_describe(missing)}"
+        )
+    bad = [(k, tuple(v.shape), tuple(ours[k].shape)) for k, v in converted.items() if v.shape != ours[k].shape]
+    if bad:
+        cls_keys = [b for b in bad if b[0].endswith(("classifier.1.weight", "classifier.1.bias", "block.4.bias",
+                                                    "aux_head.4.bias", "se_classifier.bias", "body.4.bias"))]
+        if cls_keys:
+            found = cls_keys[0][1][0]
+            raise OfficialCheckpointError(
+                f"the checkpoint has {found} classes but num_classes={num_classes}; pass num_classes={found}"
+            )
+        raise OfficialCheckpointError("shape mismatch (key, checkpoint, model): " + "; ".join(map(str, bad[:8])))
+    for k in set(ours) - set(converted):
+        converted[k] = ours[k]
+    model.load_state_dict(converted, strict=True)
+    return model.eval()

@@ -1,0 +1,97 @@
+"""Execution profiles: the only thing that changes between a smoke test, a CPU run and the paper.
+
+* ``smoke``: seconds per chapter; what the test suite runs.
+* ``quick``: the default; meaningful results on a 2-core CPU, the whole book in minutes.
+* ``full``:  the paper's settings (ResNet-50/101, 512x512 timing, 480 crops), for a GPU and real data.
+
+Chapters read their sizes from ``get_profile(name)``; they never hard-code them. Every profile
+defines the same keys (a test checks it).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+__all__ = ["PROFILES", "Profile", "get_profile", "resolve_device"]
+
+PROFILES: dict[str, dict[str, Any]] = {
+    "smoke": {
+        "backbones": ["resnet18"],          # backbones the cost chapters measure
+        "input_size": 64,                   # side of the square input for cost/timing measurements
+        "timing_runs": 1,                   # timed repetitions (median reported)
+        "timing_warmup": 0,
+        "small_backbone": "resnet18",       # backbone of the models that are trained in the book
+        "jpu_width": 32,
+        "train_image_size": 64,
+        "train_steps": 3,
+        "joint_upsampling_steps": 20,       # gradient-descent steps of the Eq. 1 worked example
+    },
+    "quick": {
+        "backbones": ["resnet50", "resnet101"],
+        "input_size": 512,
+        "timing_runs": 3,
+        "timing_warmup": 1,
+        "small_backbone": "resnet18",
+        "jpu_width": 128,
+        "train_image_size": 128,
+        "train_steps": 300,
+        "joint_upsampling_steps": 300,
+    },
+    "full": {
+        "backbones": ["resnet50", "resnet101"],
+        "input_size": 512,
+        "timing_runs": 20,
+        "timing_warmup": 5,
+        "small_backbone": "resnet50",
+        "jpu_width": 512,
+        "train_image_size": 480,
+        "train_steps": 5000,
+        "joint_upsampling_steps": 2000,
+    },
+}
+
+
+class Profile(Mapping):
+    """Read-only view of one profile; keys are also attributes (``p.input_size``)."""
+
+    def __init__(self, name: str, values: Mapping[str, Any]) -> None:
+        self.name = name
+        self._values = dict(values)
+
+    def __getattr__(self, key: str) -> Any:
+        try:
+            return self.__dict__["_values"][key]
+        except KeyError:
+            raise AttributeError(f"profile {self.__dict__.get('name')!r} has no setting {key!r}") from None
+
+    def __getitem__(self, key: str) -> Any:
+        return self._values[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._values)
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+    def __repr__(self) -> str:
+        return f"Profile({self.name!r}, {self._values!r})"
+
+
+def get_profile(name: str) -> Profile:
+    if name not in PROFILES:
+        raise ValueError(f"unknown profile {name!r}; choose one of {', '.join(PROFILES)}")
+    return Profile(name, PROFILES[name])
+
+
+def resolve_device(device: str = "auto") -> str:
+    """``"auto"`` -> ``"cuda"`` when a GPU is visible, else ``"cpu"``; ``"cuda"`` without one is an error."""
+    import torch
+
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError("device='cuda' was asked for but no GPU is visible; use device='cpu' or 'auto'")
+    if device not in ("cpu", "cuda") and not device.startswith("cuda:"):
+        raise ValueError(f"unknown device {device!r}; use 'auto', 'cpu' or 'cuda'")
+    return device
