@@ -18,6 +18,7 @@ import torch
 from torch import Tensor
 
 from .model import FastFCN, build_model
+from .resnet import BACKBONES
 
 __all__ = ["convert_official_state_dict", "load_official", "read_official_checkpoint", "OfficialCheckpointError"]
 
@@ -65,8 +66,38 @@ _HEAD_RULES: dict[str, list[tuple[str, Any]]] = {
     "fcn": [(r"^head\.conv5\.", "head.body.")],
 }
 
-_ENC_HEAD = re.compile(r"^head\.(encmodule|conv6)\.")
-_PSP_HEAD = re.compile(r"^head\.conv5\.0\.conv[1-4]\.")
+# how to recognise each official head by its keys (checked in this order: PSP and FCN both have head.conv5)
+_HEAD_SIGNS: list[tuple[str, re.Pattern, str]] = [
+    ("encnet", re.compile(r"^head\.(encmodule|conv6)\."), "an EncNet head (head.encmodule.*)"),
+    ("aspp", re.compile(r"^head\.aspp\."), "an ASPP (DeepLabV3) head (head.aspp.*)"),
+    ("psp", re.compile(r"^head\.conv5\.0\.conv[1-4]\."), "a PSP head (head.conv5.0.conv1.*)"),
+    ("fcn", re.compile(r"^head\.conv5\.0\.weight$"), "an FCN head (head.conv5.0.weight)"),
+]
+_LAYER_BLOCK = re.compile(r"^pretrained\.layer([1-4])\.(\d+)\.")
+
+
+def _checkpoint_head(state: Mapping[str, Tensor]) -> tuple[str, str] | None:
+    """(head name, description) of the segmentation head the official keys belong to, if recognised."""
+    for name, pattern, description in _HEAD_SIGNS:
+        if any(pattern.match(k) for k in state):
+            return name, description
+    return None
+
+
+def _checkpoint_backbone(state: Mapping[str, Tensor]) -> str | None:
+    """Our name of the official backbone (block type, blocks per stage, stem), if it is one of ours."""
+    blocks = [0, 0, 0, 0]
+    for key in state:
+        m = _LAYER_BLOCK.match(key)
+        if m:
+            layer, index = int(m.group(1)), int(m.group(2))
+            blocks[layer - 1] = max(blocks[layer - 1], index + 1)
+    bottleneck = any(k.startswith("pretrained.layer1.0.conv3.") for k in state)
+    deep_stem = "pretrained.conv1.0.weight" in state
+    for name, (block, layers, deep) in BACKBONES.items():
+        if layers == blocks and deep == deep_stem and (block.expansion == 4) == bottleneck:
+            return name
+    return None
 
 
 def _rename(key: str, head: str) -> str | None:
@@ -130,14 +161,23 @@ def load_official(checkpoint: str | Path | Mapping[str, Any], *, head: str, back
     find its place and every parameter must be filled: otherwise an error lists what did not fit.
     """
     state = read_official_checkpoint(checkpoint, trusted=trusted)
+    head = head.lower() if isinstance(head, str) else head
     aux = any(k.startswith("auxlayer.") for k in state)
     se_loss = any(k.startswith("head.encmodule.selayer.") for k in state)
-    if head == "encnet" and not any(_ENC_HEAD.match(k) for k in state):
-        raise OfficialCheckpointError("head='encnet' but the checkpoint has no EncNet head (head.encmodule.*)")
-    if head == "psp" and not any(_PSP_HEAD.match(k) for k in state):
-        raise OfficialCheckpointError("head='psp' but the checkpoint has no PSP head (head.conv5.0.conv1.*)")
-    if head == "aspp" and not any(k.startswith("head.aspp.") for k in state):
-        raise OfficialCheckpointError("head='aspp' but the checkpoint has no ASPP head (head.aspp.*)")
+    found_head = _checkpoint_head(state)
+    if found_head is None and head in _HEAD_RULES:
+        raise OfficialCheckpointError(f"head={head!r} but the checkpoint has no segmentation head that we "
+                                      "recognise (head.encmodule.*, head.aspp.* or head.conv5.*)")
+    if found_head is not None and found_head[0] != head:
+        raise OfficialCheckpointError(f"head={head!r} does not fit this checkpoint; it has {found_head[1]}: "
+                                      f"use head={found_head[0]!r}")
+    found_backbone = _checkpoint_backbone(state)
+    if found_backbone is not None and found_backbone != backbone:
+        _, layers, deep = BACKBONES[found_backbone]
+        raise OfficialCheckpointError(
+            f"backbone={backbone!r} does not fit this checkpoint; it has a ResNet with {layers} blocks and "
+            f"{'the deep' if deep else 'a 7x7'} stem: use backbone={found_backbone!r}"
+        )
     has_jpu = any(k.startswith("jpu.") for k in state)
     if has_jpu != (upsampling == "jpu"):
         hint = "it has JPU weights: use upsampling='jpu'" if has_jpu else "it has no JPU: use upsampling='none'"
@@ -157,8 +197,10 @@ def load_official(checkpoint: str | Path | Mapping[str, Any], *, head: str, back
         )
     bad = [(k, tuple(v.shape), tuple(ours[k].shape)) for k, v in converted.items() if v.shape != ours[k].shape]
     if bad:
+        # a classifier whose output dimension differs: the number of classes (other dimensions are not)
         cls_keys = [b for b in bad if b[0].endswith(("classifier.1.weight", "classifier.1.bias", "block.4.bias",
-                                                    "aux_head.4.bias", "se_classifier.bias", "body.4.bias"))]
+                                                    "aux_head.4.bias", "se_classifier.bias", "body.4.bias"))
+                    and b[1][0] != b[2][0]]
         if cls_keys:
             found = cls_keys[0][1][0]
             raise OfficialCheckpointError(
