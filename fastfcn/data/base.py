@@ -1,0 +1,81 @@
+"""The dataset contract shared by every loader: ``(uint8 image [3, H, W], int64 mask [H, W])`` pairs."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+from torch import Tensor
+from torch.utils.data import Dataset
+
+__all__ = ["IGNORE_INDEX", "DatasetNotFoundError", "SegmentationDataset", "Transform", "read_image", "read_label"]
+
+# Pixels with this label are left out of the loss and the metrics.
+IGNORE_INDEX = 255
+
+Transform = Callable[[Tensor, Tensor], tuple[Tensor, Tensor]]
+
+
+class DatasetNotFoundError(FileNotFoundError):
+    """A dataset (or part of it) is not on disk; the message says what is missing and how to get it."""
+
+
+class SegmentationDataset(Dataset):
+    """Base class: subclasses set the attributes below and implement ``__len__`` and ``load``.
+
+    ``dataset[i]`` returns ``(image, mask)``: ``image`` a ``torch.uint8`` tensor ``[3, H, W]`` (RGB) and ``mask``
+    a ``torch.int64`` tensor ``[H, W]`` holding class ids ``0..num_classes-1`` or ``IGNORE_INDEX``. With a
+    ``transform`` the pair goes through it first (e.g. :class:`fastfcn.data.transforms.TrainTransform`).
+    """
+
+    name: str = "dataset"
+    classes: list[str]
+    ignore_index: int = IGNORE_INDEX
+
+    def __init__(self, split: str, transform: Transform | None = None) -> None:
+        self.split = split
+        self.transform = transform
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.classes)
+
+    def __len__(self) -> int:
+        raise NotImplementedError
+
+    def load(self, index: int) -> tuple[Tensor, Tensor]:
+        """The untransformed pair for ``0 <= index < len(self)``."""
+        raise NotImplementedError
+
+    def __getitem__(self, index: int) -> tuple[Tensor, Tensor]:
+        n = len(self)
+        if index < 0:
+            index += n
+        if not 0 <= index < n:
+            raise IndexError(f"index {index} out of range for {self.name} {self.split} ({n} images)")
+        image, mask = self.load(index)
+        if self.transform is not None:
+            image, mask = self.transform(image, mask)
+        return image, mask
+
+    def __repr__(self) -> str:
+        return (f"{type(self).__name__}(name={self.name!r}, split={self.split!r}, images={len(self)}, "
+                f"classes={self.num_classes})")
+
+
+def read_image(path: str | Path) -> Tensor:
+    """An image file as a ``torch.uint8`` RGB tensor ``[3, H, W]``."""
+    with Image.open(path) as im:
+        array = np.asarray(im.convert("RGB"))
+    return torch.from_numpy(array.copy()).permute(2, 0, 1).contiguous()
+
+
+def read_label(path: str | Path) -> np.ndarray:
+    """A single-channel label PNG (mode ``L``, ``P`` or 16-bit) as its raw integer values ``[H, W]``."""
+    with Image.open(path) as im:
+        if im.mode not in ("L", "P", "I", "I;16"):
+            raise ValueError(f"{path}: expected a single-channel label PNG, got mode {im.mode}")
+        return np.asarray(im).copy()
