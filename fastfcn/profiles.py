@@ -26,6 +26,25 @@ PROFILES: dict[str, dict[str, Any]] = {
         "train_image_size": 64,
         "train_steps": 3,
         "joint_upsampling_steps": 20,       # gradient-descent steps of the Eq. 1 worked example
+        "joint_upsampling_size": 64,        # side of the high-resolution guidance image (chapter 4)
+        "joint_upsampling_factor": 4,       # x_h -> x_l downsampling factor (C3 -> C5 in JPU)
+        "joint_upsampling_channels": 8,     # feature channels of the Eq. 4 miniature
+        "equivalence_trials": 2,            # random draws per case when checking Eq. 2 and 3 (chapter 3)
+        "equivalence_sizes": [64, 72],      # input sides of the whole-backbone y_s = R(y_d) check
+        # chapter 6 (fastfcn.bench): Table 2 timing
+        "bench_rows": ["encnet/resnet50/none", "encnet/resnet50/jpu"],  # head/backbone/upsampling, or "all"
+        "bench_substitute_backbone": "resnet18",  # build every timed row on this trunk (None: the paper's)
+        "bench_torchvision": ["fcn_resnet50"],     # torchvision dilated models timed beside Table 2
+        "bench_size": 64,                   # input side of the Table 2 timing (512 in the paper)
+        "bench_runs": 1,                    # timed runs per model (median reported)
+        "bench_warmup": 0,
+        "bench_sizes": [32, 64, 96],        # input sides of the latency/memory sweep (dilated vs JPU)
+        "bench_sweep_runs": 1,
+        "bench_train_rows": ["encnet/resnet50/none", "encnet/resnet50/jpu"],  # rows timed for a training step
+        "bench_train_batch": 2,
+        "bench_train_runs": 1,
+        "bench_fast_variants": ["fp32", "channels_last", "bf16"],  # fast-path candidates, or "auto"
+        "bench_isolate": False,             # one fresh process per measurement (needed for CPU peak memory)
     },
     "quick": {
         "backbones": ["resnet50", "resnet101"],
@@ -37,6 +56,24 @@ PROFILES: dict[str, dict[str, Any]] = {
         "train_image_size": 128,
         "train_steps": 300,
         "joint_upsampling_steps": 300,
+        "joint_upsampling_size": 256,
+        "joint_upsampling_factor": 4,
+        "joint_upsampling_channels": 8,
+        "equivalence_trials": 10,
+        "equivalence_sizes": [128, 104],
+        "bench_rows": "all",
+        "bench_substitute_backbone": None,
+        "bench_torchvision": ["deeplabv3_resnet50", "deeplabv3_resnet101", "fcn_resnet50"],
+        "bench_size": 512,
+        "bench_runs": 3,
+        "bench_warmup": 1,
+        "bench_sizes": [256, 512, 768, 1024],
+        "bench_sweep_runs": 1,
+        "bench_train_rows": ["encnet/resnet50/none", "encnet/resnet50/jpu"],
+        "bench_train_batch": 2,
+        "bench_train_runs": 2,
+        "bench_fast_variants": ["fp32", "channels_last", "bf16", "channels_last+bf16"],
+        "bench_isolate": True,
     },
     "full": {
         "backbones": ["resnet50", "resnet101"],
@@ -48,6 +85,24 @@ PROFILES: dict[str, dict[str, Any]] = {
         "train_image_size": 480,
         "train_steps": 5000,
         "joint_upsampling_steps": 2000,
+        "joint_upsampling_size": 512,
+        "joint_upsampling_factor": 4,
+        "joint_upsampling_channels": 16,
+        "equivalence_trials": 50,
+        "equivalence_sizes": [512, 520],
+        "bench_rows": "all",
+        "bench_substitute_backbone": None,
+        "bench_torchvision": ["deeplabv3_resnet50", "deeplabv3_resnet101", "fcn_resnet50"],
+        "bench_size": 512,
+        "bench_runs": 100,
+        "bench_warmup": 10,
+        "bench_sizes": [256, 512, 768, 1024],
+        "bench_sweep_runs": 20,
+        "bench_train_rows": "all",
+        "bench_train_batch": 4,
+        "bench_train_runs": 20,
+        "bench_fast_variants": "auto",
+        "bench_isolate": True,
     },
 }
 
