@@ -21,5 +21,17 @@ lint: install
 test: install lint
 	$(PY) -m pytest -q
 
+# Execute the chapters that changed (papermill), then render the HTML (jupyter-book, strict, offline).
+book: install
+	$(PY) -m fastfcn book run --profile $(PROFILE) --device $(DEVICE)
+	$(PY) -m fastfcn book build
+	@echo "The book is at $(CURDIR)/book/_build/html/index.html"
+
+book-run: install
+	$(PY) -m fastfcn book run --profile $(PROFILE) --device $(DEVICE)
+
+book-html: install
+	$(PY) -m fastfcn book build
+
 clean:
 	rm -rf book/_build book/_executed

@@ -1,0 +1,213 @@
+"""The ``train``, ``eval`` and ``predict`` sub-commands (argument parsing only; torch is imported lazily)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+__all__ = ["add_subcommands", "TRAIN_EPILOG"]
+
+TRAIN_EPILOG = """\
+examples:
+  fastfcn train                                   # EncNet+JPU, ResNet-18, procedural scenes (offline)
+  fastfcn train --dataset pcontext --root data/pcontext --backbone resnet50 --weights-backbone imagenet
+  fastfcn train --out-dir runs/train --resume     # continue runs/train/last.pth
+
+several GPUs on one machine (one process per GPU; --batch-size is the total over all GPUs):
+  torchrun --standalone --nproc_per_node 4 -m fastfcn train --dataset pcontext --root data/pcontext \\
+      --backbone resnet50 --batch-size 16
+
+several machines (the same command on every node; HOST = an address of one of them, reachable by all):
+  torchrun --nnodes 2 --nproc_per_node 8 \\
+      --rdzv_backend c10d --rdzv_endpoint HOST:29500 --rdzv_id pcontext-r50 \\
+      -m fastfcn train --dataset pcontext --root data/pcontext --batch-size 16
+  (or a static rendezvous: --nnodes 2 --node_rank R --master_addr HOST --master_port 29500, R = 0, 1)
+
+Under torchrun GPUs use NCCL + SyncBatchNorm; without GPUs the processes use gloo and keep per-process
+BatchNorm (no SyncBatchNorm on the CPU). Only rank 0 writes log.jsonl and last.pth.
+"""
+
+
+def _train_arguments(p: argparse.ArgumentParser) -> None:
+    S = argparse.SUPPRESS
+    g = p.add_argument_group("data")
+    g.add_argument("--dataset", default=S, help="procedural (default, offline), pcontext, pcontext60 or ade20k")
+    g.add_argument("--root", default=S, help="dataset folder")
+    g.add_argument("--image-size", type=int, default=S, help="procedural: image side (default 128)")
+    g.add_argument("--num-images", type=int, default=S, help="procedural: training images (default 1000)")
+    g.add_argument("--crop-size", type=int, default=S, help="training crop (480; procedural: the image size)")
+    g.add_argument("--base-size", type=int, default=S, help="long side before random scaling (520)")
+    g.add_argument("--workers", type=int, default=S, help="DataLoader workers per process")
+    g = p.add_argument_group("model")
+    g.add_argument("--head", default=S, choices=["encnet", "aspp", "psp", "fcn"], help="default encnet")
+    g.add_argument("--backbone", default=S, help="resnet18 for procedural, resnet50 otherwise")
+    g.add_argument("--upsampling", default=S, choices=["none", "bilinear", "fpn", "jpu"], help="default jpu")
+    g.add_argument("--jpu-width", type=int, default=S, help="128 for procedural, 512 (the paper) otherwise")
+    g.add_argument("--weights-backbone", default=S, help="'imagenet' or a local .pth (default: random init)")
+    g.add_argument("--aux-weight", type=float, default=S, help="0.2 EncNet, 0.4 others; 0 disables")
+    g.add_argument("--se-weight", type=float, default=S, help="0.2 EncNet; 0 disables")
+    g = p.add_argument_group("optimisation")
+    g.add_argument("--lr", type=float, default=S,
+                   help="backbone lr (head 10x); default 0.001 pcontext, 0.01 ade20k (x batch/16), 0.005 procedural")
+    g.add_argument("--momentum", type=float, default=S)
+    g.add_argument("--weight-decay", type=float, default=S)
+    g.add_argument("--power", type=float, default=S, help="poly exponent (0.9)")
+    g.add_argument("--head-lr-mult", type=float, default=S, help="lr multiplier of JPU/head/aux (10)")
+    g.add_argument("--epochs", type=int, default=S, help="80 pcontext, 120 ade20k, 4 procedural")
+    g.add_argument("--iterations", type=int, default=S, help="total iterations (overrides --epochs)")
+    g.add_argument("--batch-size", type=int, default=S, help="total batch over all processes (16; procedural 8)")
+    g.add_argument("--seed", type=int, default=S)
+    g.add_argument("--device", default=S, help="auto (default), cpu, cuda")
+    g.add_argument("--amp", action=argparse.BooleanOptionalAction, default=S,
+                   help="float16 mixed precision (default: on with CUDA)")
+    g = p.add_argument_group("run")
+    g.add_argument("--out-dir", default=S, help="log.jsonl, config.json and last.pth go here (runs/train)")
+    g.add_argument("--resume", nargs="?", const=True, default=False, metavar="CKPT",
+                   help="continue OUT_DIR/last.pth (or CKPT); its settings are reused unless given again")
+    g.add_argument("--overwrite", action="store_true", default=S, help="replace a run already in --out-dir")
+    g.add_argument("--log-every", type=int, default=S, help="progress-bar update period in iterations (20)")
+    g.add_argument("--eval-every", type=int, default=S, help="validate every N epochs (procedural 1, else 0)")
+    g.add_argument("--eval-limit", type=int, default=S, help="validate on the first N images only")
+    g.add_argument("--stop-after-epochs", type=int, default=S, help="leave after N epochs (resume later)")
+    g.add_argument("--no-progress", dest="progress", action="store_false", default=S)
+    g.add_argument("--summary", type=Path, default=None, help="also write the run summary (JSON) here")
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    from .checkpoint import load_checkpoint
+    from .train import TrainConfig, train
+
+    given = {k: v for k, v in vars(args).items() if k not in ("command", "func", "resume", "summary")}
+    if "scale_range" in given:
+        given["scale_range"] = tuple(given["scale_range"])
+    resume = args.resume
+    if resume:
+        path = Path(resume) if isinstance(resume, str) else Path(given.get("out_dir", TrainConfig.out_dir)) / "last.pth"
+        stored = load_checkpoint(path).get("train_config")
+        if stored is None:
+            raise ValueError(f"{path} holds no training state; cannot resume")
+        # a stop_after_epochs / overwrite of the interrupted invocation is not meant for this one
+        stored = {k: v for k, v in stored.items() if k not in ("stop_after_epochs", "overwrite")}
+        config = TrainConfig.from_dict({**stored, **given})
+        if isinstance(resume, str) and "out_dir" not in given:
+            config.out_dir = str(path.parent)
+        resume = path
+    else:
+        config = TrainConfig(**given)
+    try:
+        summary = train(config, resume=resume)
+    except FileExistsError as exc:
+        raise ValueError(str(exc)) from None
+    if summary["world_size"] > 1 and int(os.environ.get("RANK", "0")) != 0:
+        return 0
+    final = summary["final"] or {}
+    val = final.get("val")
+    print(f"done: {summary['epochs_done']}/{summary['epochs']} epochs, {summary['iterations']} iterations in "
+          f"{summary['time_s']:.0f} s; final loss {final.get('loss', float('nan')):.4f}"
+          + (f", val pixAcc {val['pixAcc']:.4f} mIoU {val['mIoU']:.4f}" if val else "")
+          + f"; checkpoint {summary['checkpoint']}")
+    if args.summary:
+        args.summary.parent.mkdir(parents=True, exist_ok=True)
+        args.summary.write_text(json.dumps(summary, indent=2) + "\n")
+    return 0
+
+
+def _cmd_eval(args: argparse.Namespace) -> int:
+    from .checkpoint import model_from_checkpoint
+    from .data import build_dataset
+    from .data.transforms import EvalTransform
+    from .evaluate import MS_SCALES, evaluate
+    from .metrics import format_metrics
+    from .profiles import resolve_device
+
+    model, ckpt = model_from_checkpoint(args.checkpoint)
+    tc = ckpt.get("train_config") or {}
+    name = args.dataset or ckpt.get("dataset") or tc.get("dataset")
+    if name is None:
+        raise ValueError(f"{args.checkpoint} does not say which dataset it was trained on; pass --dataset")
+    kwargs = {}
+    if name == "procedural" and tc.get("dataset") == "procedural":
+        kwargs["image_size"] = tc.get("image_size") or 128
+    if name == "procedural" and args.num_images is not None:
+        kwargs["num_images"] = args.num_images
+    root = args.root if args.root is not None else (tc.get("root") if tc.get("dataset") == name else None)
+    dataset = build_dataset(name, split=args.split, root=root, transform=EvalTransform(), **kwargs)
+    if dataset.num_classes != model.config["num_classes"]:
+        raise ValueError(f"the model predicts {model.config['num_classes']} classes but {name} has "
+                         f"{dataset.num_classes}")
+    if ckpt.get("classes") and list(ckpt["classes"]) != list(dataset.classes):
+        print(f"fastfcn eval: warning: the checkpoint's class names differ from {name}'s; the metrics use "
+              f"{name}'s names", file=sys.stderr)
+    device = resolve_device(args.device)
+    scales = tuple(args.scales) if args.scales else (MS_SCALES if args.ms else (1.0,))
+    flip = args.flip or args.ms
+    base_size = args.base_size or tc.get("base_size") or 520
+    crop_size = args.crop_size or tc.get("crop_size") or 480
+    metrics = evaluate(model.to(device), dataset, scales=scales, flip=flip, base_size=base_size,
+                       crop_size=crop_size, device=device, limit=args.limit, progress=not args.no_progress)
+    print(f"{name} {args.split}: {metrics['images']} images, scales {list(scales)}{' + flip' if flip else ''}, "
+          f"{metrics['time_s']:.0f} s")
+    print(format_metrics(metrics))
+    if args.per_class:
+        for cls, iou in metrics["iou"].items():
+            print(f"  {cls:>24s}  {'-' if iou is None else f'{100 * iou:6.2f}%'}")
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps({"checkpoint": str(args.checkpoint), "dataset": name, "split": args.split,
+                                        **metrics}, indent=2) + "\n")
+    return 0
+
+
+def _cmd_predict(args: argparse.Namespace) -> int:
+    from .predict import predict_files
+
+    result = predict_files(args.inputs, args.checkpoint, args.out, device=args.device, multi_scale=args.ms,
+                           alpha=args.alpha, progress=not args.no_progress)
+    images = len(result.written) // 2
+    note = f" ({result.skipped_non_images} non-image file(s) in folders ignored)" if result.skipped_non_images else ""
+    print(f"{images} image(s) segmented into {args.out}{note}")
+    if result.failed:
+        print(f"fastfcn predict: {len(result.failed)} input(s) failed: "
+              + ", ".join(str(p) for p, _ in result.failed), file=sys.stderr)
+        return 1
+    return 0
+
+
+def add_subcommands(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("train", help="train a model (default: EncNet+JPU on the offline procedural dataset)",
+                       description="Train FastFCN with the official recipe (SGD, poly lr, 10x head lr, "
+                                   "aux + SE losses). Unset options take the dataset's defaults.",
+                       epilog=TRAIN_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    _train_arguments(p)
+    p.set_defaults(func=_cmd_train)
+
+    p = sub.add_parser("eval", help="pixAcc / mIoU of a checkpoint (single- or multi-scale)")
+    p.add_argument("--checkpoint", required=True, type=Path)
+    p.add_argument("--dataset", default=None, help="default: the dataset the checkpoint was trained on")
+    p.add_argument("--root", default=None)
+    p.add_argument("--split", default="val")
+    p.add_argument("--num-images", type=int, default=None, help="procedural: images in the split")
+    p.add_argument("--ms", action="store_true", help="multi-scale (0.5..1.75) + flip, as the paper's Table 3")
+    p.add_argument("--flip", action="store_true", help="add the left-right flip at the given scales")
+    p.add_argument("--scales", type=float, nargs="+", default=None)
+    p.add_argument("--base-size", type=int, default=None, help="default: the training base size (520)")
+    p.add_argument("--crop-size", type=int, default=None, help="default: the training crop (480)")
+    p.add_argument("--device", default="auto")
+    p.add_argument("--limit", type=int, default=None, help="evaluate the first N images only")
+    p.add_argument("--per-class", action="store_true", help="print every class's IoU")
+    p.add_argument("--out", type=Path, default=None, help="write the metrics as JSON here")
+    p.add_argument("--no-progress", action="store_true")
+    p.set_defaults(func=_cmd_eval)
+
+    p = sub.add_parser("predict", help="segment image files: coloured mask + overlay PNGs")
+    p.add_argument("inputs", nargs="+", help="image files and/or folders")
+    p.add_argument("--checkpoint", required=True, type=Path)
+    p.add_argument("--out", required=True, type=Path, help="output folder")
+    p.add_argument("--device", default="auto")
+    p.add_argument("--ms", action="store_true", help="multi-scale + flip")
+    p.add_argument("--alpha", type=float, default=0.5, help="overlay opacity of the colours")
+    p.add_argument("--no-progress", action="store_true")
+    p.set_defaults(func=_cmd_predict)

@@ -1,0 +1,235 @@
+"""fastfcn.bench on tiny models: results complete, JSON/CSV written, fast path, torchvision rows, bad options."""
+
+from __future__ import annotations
+
+import csv
+import json
+from dataclasses import replace
+
+import pytest
+import torch
+
+from fastfcn import bench
+from fastfcn.cli import main
+
+TINY = bench.BenchOptions(device="cpu", size=64, runs=1, warmup=0, isolate=False, threads=1)
+ROWS = ["encnet/resnet50/none", "encnet/resnet50/jpu"]
+
+
+@pytest.fixture(scope="module")
+def tiny_results() -> list[dict]:
+    specs = bench.parse_rows(ROWS, substitute="resnet18")
+    return bench.run_benchmark(specs, TINY, modes=("inference", "train"))
+
+
+def test_results_json_and_csv_are_complete(tiny_results: list[dict], tmp_path) -> None:
+    assert [(r["name"], r["mode"]) for r in tiny_results] == [
+        ("encnet/none", "inference"), ("encnet/none", "train"), ("encnet/jpu", "inference"), ("encnet/jpu", "train")]
+    path = bench.write_json(tmp_path / "bench_cpu_test.json", tiny_results, TINY, {"fast_path": None})
+    doc = json.loads(path.read_text())
+    env = doc["environment"]
+    for key in ("created", "device", "device_name", "cpu_model", "cpu_count", "torch_threads", "python", "torch",
+                "torchvision", "platform"):
+        assert env.get(key) not in (None, ""), key
+    assert env["torch"] == torch.__version__
+    assert doc["options"]["size"] == 64 and doc["options"]["dtype"] == "fp32"
+    for r in doc["results"]:
+        missing = [k for k in bench._CSV_FIELDS if k not in r]
+        assert not missing, missing
+        assert r["backbone"] == "resnet18" and r["paper_backbone"] == "resnet50" and r["size"] == 64
+        assert r["params"] > 0 and r["gmacs"] > 0 and r["fps"] > 0
+        assert 0 < r["latency_min_s"] <= r["latency_median_s"] <= r["latency_max_s"]
+        assert r["latency_q25_s"] <= r["latency_median_s"] <= r["latency_q75_s"]
+        assert len(r["times_s"]) == 1
+        assert r["batch"] == (1 if r["mode"] == "inference" else 2)
+        assert r["peak_mem_bytes"] is not None and r["peak_mem_bytes"] >= 0
+        assert "in-process" in r["memory_method"]
+        # the paper's FPS and ratio sit beside ours
+        assert r["paper_fps"] == {"none": 18.77, "jpu": 37.56}[r["upsampling"]]
+        assert r["paper_ratio"] == pytest.approx(37.56 / 18.77 if r["upsampling"] == "jpu" else 1.0)
+        assert r["ratio"] is not None
+        assert r["official_cpu_latency_s"] is None  # not the official configuration (resnet18, 64 px)
+        assert r["output_stride"] == (8 if r["upsampling"] == "none" else 32)
+    none = [r for r in doc["results"] if r["upsampling"] == "none"]
+    assert all(r["ratio"] == 1.0 for r in none)
+
+    csv_path = bench.write_csv(tiny_results, tmp_path / "bench_cpu_test.csv")
+    with csv_path.open() as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == len(tiny_results)
+    assert list(rows[0]) == bench._CSV_FIELDS
+    table = bench.format_table(tiny_results)
+    assert "paper FPS" in table and "encnet/jpu" in table
+
+
+def test_isolated_measurement_reads_peak_memory_of_a_fresh_process() -> None:
+    spec = bench.parse_rows(["encnet/resnet50/jpu"], substitute="resnet18")[0]
+    r = bench.run_benchmark([spec], replace(TINY, size=32, isolate=True))[0]
+    assert r["isolated"] is True and "fresh process" in r["memory_method"]
+    assert r["peak_total_bytes"] >= r["baseline_bytes"] > 0
+    assert r["peak_mem_bytes"] > 0
+
+
+def test_fast_path_reports_agreement() -> None:
+    spec = bench.parse_rows(["encnet/resnet50/jpu"], substitute="resnet18")[0]
+    fp = bench.fast_path(spec, replace(TINY, size=32), ["channels_last", "bf16"])
+    names = [v["variant"] for v in fp["variants"]]
+    assert names == ["fp32", "channels_last", "bf16"]  # the fp32 eager reference is always first
+    ref = fp["variants"][0]
+    assert ref["agreement"] == 1.0 and ref["speedup"] == 1.0 and ref["counts"]
+    for v in fp["variants"]:
+        assert 0.0 <= v["agreement"] <= 1.0
+        assert v["changed_fraction"] == pytest.approx(1.0 - v["agreement"])
+        assert v["counts"] == (v["agreement"] >= 0.999)
+        assert v["speedup"] > 0
+    assert fp["best_variant"] in names and fp["best_agreement"] >= 0.999
+    assert fp["reference_classes"] >= 1
+    assert 0.0 <= fp["input_rounding_changed_fraction"] <= 1.0
+    assert fp["agreement_resolvable"] == (fp["input_rounding_changed_fraction"] < 0.001)
+    assert fp["fastest_variant"] in names and fp["weights"].startswith("random")
+    assert "labels changed" in bench.format_fast_path(fp)
+
+
+def test_fast_path_on_a_checkpoint(tmp_path) -> None:
+    from fastfcn import build_model
+    from fastfcn.checkpoint import save_checkpoint
+
+    torch.manual_seed(0)
+    path = save_checkpoint(build_model("encnet", "resnet18", "jpu", jpu_width=32).eval(), tmp_path / "m.pth")
+    spec = bench.parse_rows(["encnet/resnet50/jpu"], substitute="resnet18")[0]
+    fp = bench.fast_path(spec, TINY, ["fp32", "channels_last"], weights=path)
+    assert fp["weights"] == str(path) and fp["backbone"] == "resnet18"
+    assert [v["variant"] for v in fp["variants"]] == ["fp32", "channels_last"]
+
+
+@pytest.mark.parametrize("name", bench.TORCHVISION_MODELS)
+def test_torchvision_rows_build(name: str) -> None:
+    (spec,) = bench.torchvision_specs([name])
+    assert spec.output_stride == 8 and spec.paper_row is None
+    cx = bench.model_complexity(spec, replace(TINY, size=512))
+    assert cx["params"] > 30e6
+    # dilated torchvision models cost more than EncNet+JPU on the official ResNet-50
+    jpu = bench.model_complexity(bench.parse_rows(["encnet/resnet50/jpu"])[0], replace(TINY, size=512))
+    assert cx["gmacs"] > jpu["gmacs"]
+
+
+def test_torchvision_row_measures() -> None:
+    (spec,) = bench.torchvision_specs(["fcn_resnet50"])
+    r = bench.run_benchmark([spec], replace(TINY, size=32))[0]
+    assert r["kind"] == "torchvision" and r["fps"] > 0 and r["paper_fps"] is None and r["ratio"] is None
+
+
+def test_table2_specs_and_filters() -> None:
+    specs = bench.table2_specs()
+    assert len(specs) == 16
+    assert {s.backbone for s in specs} == {"resnet50s", "resnet101s"}  # deep stem, as the official models
+    assert all(s.paper_row is not None for s in specs)
+    tv = bench.table2_specs(["resnet101"], ["encnet"], stem="torchvision")
+    assert [(s.backbone, s.upsampling) for s in tv] == [("resnet101", u) for u in ("none", "bilinear", "fpn", "jpu")]
+    assert len(bench.parse_rows("all")) == 16
+
+
+def test_dilated_jpu_keeps_the_dilated_backbone_cost() -> None:
+    opts = replace(TINY, size=512)
+    none, plain, dilated = (bench.flops_by_part(s, opts) for s in (
+        *bench.parse_rows(ROWS), bench.dilated_jpu_spec("encnet", "resnet50")))
+    assert dilated["backbone"] == pytest.approx(none["backbone"])
+    assert plain["backbone"] < none["backbone"] / 3
+    assert dilated["upsample"] > 2 * plain["upsample"]  # its input convolutions read C4, C5 at 1/8
+    assert dilated["total"] > none["total"]
+    # the model itself runs: C3, C4 and C5 all at 1/8
+    model = bench.build_spec_model(bench.dilated_jpu_spec("encnet", "resnet50", substitute="resnet18"), TINY)
+    assert model.eval()(torch.randn(1, 3, 64, 64))["out"].shape == (1, 59, 64, 64)
+    assert [f.shape[-1] for f in model.backbone(torch.randn(1, 3, 64, 64))[1:]] == [8, 8, 8]
+
+
+def test_training_memory_fit() -> None:
+    spec = bench.parse_rows(["encnet/resnet50/jpu"], substitute="resnet18")[0]
+    fit = bench.training_memory_fit(spec, TINY, budget_bytes=2**30)
+    assert fit["per_image_bytes"] > 0
+    assert fit["saved_bytes"][2] > fit["saved_bytes"][1]
+    assert isinstance(fit["max_batch"], int) and fit["max_batch"] > 0
+    # at 32 px C5 is 1x1: BatchNorm cannot train on one value per channel, and says how to avoid it
+    with pytest.raises(ValueError, match="use larger batches"):
+        bench.training_memory_fit(spec, replace(TINY, size=32))
+
+
+def test_annotate_puts_the_official_cpu_latency_beside_the_official_configuration() -> None:
+    def fake(upsampling: str, seconds: float, backbone: str = "resnet50s") -> dict:
+        spec = bench.parse_rows([f"encnet/resnet50/{upsampling}"])[0]
+        return {**bench._spec_fields(spec), "backbone": backbone, "mode": "inference", "size": 512, "batch": 1,
+                "dtype": "fp32", "device": "cpu", "aux": True, "fps": 1 / seconds, "latency_median_s": seconds}
+
+    results = bench.annotate([fake("none", 1.5), fake("jpu", 1.0)])
+    assert [r["official_cpu_latency_s"] for r in results] == [1.50, 0.96]
+    assert results[1]["ratio"] == pytest.approx(1.5) and results[1]["paper_ratio"] == pytest.approx(2.0, abs=0.01)
+    # the 7x7-stem backbone is not the official configuration
+    assert bench.annotate([fake("jpu", 1.0, "resnet50")])[0]["official_cpu_latency_s"] is None
+
+
+def test_gpu_result_files(tmp_path) -> None:
+    assert bench.gpu_result_files(tmp_path) == []
+    (tmp_path / "bench_gpu_test.json").write_text("{}")
+    (tmp_path / "bench_cpu_test.json").write_text("{}")
+    assert [p.name for p in bench.gpu_result_files(tmp_path)] == ["bench_gpu_test.json"]
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    ({"dtype": "fp8"}, "unknown dtype 'fp8'"),
+    ({"dtype": "fp16"}, "fp16 autocast is for CUDA"),
+    ({"device": "tpu"}, "unknown device"),
+    ({"train_batch": 1}, "train_batch must be at least 2"),
+    ({"size": 16}, "size must be an integer >= 32"),
+    ({"runs": 0}, "runs must be a positive integer"),
+    ({"warmup": -1}, "warmup must be a non-negative integer"),
+    ({"threads": 0}, "threads must be a positive integer"),
+])
+def test_bad_options_are_rejected(change: dict, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        replace(TINY, **change).validated()
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="a GPU is visible")
+def test_cuda_without_a_gpu_is_rejected() -> None:
+    with pytest.raises(RuntimeError, match="no GPU is visible"):
+        replace(TINY, device="cuda").validated()
+
+
+def test_bad_selections_are_rejected() -> None:
+    with pytest.raises(ValueError, match="unknown head 'fcn8'"):
+        bench.table2_specs(heads=["fcn8"])
+    with pytest.raises(ValueError, match="unknown backbone 'resnet152'"):
+        bench.table2_specs(["resnet152"])
+    with pytest.raises(ValueError, match="select no row"):
+        bench.table2_specs(["resnet50"], ["aspp"], ["fpn"])
+    with pytest.raises(ValueError, match="'head/backbone/upsampling'"):
+        bench.parse_rows(["encnet-jpu"])
+    with pytest.raises(ValueError, match="not a row of Table 2"):
+        bench.parse_rows(["psp/resnet50/bilinear"])
+    with pytest.raises(ValueError, match="unknown torchvision model"):
+        bench.torchvision_specs(["deeplabv3_mobilenet_v3_large"])
+    with pytest.raises(ValueError, match="unknown substitute backbone"):
+        bench.table2_specs(substitute="vgg16")
+    with pytest.raises(ValueError, match="unknown mode"):
+        bench.run_benchmark(bench.parse_rows(ROWS[:1], substitute="resnet18"), TINY, modes=("eval",))
+    spec = bench.parse_rows(ROWS[1:], substitute="resnet18")[0]
+    with pytest.raises(ValueError, match="fp16 autocast is for CUDA"):
+        bench.fast_path(spec, TINY, ["fp32", "fp16"])
+    with pytest.raises(ValueError, match="more than one dtype"):
+        bench.fast_path(spec, TINY, ["fp32", "bf16+fp32"])
+    with pytest.raises(ValueError, match="bad fast-path variant 'turbo'"):
+        bench.fast_path(spec, TINY, ["turbo"])
+
+
+def test_cli_bench(tmp_path, capsys) -> None:
+    rc = main(["bench", "--device", "cpu", "--dtype", "fp16", "--no-save"])
+    assert rc == 2 and "fp16 autocast is for CUDA" in capsys.readouterr().err
+    rc = main(["bench", "--device", "cpu", "--substitute-backbone", "resnet18", "--size", "32", "--runs", "1",
+               "--warmup", "0", "--rows", "encnet/resnet50/jpu", "--no-torchvision", "--in-process", "--threads", "1",
+               "--quiet", "--out-dir", str(tmp_path), "--name", "bench_cpu_cli", "--fast-path", "fp32", "channels_last"])
+    out = capsys.readouterr().out
+    assert rc == 0, out
+    assert "encnet/jpu" in out and "fast inference path" in out
+    doc = json.loads((tmp_path / "bench_cpu_cli.json").read_text())
+    assert doc["fast_path"]["variants"][1]["variant"] == "channels_last"
+    assert len(doc["results"]) == 1 and (tmp_path / "bench_cpu_cli.csv").is_file()
