@@ -9,27 +9,31 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import torch
 
 from .model import FastFCN, build_model
 
-__all__ = ["atomic_save", "save_checkpoint", "load_checkpoint", "model_from_checkpoint"]
+__all__ = ["atomic_write", "atomic_save", "save_checkpoint", "load_checkpoint", "model_from_checkpoint"]
 
 FORMAT = "fastfcn"
 VERSION = 1
 
 
-def atomic_save(obj: Any, path: str | Path) -> Path:
-    """``torch.save`` to a temporary file in the same folder, then rename over ``path``."""
+def atomic_write(path: str | Path, write: Callable[[BinaryIO], None]) -> Path:
+    """Call ``write(file)`` on a temporary file in the same folder, then rename it over ``path``.
+
+    Readers see either the old file or the complete new one, never a truncated file.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as f:
-            torch.save(obj, f)
+            write(f)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
@@ -38,6 +42,11 @@ def atomic_save(obj: Any, path: str | Path) -> Path:
             os.unlink(tmp)
         raise
     return path
+
+
+def atomic_save(obj: Any, path: str | Path) -> Path:
+    """``torch.save`` atomically (see :func:`atomic_write`)."""
+    return atomic_write(path, lambda f: torch.save(obj, f))
 
 
 def save_checkpoint(model: FastFCN, path: str | Path, classes: list[str] | None = None, **extra: Any) -> Path:

@@ -16,9 +16,7 @@
 
 from __future__ import annotations
 
-import os
 import sys
-import tempfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,6 +24,8 @@ from pathlib import Path
 import numpy as np
 import torch
 from PIL import Image, ImageOps
+
+from .checkpoint import atomic_write
 
 __all__ = ["to_rgb", "load_rgb", "collect_inputs", "overlay", "save_png", "Predictor", "predict_files",
            "PredictResult"]
@@ -120,17 +120,7 @@ def overlay(rgb: np.ndarray, colours: np.ndarray, alpha: float = 0.5) -> np.ndar
 
 def save_png(image: Image.Image, path: Path) -> Path:
     """Write a PNG atomically (temporary file in the same folder, then rename)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            image.save(f, format="PNG")
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return path
+    return atomic_write(path, lambda f: image.save(f, format="PNG"))
 
 
 class Predictor:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 import torch
 
@@ -11,13 +9,7 @@ from fastfcn.evaluate import MS_SCALES, evaluate, predict_probs, sliding_windows
 from fastfcn.metrics import SegmentationMetric, background_index, confusion_matrix, format_metrics, scores
 from fastfcn.model import build_model
 
-
-@pytest.fixture(autouse=True)
-def one_thread() -> Iterator[None]:
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def test_confusion_matrix_counts_and_ignores_255() -> None:
