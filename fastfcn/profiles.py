@@ -45,6 +45,14 @@ PROFILES: dict[str, dict[str, Any]] = {
         "bench_train_runs": 1,
         "bench_fast_variants": ["fp32", "channels_last"],  # fast-path candidates, or "auto"
         "bench_isolate": False,             # one fresh process per measurement (needed for CPU peak memory)
+        # chapter 7: the Table 1 ablation, trained on the procedural set (image side: train_image_size)
+        "ablation_iterations": 3,           # SGD iterations per model (the same for every model)
+        "ablation_batch_size": 2,
+        "ablation_train_images": 16,        # procedural train images (the set repeats when iterations need more)
+        "ablation_val_images": 4,           # procedural val images every model is evaluated on
+        "ablation_seeds": 1,                # training seeds per model (seed, seed + 1, ...)
+        "ablation_heads": ["encnet"],       # encnet: none/bilinear/fpn/jpu; aspp, psp: none/jpu
+        "ablation_workers": 0,              # DataLoader workers of the training runs
     },
     "quick": {
         "backbones": ["resnet50", "resnet101"],
@@ -74,6 +82,13 @@ PROFILES: dict[str, dict[str, Any]] = {
         "bench_train_runs": 2,
         "bench_fast_variants": ["fp32", "channels_last", "bf16", "channels_last+bf16"],
         "bench_isolate": True,
+        "ablation_iterations": 250,
+        "ablation_batch_size": 8,
+        "ablation_train_images": 1000,
+        "ablation_val_images": 100,
+        "ablation_seeds": 1,
+        "ablation_heads": ["encnet"],
+        "ablation_workers": 0,
     },
     "full": {
         "backbones": ["resnet50", "resnet101"],
@@ -103,6 +118,13 @@ PROFILES: dict[str, dict[str, Any]] = {
         "bench_train_runs": 20,
         "bench_fast_variants": "auto",
         "bench_isolate": True,
+        "ablation_iterations": 4000,
+        "ablation_batch_size": 16,
+        "ablation_train_images": 5000,
+        "ablation_val_images": 500,
+        "ablation_seeds": 2,
+        "ablation_heads": ["encnet", "aspp", "psp"],
+        "ablation_workers": 8,
     },
 }
 
