@@ -5,10 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import torch
 from torch import Tensor
 
-from .base import IGNORE_INDEX, SegmentationDataset, Transform, read_image, read_label
+from .base import IGNORE_INDEX, SegmentationDataset, Transform, read_pair
 from .errors import default_root, missing
 
 __all__ = ["ADE20K", "ADE20K_CLASSES"]
@@ -86,8 +85,4 @@ class ADE20K(SegmentationDataset):
         return len(self.images)
 
     def load(self, index: int) -> tuple[Tensor, Tensor]:
-        image = read_image(self.images[index])
-        raw = read_label(self.masks[index])
-        if raw.shape != tuple(image.shape[-2:]):
-            raise ValueError(f"{self.masks[index]}: size {raw.shape} differs from its image {tuple(image.shape[-2:])}")
-        return image, torch.from_numpy(_LUT[raw.clip(0, 255)])
+        return read_pair(self.images[index], self.masks[index], _LUT)

@@ -79,3 +79,12 @@ def read_label(path: str | Path) -> np.ndarray:
         if im.mode not in ("L", "P", "I", "I;16"):
             raise ValueError(f"{path}: expected a single-channel label PNG, got mode {im.mode}")
         return np.asarray(im).copy()
+
+
+def read_pair(image_path: str | Path, label_path: str | Path, lut: np.ndarray) -> tuple[Tensor, Tensor]:
+    """An image and its label PNG, the raw label values mapped to our class ids through ``lut``."""
+    image = read_image(image_path)
+    raw = read_label(label_path)
+    if raw.shape != tuple(image.shape[-2:]):
+        raise ValueError(f"{label_path}: size {raw.shape} differs from its image {tuple(image.shape[-2:])}")
+    return image, torch.from_numpy(lut[raw.clip(0, len(lut) - 1)])

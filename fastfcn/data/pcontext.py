@@ -15,10 +15,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import torch
 from torch import Tensor
 
-from .base import IGNORE_INDEX, SegmentationDataset, Transform, read_image, read_label
+from .base import IGNORE_INDEX, SegmentationDataset, Transform, read_pair
 from .errors import default_root, missing
 from .pcontext_classes import PCONTEXT60_CLASSES, PCONTEXT_CLASSES
 
@@ -81,8 +80,4 @@ class PascalContext(SegmentationDataset):
         return len(self.ids)
 
     def load(self, index: int) -> tuple[Tensor, Tensor]:
-        image = read_image(self.images[index])
-        raw = read_label(self.masks[index])
-        if raw.shape != tuple(image.shape[-2:]):
-            raise ValueError(f"{self.masks[index]}: size {raw.shape} differs from its image {tuple(image.shape[-2:])}")
-        return image, torch.from_numpy(self._lut[raw.clip(0, 255)])
+        return read_pair(self.images[index], self.masks[index], self._lut)
