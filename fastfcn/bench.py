@@ -12,7 +12,7 @@ torchvision's dilated ``deeplabv3_resnet50/101`` and ``fcn_resnet50``, is measur
   small such images (:func:`calibrate_bn`): an untrained network in eval mode otherwise lets its
   activations grow by orders of magnitude through the residual blocks (about 1e5 in ResNet-101's
   C4 and C5), which overflows fp16. Timing does not depend on the weights' values; the fast path's label
-  comparison does (see :func:`fast_path`), and accepts a trained checkpoint.
+  comparison does (see :mod:`fastfcn.fast_path`), and accepts a trained checkpoint.
 * **Latency.** ``warmup`` untimed calls, then ``runs`` timed calls; on CUDA the device is
   synchronised before and after each call. We report the median, the quartiles and min/max;
   ``fps = batch / median``. ``official_fps=True`` also times the loop the way the official FPS
@@ -43,7 +43,6 @@ Results are plain dicts (one per model x mode), written as CSV and JSON with an 
 from __future__ import annotations
 
 import contextlib
-import copy
 import csv
 import ctypes
 import gc
@@ -73,8 +72,8 @@ from .resnet import BACKBONES, build_resnet
 
 __all__ = ["DTYPES", "TORCHVISION_MODELS", "MODES", "RESULTS_DIR", "ModelSpec", "BenchOptions", "table2_specs",
            "torchvision_specs", "parse_rows", "dilated_jpu_spec", "build_spec_model", "synthetic_images", "calibrate_bn",
-           "model_complexity", "flops_by_part", "measure", "run_benchmark", "fast_path", "default_fast_variants",
-           "training_memory_fit", "environment", "annotate", "format_table", "format_fast_path", "write_csv",
+           "model_complexity", "flops_by_part", "measure", "run_benchmark",
+           "training_memory_fit", "environment", "annotate", "format_table", "write_csv",
            "write_json", "load_json", "gpu_result_files", "default_output_name"]
 
 DTYPES = ("fp32", "bf16", "fp16")
@@ -562,7 +561,9 @@ def _worker_main() -> None:
     if task["what"] == "measure":
         result = measure(spec, opts, task["mode"], isolated=True)
     else:
-        result = _fast_path_in_process(spec, opts, task["variants"], task.get("weights"))
+        from .fast_path import _run_in_process
+
+        result = _run_in_process(spec, opts, task["variants"], task.get("weights"), task["images"])
     sys.stdout.write(_RESULT_MARK + json.dumps(result) + "\n")
     sys.stdout.flush()
 
@@ -607,143 +608,6 @@ def annotate(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
             official = paper.OFFICIAL_CPU_LATENCY.get((r["head"], r["paper_backbone"]), {}).get(r["upsampling"])
         r["official_cpu_latency_s"] = official
     return results
-
-
-# --------------------------------------------------------------------------------------------------
-# the fast inference path
-
-
-_VARIANT_TOKENS = ("fp32", "bf16", "fp16", "channels_last", "compile")
-
-
-def _parse_variant(name: str, device: str) -> dict[str, Any]:
-    tokens = name.split("+")
-    bad = [t for t in tokens if t not in _VARIANT_TOKENS]
-    if bad or len(set(tokens)) != len(tokens):
-        raise ValueError(f"bad fast-path variant {name!r}: join {', '.join(_VARIANT_TOKENS)} with '+'")
-    dtypes = [t for t in tokens if t in DTYPES]
-    if len(dtypes) > 1:
-        raise ValueError(f"fast-path variant {name!r} names more than one dtype")
-    dtype = dtypes[0] if dtypes else "fp32"
-    if dtype == "fp16" and not device.startswith("cuda"):
-        raise ValueError(f"fast-path variant {name!r}: fp16 autocast is for CUDA; on the CPU use bf16")
-    return {"dtype": dtype, "channels_last": "channels_last" in tokens, "compile": "compile" in tokens}
-
-
-def default_fast_variants(device: str, with_compile: bool = True) -> list[str]:
-    """Every combination worth trying on ``device`` (the first is the fp32 eager reference)."""
-    low = ["fp16", "bf16"] if device.startswith("cuda") else ["bf16"]
-    base = ["fp32", "channels_last", *low] + [f"channels_last+{d}" for d in low]
-    if with_compile:
-        base += ["compile", "compile+channels_last"] + [f"compile+channels_last+{d}" for d in low]
-    return base
-
-
-def _fast_path_in_process(spec: ModelSpec, opts: BenchOptions, variants: list[str],
-                          weights: str | None = None) -> dict[str, Any]:
-    opts = opts.validated()
-    old_threads = torch.get_num_threads()
-    if opts.threads is not None:
-        torch.set_num_threads(opts.threads)
-    try:
-        plain = replace(opts, dtype="fp32", channels_last=False, compile=False)
-        if weights is not None:
-            from .checkpoint import model_from_checkpoint
-
-            model, ckpt = model_from_checkpoint(weights)
-            cfg = ckpt["config"]
-            spec = ModelSpec("fastfcn", f"{cfg['head']}/{cfg['upsampling']}", cfg["head"], cfg["backbone"],
-                             cfg["upsampling"], spec.paper_backbone)
-            model = model.to(opts.device)
-            x = synthetic_images(opts.batch, opts.size, opts.seed).to(opts.device)
-        else:
-            model, x = _prepare(spec, plain, opts.batch)
-        model.eval()
-        # the weights' own sensitivity: labels changed in fp32 by rounding the *input* to bf16
-        with torch.inference_mode():
-            ref_out = model(x)["out"]
-            rounded_out = model(x.to(torch.bfloat16).to(x.dtype))["out"]
-        noise_floor = float((ref_out.argmax(1) != rounded_out.argmax(1)).float().mean())
-        del ref_out, rounded_out
-        rows = []
-        reference = None
-        for name in variants:
-            v = _parse_variant(name, opts.device)
-            vopts = replace(plain, **v)
-            m = copy.deepcopy(model)
-            xv = x
-            if v["channels_last"]:
-                m = m.to(memory_format=torch.channels_last)
-                xv = x.contiguous(memory_format=torch.channels_last)
-            if v["compile"]:
-                torch._dynamo.reset()
-                m = torch.compile(m)
-
-            def step(m=m, xv=xv, vopts=vopts) -> torch.Tensor:
-                with torch.inference_mode(), _autocast(vopts):
-                    return m(xv)["out"]
-
-            t0 = time.perf_counter()
-            out = step()  # first call: compilation for compiled variants
-            _sync(opts.device)
-            first = time.perf_counter() - t0
-            labels = out.argmax(1)
-            times = _time_calls(step, opts.runs, max(opts.warmup - 1, 0), opts.device)
-            if reference is None:
-                if v != {"dtype": "fp32", "channels_last": False, "compile": False}:
-                    raise ValueError(f"the first fast-path variant must be 'fp32' (the reference), got {name!r}")
-                reference = labels
-                ref_classes = int(labels.unique().numel())
-            agreement = float((labels == reference).float().mean())
-            rows.append({"variant": name, **v, **_stats(times), "first_call_s": first,
-                         "agreement": agreement, "changed_fraction": 1.0 - agreement, "times_s": times})
-            del m, out
-        base = rows[0]["latency_median_s"]
-        for r in rows:
-            r["speedup"] = base / r["latency_median_s"]
-            r["counts"] = r["agreement"] >= 0.999
-        valid = [r for r in rows if r["counts"]]
-        best = min(valid, key=lambda r: r["latency_median_s"])
-        fastest = min(rows, key=lambda r: r["latency_median_s"])
-        return {**_spec_fields(spec), "device": opts.device, "size": opts.size, "batch": opts.batch,
-                "threads": torch.get_num_threads(), "runs": opts.runs, "warmup": opts.warmup,
-                "weights": str(weights) if weights is not None else "random (BatchNorm calibrated)",
-                "reference_classes": ref_classes, "variants": rows, "best_variant": best["variant"],
-                "best_speedup": best["speedup"], "best_agreement": best["agreement"], "agreement_threshold": 0.999,
-                "fastest_variant": fastest["variant"], "fastest_speedup": fastest["speedup"],
-                "fastest_agreement": fastest["agreement"], "input_rounding_changed_fraction": noise_floor,
-                "agreement_resolvable": noise_floor < 0.001}
-    finally:
-        torch.set_num_threads(old_threads)
-
-
-def fast_path(spec: ModelSpec, opts: BenchOptions, variants: Sequence[str] | None = None,
-              weights: str | Path | None = None) -> dict[str, Any]:
-    """Time ``variants`` of inference (numeric format, memory layout, compilation) against fp32 eager.
-
-    Every variant runs the same weights on the same input; ``agreement`` is the fraction of pixels
-    whose predicted label (argmax over classes) equals fp32 eager's. A variant *counts* only when
-    agreement >= 99.9%; ``best_variant`` is the fastest that counts, ``best_speedup`` its speed-up;
-    ``fastest_*`` describe the fastest variant whether it counts or not.
-
-    ``weights``: a fastfcn checkpoint to compare on (its configuration replaces ``spec``); by default
-    random weights. ``input_rounding_changed_fraction`` is the share of labels that change, in fp32,
-    when only the input is rounded to bf16: how sensitive the weights are. Random networks are very
-    sensitive (their class scores are nearly tied), and when this alone exceeds 0.1%
-    (``agreement_resolvable`` False) no reduced-precision variant can pass the 99.9% test on them;
-    judge those variants with trained weights.
-    """
-    opts = opts.validated()
-    variants = list(variants) if variants is not None else default_fast_variants(opts.device)
-    if not variants or variants[0] != "fp32":
-        variants = ["fp32"] + [v for v in variants if v != "fp32"]
-    for v in variants:
-        _parse_variant(v, opts.device)
-    weights = None if weights is None else str(weights)
-    if opts.isolate:
-        return _run_worker({"what": "fast_path", "spec": asdict(spec), "options": asdict(opts), "variants": variants,
-                            "weights": weights})
-    return _fast_path_in_process(spec, opts, variants, weights)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -909,20 +773,3 @@ def format_table(results: Sequence[dict[str, Any]]) -> str:
                  "same head and backbone without upsampling (ours and the paper's). offic. CPU s: the official "
                  "implementation's latency on a 2-core CPU as measured by this project (not in the paper).")
     return "\n".join(lines)
-
-
-def format_fast_path(fp: dict[str, Any]) -> str:
-    lines = [f"fast inference path: {fp['name']} {fp['backbone']} at {fp['size']}x{fp['size']}, batch {fp['batch']}, "
-             f"{fp['device']} ({fp['reference_classes']} classes predicted by the reference)",
-             f"{'variant':<34} {'median ms':>9} {'speed-up':>8} {'labels changed':>14} {'counts':>6}"]
-    for v in fp["variants"]:
-        lines.append(f"{v['variant']:<34} {v['latency_median_s'] * 1e3:>9.0f} {v['speedup']:>8.2f} "
-                     f"{v['changed_fraction'] * 100:>13.3f}% {'yes' if v['counts'] else 'no':>6}")
-    lines.append(f"best: {fp['best_variant']} ({fp['best_speedup']:.2f}x over fp32 eager, "
-                 f"{fp['best_agreement'] * 100:.3f}% of labels agree; a variant counts at >= 99.9%)")
-    lines.append(f"weights: {fp['weights']}; rounding only the input to bf16 changes "
-                 f"{fp['input_rounding_changed_fraction'] * 100:.3f}% of the fp32 labels"
-                 + ("" if fp["agreement_resolvable"] else
-                    " (over 0.1%: these weights are too sensitive to judge reduced precision)"))
-    return "\n".join(lines)
-

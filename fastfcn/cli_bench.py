@@ -9,7 +9,7 @@ __all__ = ["add_subcommand"]
 
 
 def _cmd_bench(args: argparse.Namespace) -> int:
-    from . import bench
+    from . import bench, fast_path
 
     opts = bench.BenchOptions(
         device=args.device, dtype=args.dtype, channels_last=args.channels_last, compile=args.compile,
@@ -17,35 +17,44 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         aux=not args.no_aux, num_classes=args.num_classes, jpu_width=args.jpu_width, official_fps=args.official_fps,
         threads=args.threads, isolate=not args.in_process, cudnn_benchmark=args.cudnn_benchmark, seed=args.seed,
     ).validated()
-    if args.rows:
-        specs = bench.parse_rows(args.rows, stem=args.stem, substitute=args.substitute_backbone)
-    else:
-        specs = bench.table2_specs(args.backbones, args.heads, args.upsamplings, stem=args.stem,
-                                   substitute=args.substitute_backbone)
-    if args.dilated_jpu:
-        specs += [bench.dilated_jpu_spec(s.head, s.paper_backbone, "jpu", stem=args.stem,
-                                         substitute=args.substitute_backbone)
-                  for s in specs if s.upsampling == "jpu"]
-    if not args.no_torchvision:
-        specs += bench.torchvision_specs(args.torchvision)
-    results = bench.run_benchmark(specs, opts, modes=args.modes, progress=not args.quiet)
+    results = []
+    if not args.no_table:
+        if args.rows:
+            specs = bench.parse_rows(args.rows, stem=args.stem, substitute=args.substitute_backbone)
+        else:
+            specs = bench.table2_specs(args.backbones, args.heads, args.upsamplings, stem=args.stem,
+                                       substitute=args.substitute_backbone)
+        if args.dilated_jpu:
+            specs += [bench.dilated_jpu_spec(s.head, s.paper_backbone, "jpu", stem=args.stem,
+                                             substitute=args.substitute_backbone)
+                      for s in specs if s.upsampling == "jpu"]
+        if not args.no_torchvision:
+            specs += bench.torchvision_specs(args.torchvision)
+        results = bench.run_benchmark(specs, opts, modes=args.modes, progress=not args.quiet)
+    elif args.fast_path is None:
+        raise ValueError("--no-table leaves nothing to measure: add --fast-path")
     print(f"{bench.environment(opts.device)['device_name']}, torch {bench.torch.__version__}, "
           f"{opts.threads or bench.torch.get_num_threads()} threads, {opts.dtype}, {opts.size}x{opts.size}, "
           f"median of {opts.runs} runs after {opts.warmup} warm-up")
-    print(bench.format_table(results))
+    if results:
+        print(bench.format_table(results))
     fast = None
     if args.fast_path is not None:
         fp_spec = bench.parse_rows(["encnet/resnet50/jpu"], stem=args.stem, substitute=args.substitute_backbone)[0]
-        variants = args.fast_path or bench.default_fast_variants(opts.device, with_compile=not args.fast_path_no_compile)
-        fast = bench.fast_path(fp_spec, opts, variants, weights=args.fast_path_weights)
+        variants = args.fast_path or fast_path.default_variants(opts.device, with_compile=not args.fast_path_no_compile)
+        fast = fast_path.fast_path(fp_spec, opts, variants, weights=args.fast_path_weights,
+                                   images=args.fast_path_images)
         print()
-        print(bench.format_fast_path(fast))
+        print(fast_path.format_fast_path(fast))
     if not args.no_save:
         stem = args.name or bench.default_output_name(opts.device)
         out_dir = args.out_dir or bench.RESULTS_DIR
         json_path = bench.write_json(out_dir / f"{stem}.json", results, opts, {"fast_path": fast})
-        csv_path = bench.write_csv(results, out_dir / f"{stem}.csv")
-        print(f"wrote {json_path} and {csv_path}")
+        if results:
+            csv_path = bench.write_csv(results, out_dir / f"{stem}.csv")
+            print(f"wrote {json_path} and {csv_path}")
+        else:
+            print(f"wrote {json_path}")
     return 0
 
 
@@ -68,6 +77,7 @@ def add_subcommand(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--torchvision", nargs="+", choices=TORCHVISION_MODELS, default=list(TORCHVISION_MODELS),
                    metavar="MODEL", help=f"torchvision models to add (default: {' '.join(TORCHVISION_MODELS)})")
     g.add_argument("--no-torchvision", action="store_true")
+    g.add_argument("--no-table", action="store_true", help="skip the Table 2 rows (with --fast-path: only the fast path)")
     g.add_argument("--modes", nargs="+", choices=MODES, default=["inference"],
                    help="inference and/or train (one forward+backward+SGD step)")
     g.add_argument("--no-aux", action="store_true", help="without the auxiliary FCN head")
@@ -79,6 +89,8 @@ def add_subcommand(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--fast-path-no-compile", action="store_true", help="leave torch.compile out of the default variants")
     g.add_argument("--fast-path-weights", type=Path, metavar="CKPT",
                    help="a trained fastfcn checkpoint for the fast path's label comparison (default: random weights)")
+    g.add_argument("--fast-path-images", type=int, default=16, metavar="N",
+                   help="procedural validation scenes on which the fast path's labels are compared (16)")
     g = p.add_argument_group("how to measure")
     g.add_argument("--device", default="auto", help="auto (GPU when visible), cpu, cuda or cuda:N")
     g.add_argument("--dtype", choices=DTYPES, default="fp32", help="bf16/fp16: autocast (fp16 on CUDA only)")

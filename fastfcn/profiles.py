@@ -43,7 +43,8 @@ PROFILES: dict[str, dict[str, Any]] = {
         "bench_train_rows": ["encnet/resnet50/none", "encnet/resnet50/jpu"],  # rows timed for a training step
         "bench_train_batch": 2,
         "bench_train_runs": 1,
-        "bench_fast_variants": ["fp32", "channels_last"],  # fast-path candidates, or "auto"
+        "bench_fast_variants": ["fp32", "channels_last", "fold_bn"],  # fast-path candidates, or "auto"
+        "bench_fast_images": 1,             # procedural val scenes on which the fast path's labels are compared
         "bench_isolate": False,             # one fresh process per measurement (needed for CPU peak memory)
         # chapter 7: the Table 1 ablation, trained on the procedural set (image side: train_image_size)
         "ablation_iterations": 3,           # SGD iterations per model (the same for every model)
@@ -80,7 +81,10 @@ PROFILES: dict[str, dict[str, Any]] = {
         "bench_train_rows": ["encnet/resnet50/none", "encnet/resnet50/jpu"],
         "bench_train_batch": 2,
         "bench_train_runs": 2,
-        "bench_fast_variants": ["fp32", "channels_last", "bf16", "channels_last+bf16"],
+        "bench_fast_variants": ["fp32", "channels_last", "fold_bn", "channels_last+fold_bn", "bf16",
+                                "channels_last+bf16", "channels_last+fold_bn+bf16",
+                                "channels_last+fold_bn+bf16+early_fp32"],
+        "bench_fast_images": 4,
         "bench_isolate": True,
         "ablation_iterations": 250,
         "ablation_batch_size": 8,
@@ -117,6 +121,7 @@ PROFILES: dict[str, dict[str, Any]] = {
         "bench_train_batch": 4,
         "bench_train_runs": 20,
         "bench_fast_variants": "auto",
+        "bench_fast_images": 16,
         "bench_isolate": True,
         "ablation_iterations": 4000,
         "ablation_batch_size": 16,

@@ -70,38 +70,6 @@ def test_isolated_measurement_reads_peak_memory_of_a_fresh_process() -> None:
     assert r["peak_mem_bytes"] > 0
 
 
-def test_fast_path_reports_agreement() -> None:
-    spec = bench.parse_rows(["encnet/resnet50/jpu"], substitute="resnet18")[0]
-    fp = bench.fast_path(spec, replace(TINY, size=32), ["channels_last", "bf16"])
-    names = [v["variant"] for v in fp["variants"]]
-    assert names == ["fp32", "channels_last", "bf16"]  # the fp32 eager reference is always first
-    ref = fp["variants"][0]
-    assert ref["agreement"] == 1.0 and ref["speedup"] == 1.0 and ref["counts"]
-    for v in fp["variants"]:
-        assert 0.0 <= v["agreement"] <= 1.0
-        assert v["changed_fraction"] == pytest.approx(1.0 - v["agreement"])
-        assert v["counts"] == (v["agreement"] >= 0.999)
-        assert v["speedup"] > 0
-    assert fp["best_variant"] in names and fp["best_agreement"] >= 0.999
-    assert fp["reference_classes"] >= 1
-    assert 0.0 <= fp["input_rounding_changed_fraction"] <= 1.0
-    assert fp["agreement_resolvable"] == (fp["input_rounding_changed_fraction"] < 0.001)
-    assert fp["fastest_variant"] in names and fp["weights"].startswith("random")
-    assert "labels changed" in bench.format_fast_path(fp)
-
-
-def test_fast_path_on_a_checkpoint(tmp_path) -> None:
-    from fastfcn import build_model
-    from fastfcn.checkpoint import save_checkpoint
-
-    torch.manual_seed(0)
-    path = save_checkpoint(build_model("encnet", "resnet18", "jpu", jpu_width=32).eval(), tmp_path / "m.pth")
-    spec = bench.parse_rows(["encnet/resnet50/jpu"], substitute="resnet18")[0]
-    fp = bench.fast_path(spec, TINY, ["fp32", "channels_last"], weights=path)
-    assert fp["weights"] == str(path) and fp["backbone"] == "resnet18"
-    assert [v["variant"] for v in fp["variants"]] == ["fp32", "channels_last"]
-
-
 @pytest.mark.parametrize("name", bench.TORCHVISION_MODELS)
 def test_torchvision_rows_build(name: str) -> None:
     (spec,) = bench.torchvision_specs([name])
@@ -212,13 +180,6 @@ def test_bad_selections_are_rejected() -> None:
         bench.table2_specs(substitute="vgg16")
     with pytest.raises(ValueError, match="unknown mode"):
         bench.run_benchmark(bench.parse_rows(ROWS[:1], substitute="resnet18"), TINY, modes=("eval",))
-    spec = bench.parse_rows(ROWS[1:], substitute="resnet18")[0]
-    with pytest.raises(ValueError, match="fp16 autocast is for CUDA"):
-        bench.fast_path(spec, TINY, ["fp32", "fp16"])
-    with pytest.raises(ValueError, match="more than one dtype"):
-        bench.fast_path(spec, TINY, ["fp32", "bf16+fp32"])
-    with pytest.raises(ValueError, match="bad fast-path variant 'turbo'"):
-        bench.fast_path(spec, TINY, ["turbo"])
 
 
 def test_cli_bench(tmp_path, capsys) -> None:

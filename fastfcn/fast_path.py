@@ -1,0 +1,322 @@
+"""The fast inference path: the same weights run in cheaper ways, and the labels that changes.
+
+A *variant* joins tokens with ``+``: a numeric format (``fp32``; ``bf16`` or ``fp16`` autocast, with
+``early_fp32`` keeping the backbone's first, high-resolution layers in fp32), the ``channels_last``
+memory layout, ``fold_bn`` (BatchNorm folded into the convolutions, see :mod:`fastfcn.fold`) and
+``compile`` (``torch.compile``). Every variant runs the same
+weights on the same images as the reference, fp32 eager, and is judged on two numbers: its
+speed-up (median latency of fp32 eager / its own) and the share of pixels whose predicted label
+(argmax over classes) differs from the reference's. A variant *counts* when at least 99.9 % of the
+labels agree.
+
+What the label comparison means depends on the weights. With a trained checkpoint the images are
+scenes of the offline procedural validation set (:func:`comparison_images`), the kind of input the
+weights were trained on. Random weights have nearly tied class scores, so tiny perturbations flip
+many labels; the measure ``input_rounding_changed_fraction`` (labels changed in fp32 when only the
+input is rounded to bf16) says how sensitive the weights are, and when it alone exceeds 0.1 % the
+reduced-precision variants cannot be judged on them.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .bench import (
+    BenchOptions,
+    ModelSpec,
+    _autocast,
+    _prepare,
+    _run_worker,
+    _spec_fields,
+    _stats,
+    _sync,
+    _time_calls,
+)
+from .fold import fold_batchnorm
+from .model import MEAN, STD
+
+__all__ = ["VARIANT_TOKENS", "AGREEMENT_THRESHOLD", "parse_variant", "default_variants", "comparison_images",
+           "FullPrecision", "early_layers_in_fp32",
+           "fast_path", "result_files", "describe_measurement", "format_fast_path"]
+
+VARIANT_TOKENS = ("fp32", "bf16", "fp16", "early_fp32", "channels_last", "fold_bn", "compile")
+AGREEMENT_THRESHOLD = 0.999
+_DTYPES = ("fp32", "bf16", "fp16")
+
+
+def parse_variant(name: str, device: str) -> dict[str, Any]:
+    """``"channels_last+bf16"`` -> ``{"dtype": "bf16", "early_fp32": False, "channels_last": True, "fold_bn": False,
+    "compile": False}``."""
+    tokens = name.split("+")
+    bad = [t for t in tokens if t not in VARIANT_TOKENS]
+    if bad or len(set(tokens)) != len(tokens):
+        raise ValueError(f"bad fast-path variant {name!r}: join {', '.join(VARIANT_TOKENS)} with '+'")
+    dtypes = [t for t in tokens if t in _DTYPES]
+    if len(dtypes) > 1:
+        raise ValueError(f"fast-path variant {name!r} names more than one dtype")
+    dtype = dtypes[0] if dtypes else "fp32"
+    if dtype == "fp16" and not device.startswith("cuda"):
+        raise ValueError(f"fast-path variant {name!r}: fp16 autocast is for CUDA; on the CPU use bf16")
+    if "early_fp32" in tokens and dtype == "fp32":
+        raise ValueError(f"fast-path variant {name!r}: early_fp32 keeps the first layers in fp32 when the rest "
+                         "runs in bf16 or fp16; add one of them")
+    return {"dtype": dtype, "early_fp32": "early_fp32" in tokens, "channels_last": "channels_last" in tokens,
+            "fold_bn": "fold_bn" in tokens, "compile": "compile" in tokens}
+
+
+def default_variants(device: str, with_compile: bool = True) -> list[str]:
+    """Every combination worth trying on ``device`` (the first is the fp32 eager reference)."""
+    low = ["fp16", "bf16"] if device.startswith("cuda") else ["bf16"]
+    base = ["fp32", "channels_last", "fold_bn", "channels_last+fold_bn", *low]
+    base += [f"channels_last+{d}" for d in low] + [f"channels_last+fold_bn+{d}" for d in low]
+    base += [f"channels_last+fold_bn+{d}+early_fp32" for d in low]
+    if with_compile:
+        base += ["compile", "compile+channels_last", "compile+channels_last+fold_bn"]
+        base += [f"compile+channels_last+fold_bn+{d}" for d in low]
+        base += [f"compile+channels_last+fold_bn+{d}+early_fp32" for d in low]
+    return base
+
+
+def comparison_images(count: int, size: int, seed: int = 0) -> torch.Tensor:
+    """The first ``count`` scenes of the procedural validation set, rendered at ``size`` x ``size``
+    and normalised with MEAN/STD: a float tensor ``[count, 3, size, size]``."""
+    from .data.procedural import ProceduralScenes
+
+    if not isinstance(count, int) or count < 1:
+        raise ValueError(f"the label comparison needs at least one image, got images={count!r}")
+    scenes = ProceduralScenes("val", num_images=count, image_size=size, seed=seed)
+    rgb = np.stack([scenes.generate(i)[0] for i in range(count)])
+    x = torch.from_numpy(rgb).permute(0, 3, 1, 2).float() / 255
+    return (x - torch.tensor(MEAN).view(1, 3, 1, 1)) / torch.tensor(STD).view(1, 3, 1, 1)
+
+
+class FullPrecision(nn.Module):
+    """Runs ``module`` in fp32 with autocast switched off, whatever precision surrounds it."""
+
+    def __init__(self, module: nn.Module) -> None:
+        super().__init__()
+        self.module = module
+
+    def forward(self, *inputs: torch.Tensor) -> Any:
+        with torch.autocast(inputs[0].device.type, enabled=False):
+            return self.module(*(x.float() for x in inputs))
+
+
+def early_layers_in_fp32(model: nn.Module) -> nn.Module:
+    """Keep the backbone's stem and ``layer1`` in fp32 under autocast (in place; returns ``model``).
+
+    These layers work at 1/2 and 1/4 of the input resolution, where the features that place class
+    boundaries are formed; rounding them to 16 bits moves boundaries by a pixel here and there.
+    In EncNet+JPU on the deep-stem ResNet-50 at 512x512 they hold 11.2 of the 66.5 GMACs.
+    """
+    backbone = model.backbone
+    backbone.conv1 = FullPrecision(backbone.conv1)
+    backbone.layer1 = FullPrecision(backbone.layer1)
+    return model
+
+
+def _label_boundary(labels: torch.Tensor) -> torch.Tensor:
+    """Pixels whose 3x3 neighbourhood holds more than one label ([N, H, W] -> bool [N, H, W])."""
+    x = labels[:, None].float()
+    high = F.max_pool2d(x, 3, stride=1, padding=1)
+    low = -F.max_pool2d(-x, 3, stride=1, padding=1)
+    return (high != low)[:, 0]
+
+
+def _load(spec: ModelSpec, opts: BenchOptions, weights: str | None) -> tuple[nn.Module, ModelSpec, dict | None]:
+    """The model, its spec and, for a checkpoint, what it is (configuration, data, training progress)."""
+    if weights is None:
+        model, _ = _prepare(spec, opts, 1)
+        return model.eval(), spec, None
+    from .checkpoint import model_from_checkpoint
+
+    model, ckpt = model_from_checkpoint(weights)
+    cfg = ckpt["config"]
+    spec = ModelSpec("fastfcn", f"{cfg['head']}/{cfg['upsampling']}", cfg["head"], cfg["backbone"],
+                     cfg["upsampling"], spec.paper_backbone)
+    val = (ckpt.get("metrics") or {}).get("val") or {}
+    info = {"config": cfg, "dataset": ckpt.get("dataset"), "iteration": ckpt.get("iteration"),
+            "image_size": (ckpt.get("train_config") or {}).get("image_size"),
+            "val_pixAcc": val.get("pixAcc"), "val_mIoU": val.get("mIoU"), "val_images": val.get("images")}
+    return model.to(opts.device).eval(), spec, info
+
+
+def _run_in_process(spec: ModelSpec, opts: BenchOptions, variants: list[str], weights: str | None,
+                    images: int) -> dict[str, Any]:
+    opts = opts.validated()
+    old_threads = torch.get_num_threads()
+    if opts.threads is not None:
+        torch.set_num_threads(opts.threads)
+    try:
+        plain = replace(opts, dtype="fp32", channels_last=False, compile=False)
+        model, spec, weights_info = _load(spec, plain, weights)
+        scenes = comparison_images(images, opts.size, opts.seed).to(opts.device)
+        timing_input = scenes[:1].expand(opts.batch, -1, -1, -1).contiguous()
+        with torch.inference_mode():
+            # how sensitive the weights are: labels changed in fp32 by rounding only the input to bf16
+            ref_labels = torch.cat([model(x[None])["out"].argmax(1) for x in scenes])
+            rounded = torch.cat([model(x[None].to(torch.bfloat16).to(x.dtype))["out"].argmax(1) for x in scenes])
+        noise_floor = float((ref_labels != rounded).float().mean())
+        boundary = _label_boundary(ref_labels)
+        rows, forwards = [], []
+        torch._dynamo.reset()
+        for name in variants:  # build each variant, compile it, and compare its labels
+            v = parse_variant(name, opts.device)
+            m = fold_batchnorm(model, scenes[:1, :, :64, :64])[0] if v["fold_bn"] else copy.deepcopy(model)
+            if v["early_fp32"]:
+                early_layers_in_fp32(m)
+            layout = torch.channels_last if v["channels_last"] else torch.contiguous_format
+            m = m.to(memory_format=layout)
+            if v["compile"]:
+                m = torch.compile(m)
+            vopts = replace(plain, dtype=v["dtype"], channels_last=v["channels_last"], compile=v["compile"])
+
+            def forward(x: torch.Tensor, m=m, vopts=vopts, layout=layout) -> torch.Tensor:
+                with torch.inference_mode(), _autocast(vopts):
+                    return m(x.contiguous(memory_format=layout))["out"]
+
+            t0 = time.perf_counter()
+            forward(timing_input)  # first call: compilation for compiled variants
+            _sync(opts.device)
+            first = time.perf_counter() - t0
+            labels = torch.cat([forward(x[None]).argmax(1) for x in scenes])
+            changed = labels != ref_labels
+            per_image = 1.0 - changed.flatten(1).float().mean(1)
+            n_changed = int(changed.sum())
+            rows.append({"variant": name, **v, "first_call_s": first,
+                         "agreement": float(1.0 - changed.float().mean()),
+                         "changed_fraction": float(changed.float().mean()),
+                         "worst_image_agreement": float(per_image.min()),
+                         "changed_on_boundary_fraction": (float((changed & boundary).sum()) / n_changed
+                                                          if n_changed else None)})
+            forwards.append(forward)
+        # timing round-robin, one call of each variant per round: a machine whose speed drifts
+        # during the measurement (other work, heat) then biases no variant against another
+        times: list[list[float]] = [[] for _ in forwards]
+        for round_ in range(max(opts.warmup - 1, 0) + opts.runs):
+            for i, forward in enumerate(forwards):
+                t = _time_calls(lambda f=forward: f(timing_input), 1, 0, opts.device)[0]
+                if round_ >= max(opts.warmup - 1, 0):
+                    times[i].append(t)
+        for r, t in zip(rows, times, strict=True):
+            r.update(_stats(t), times_s=t)
+        del forwards
+        if rows[0]["variant"] != "fp32":
+            raise ValueError(f"the first fast-path variant must be 'fp32' (the reference), got {rows[0]['variant']!r}")
+        base = rows[0]["latency_median_s"]
+        for r in rows:
+            r["speedup"] = base / r["latency_median_s"]
+            r["counts"] = r["agreement"] >= AGREEMENT_THRESHOLD
+        best = min((r for r in rows if r["counts"]), key=lambda r: r["latency_median_s"])
+        fastest = min(rows, key=lambda r: r["latency_median_s"])
+        return {**_spec_fields(spec), "device": opts.device, "size": opts.size, "batch": opts.batch,
+                "threads": torch.get_num_threads(), "runs": opts.runs, "warmup": opts.warmup,
+                "weights": weights if weights is not None else "random (BatchNorm calibrated)",
+                "weights_info": weights_info,
+                "images": images, "comparison_images": f"procedural val scenes 0-{images - 1} at {opts.size}x{opts.size}",
+                "reference_classes": int(ref_labels.unique().numel()),
+                "boundary_fraction": float(boundary.float().mean()),
+                "variants": rows, "best_variant": best["variant"], "best_speedup": best["speedup"],
+                "best_agreement": best["agreement"], "agreement_threshold": AGREEMENT_THRESHOLD,
+                "fastest_variant": fastest["variant"], "fastest_speedup": fastest["speedup"],
+                "fastest_agreement": fastest["agreement"], "input_rounding_changed_fraction": noise_floor,
+                "agreement_resolvable": noise_floor < 1.0 - AGREEMENT_THRESHOLD}
+    finally:
+        torch.set_num_threads(old_threads)
+
+
+def fast_path(spec: ModelSpec, opts: BenchOptions, variants: Sequence[str] | None = None,
+              weights: str | Path | None = None, images: int = 16) -> dict[str, Any]:
+    """Time ``variants`` of inference against fp32 eager and count the labels each one changes.
+
+    Latency: batch ``opts.batch`` of the first comparison image, ``opts.runs`` timed calls after
+    ``opts.warmup`` (the first call, compilation included, is reported apart as ``first_call_s``),
+    taken round-robin over the variants so that a drift in the machine's speed favours none.
+    Labels: every variant predicts ``images`` procedural validation scenes at ``opts.size``;
+    ``agreement`` is the share of all their pixels whose label equals fp32 eager's,
+    ``worst_image_agreement`` the lowest share on one image, ``changed_on_boundary_fraction`` the
+    share of changed pixels that lie on a boundary between two predicted classes.
+
+    ``weights``: a fastfcn checkpoint (its configuration replaces ``spec``); by default random
+    weights with BatchNorm calibrated. ``best_variant`` is the fastest variant that counts
+    (agreement >= 99.9 %), ``fastest_variant`` the fastest of all.
+    """
+    opts = opts.validated()
+    variants = list(variants) if variants is not None else default_variants(opts.device)
+    if not variants or variants[0] != "fp32":
+        variants = ["fp32"] + [v for v in variants if v != "fp32"]
+    for v in variants:
+        parse_variant(v, opts.device)
+    if not isinstance(images, int) or images < 1:
+        raise ValueError(f"the label comparison needs at least one image, got images={images!r}")
+    weights = None if weights is None else str(weights)
+    if weights is not None and not Path(weights).is_file():
+        raise FileNotFoundError(f"fast-path weights {weights!r} not found: pass a checkpoint written by "
+                                "`fastfcn train` (its last.pth) or `fastfcn convert`")
+    if opts.isolate:
+        return _run_worker({"what": "fast_path", "spec": asdict(spec), "options": asdict(opts), "variants": variants,
+                            "weights": weights, "images": images})
+    return _run_in_process(spec, opts, variants, weights, images)
+
+
+def result_files(results_dir: str | Path | None = None) -> list[Path]:
+    """Committed fast-path measurements on trained weights: ``book/results/fast_path_*.json``, written by
+    ``fastfcn bench --no-table --fast-path --fast-path-weights CKPT --name fast_path_<device>_<what>``."""
+    from .bench import RESULTS_DIR
+
+    return sorted(Path(results_dir or RESULTS_DIR).glob("fast_path_*.json"))
+
+
+def describe_measurement(doc: dict[str, Any], here: dict[str, Any] | None = None) -> str:
+    """Where and on what a stored fast-path measurement (a ``result_files`` JSON) was made.
+
+    ``here``: this machine's :func:`fastfcn.bench.environment`, to say whether the CPU is the same.
+    """
+    env, fp = doc["environment"], doc["fast_path"]
+    line = (f"{env['device_name']} ({env.get('cpu_count')} cores, {fp['threads']} threads), torch {env['torch']}, "
+            f"measured {env.get('created', '?')[:10]}")
+    if here is not None:
+        same = (env.get("device_name") == here.get("device_name") and env.get("cpu_count") == here.get("cpu_count"))
+        line += " (the same CPU model as this machine)" if same else " (another machine than this one)"
+    lines = [line]
+    info = fp.get("weights_info") or {}
+    if info:
+        cfg = info["config"]
+        text = (f"weights: {cfg['head']}+{cfg['upsampling']} {cfg['backbone']} (JPU width {cfg.get('jpu_width')}), "
+                f"trained {info.get('iteration')} iterations on {info.get('dataset')} at {info.get('image_size')} px")
+        if info.get("val_mIoU") is not None:
+            text += (f"; val mIoU {100 * info['val_mIoU']:.1f} %, pixAcc {100 * info['val_pixAcc']:.1f} % "
+                     f"on {info.get('val_images')} images")
+        lines.append(text)
+    return "\n".join(lines)
+
+
+def format_fast_path(fp: dict[str, Any]) -> str:
+    """The fast-path result as a terminal table."""
+    lines = [f"fast inference path: {fp['name']} {fp['backbone']} at {fp['size']}x{fp['size']}, batch {fp['batch']}, "
+             f"{fp['device']}; labels compared on {fp['comparison_images']} "
+             f"({fp['reference_classes']} classes predicted by the reference)",
+             f"{'variant':<46} {'median ms':>9} {'speed-up':>8} {'labels changed':>14} {'worst image':>11} "
+             f"{'counts':>6}"]
+    for v in fp["variants"]:
+        lines.append(f"{v['variant']:<46} {v['latency_median_s'] * 1e3:>9.0f} {v['speedup']:>8.2f} "
+                     f"{v['changed_fraction'] * 100:>13.3f}% {(1 - v['worst_image_agreement']) * 100:>10.3f}% "
+                     f"{'yes' if v['counts'] else 'no':>6}")
+    lines.append(f"best: {fp['best_variant']} ({fp['best_speedup']:.2f}x over fp32 eager, "
+                 f"{fp['best_agreement'] * 100:.3f}% of labels agree; a variant counts at >= "
+                 f"{fp['agreement_threshold'] * 100:.1f}%)")
+    lines.append(f"weights: {fp['weights']}; rounding only the input to bf16 changes "
+                 f"{fp['input_rounding_changed_fraction'] * 100:.3f}% of the fp32 labels"
+                 + ("" if fp["agreement_resolvable"] else
+                    " (over 0.1%: these weights are too sensitive to judge reduced precision)"))
+    return "\n".join(lines)

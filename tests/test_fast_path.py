@@ -1,0 +1,145 @@
+"""fastfcn.fast_path on tiny models: every variant timed and its changed labels counted."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+import torch
+
+from fastfcn import bench, fast_path
+
+TINY = bench.BenchOptions(device="cpu", size=64, runs=1, warmup=0, isolate=False, threads=1)
+SPEC = bench.parse_rows(["encnet/resnet50/jpu"], substitute="resnet18")[0]
+
+
+def test_fast_path_reports_agreement() -> None:
+    fp = fast_path.fast_path(SPEC, replace(TINY, size=32), ["channels_last", "fold_bn", "bf16"], images=2)
+    names = [v["variant"] for v in fp["variants"]]
+    assert names == ["fp32", "channels_last", "fold_bn", "bf16"]  # the fp32 eager reference is always first
+    ref = fp["variants"][0]
+    assert ref["agreement"] == 1.0 and ref["speedup"] == 1.0 and ref["counts"]
+    assert ref["changed_on_boundary_fraction"] is None  # nothing changed
+    for v in fp["variants"]:
+        assert 0.0 <= v["worst_image_agreement"] <= v["agreement"] <= 1.0
+        assert v["changed_fraction"] == pytest.approx(1.0 - v["agreement"])
+        assert v["counts"] == (v["agreement"] >= fast_path.AGREEMENT_THRESHOLD)
+        assert v["speedup"] > 0 and len(v["times_s"]) == 1
+        frac = v["changed_on_boundary_fraction"]
+        assert frac is None or 0.0 <= frac <= 1.0
+    # folding BatchNorm is exact up to float rounding: even random weights keep their labels
+    assert fp["variants"][2]["agreement"] >= 0.999
+    assert fp["best_variant"] in names and fp["best_agreement"] >= 0.999
+    assert fp["images"] == 2 and "0-1 at 32x32" in fp["comparison_images"]
+    assert fp["reference_classes"] >= 1 and 0.0 < fp["boundary_fraction"] < 1.0
+    assert fp["agreement_resolvable"] == (fp["input_rounding_changed_fraction"] < 0.001)
+    assert fp["fastest_variant"] in names and fp["weights"].startswith("random")
+    assert "labels changed" in fast_path.format_fast_path(fp)
+
+
+def test_fast_path_on_a_checkpoint(tmp_path) -> None:
+    from fastfcn import build_model
+    from fastfcn.checkpoint import save_checkpoint
+
+    torch.manual_seed(0)
+    path = save_checkpoint(build_model("encnet", "resnet18", "jpu", jpu_width=32).eval(), tmp_path / "m.pth")
+    fp = fast_path.fast_path(SPEC, TINY, ["fp32", "channels_last"], weights=path, images=1)
+    assert fp["weights"] == str(path) and fp["backbone"] == "resnet18"
+    assert [v["variant"] for v in fp["variants"]] == ["fp32", "channels_last"]
+
+
+def test_comparison_images_are_procedural_validation_scenes() -> None:
+    from fastfcn.data.procedural import ProceduralScenes
+    from fastfcn.model import MEAN, STD
+
+    x = fast_path.comparison_images(3, 48)
+    assert x.shape == (3, 3, 48, 48) and x.dtype == torch.float32
+    assert torch.equal(x, fast_path.comparison_images(3, 48))
+    rgb = ProceduralScenes("val", num_images=3, image_size=48).generate(2)[0]
+    pixel = (torch.tensor(rgb[5, 7], dtype=torch.float32) / 255 - torch.tensor(MEAN)) / torch.tensor(STD)
+    torch.testing.assert_close(x[2, :, 5, 7], pixel)
+    assert not torch.equal(x[0], x[1])
+
+
+def test_early_layers_in_fp32(one_thread) -> None:
+    from fastfcn import build_model
+
+    torch.manual_seed(0)
+    model = fast_path.early_layers_in_fp32(build_model("encnet", "resnet18", "jpu", num_classes=4, jpu_width=16).eval())
+    dtypes = {}
+    for name in ("conv1", "layer1", "layer2"):
+        getattr(model.backbone, name).register_forward_hook(
+            lambda mod, args, out, name=name: dtypes.__setitem__(name, out.dtype))
+    x = torch.randn(1, 3, 64, 64)
+    with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16):
+        out = model(x)["out"]
+    assert dtypes == {"conv1": torch.float32, "layer1": torch.float32, "layer2": torch.bfloat16}
+    with torch.inference_mode():  # outside autocast the wrapper changes nothing
+        plain = build_model("encnet", "resnet18", "jpu", num_classes=4, jpu_width=16).eval()
+        plain.load_state_dict({k.replace(".module.", "."): v for k, v in model.state_dict().items()})
+        torch.testing.assert_close(model(x)["out"], plain(x)["out"])
+    assert out.shape == (1, 4, 64, 64)
+
+
+def test_label_boundary() -> None:
+    labels = torch.zeros(1, 6, 6, dtype=torch.long)
+    labels[:, :, 3:] = 2
+    boundary = fast_path._label_boundary(labels)
+    assert boundary[0, :, 2:4].all() and not boundary[0, :, :2].any() and not boundary[0, :, 4:].any()
+
+
+def test_variants() -> None:
+    assert fast_path.parse_variant("channels_last+fold_bn+bf16", "cpu") == {
+        "dtype": "bf16", "early_fp32": False, "channels_last": True, "fold_bn": True, "compile": False}
+    assert fast_path.parse_variant("bf16+early_fp32", "cpu")["early_fp32"]
+    cpu = fast_path.default_variants("cpu", with_compile=False)
+    assert cpu[0] == "fp32" and "fp16" not in " ".join(cpu) and "channels_last+fold_bn+bf16" in cpu
+    assert not any("compile" in v for v in cpu)
+    cuda = fast_path.default_variants("cuda")
+    assert "compile+channels_last+fold_bn+fp16" in cuda and "channels_last+fold_bn+fp16+early_fp32" in cuda
+
+
+def test_bad_input_is_rejected(tmp_path) -> None:
+    with pytest.raises(ValueError, match="fp16 autocast is for CUDA"):
+        fast_path.fast_path(SPEC, TINY, ["fp32", "fp16"])
+    with pytest.raises(ValueError, match="more than one dtype"):
+        fast_path.fast_path(SPEC, TINY, ["fp32", "bf16+fp32"])
+    with pytest.raises(ValueError, match="bad fast-path variant 'turbo'"):
+        fast_path.fast_path(SPEC, TINY, ["turbo"])
+    with pytest.raises(ValueError, match="bad fast-path variant 'bf16\\+bf16'"):
+        fast_path.fast_path(SPEC, TINY, ["bf16+bf16"])
+    with pytest.raises(ValueError, match="early_fp32 keeps the first layers in fp32"):
+        fast_path.fast_path(SPEC, TINY, ["fp32", "channels_last+early_fp32"])
+    with pytest.raises(ValueError, match="at least one image"):
+        fast_path.fast_path(SPEC, TINY, ["fp32"], images=0)
+    with pytest.raises(FileNotFoundError, match="fastfcn train"):
+        fast_path.fast_path(SPEC, TINY, ["fp32"], weights=tmp_path / "missing.pth")
+
+
+def test_cli_fast_path_only_on_a_checkpoint(tmp_path, capsys) -> None:
+    import json
+
+    from fastfcn import build_model
+    from fastfcn.checkpoint import save_checkpoint
+    from fastfcn.cli import main
+
+    rc = main(["bench", "--no-table", "--no-save"])
+    assert rc == 2 and "--no-table leaves nothing to measure" in capsys.readouterr().err
+    torch.manual_seed(0)
+    ckpt = save_checkpoint(build_model("encnet", "resnet18", "jpu", num_classes=8, jpu_width=16).eval(),
+                           tmp_path / "m.pth", dataset="procedural", iteration=7)
+    rc = main(["bench", "--device", "cpu", "--size", "32", "--runs", "1", "--warmup", "0", "--in-process",
+               "--threads", "1", "--no-table", "--fast-path", "fp32", "fold_bn", "--fast-path-weights", str(ckpt),
+               "--fast-path-images", "2", "--out-dir", str(tmp_path), "--name", "fast_path_cpu_test"])
+    out = capsys.readouterr().out
+    assert rc == 0, out
+    assert "fast inference path" in out and "fold_bn" in out
+    (path,) = fast_path.result_files(tmp_path)
+    doc = json.loads(path.read_text())
+    assert doc["results"] == [] and doc["fast_path"]["images"] == 2
+    assert not (tmp_path / "fast_path_cpu_test.csv").exists()  # no table, no CSV
+    info = doc["fast_path"]["weights_info"]
+    assert info["config"]["num_classes"] == 8 and info["dataset"] == "procedural" and info["iteration"] == 7
+    text = fast_path.describe_measurement(doc, bench.environment("cpu"))
+    assert "(the same CPU model as this machine)" in text and "trained 7 iterations on procedural" in text
+    assert "another machine" in fast_path.describe_measurement(doc, {"device_name": "elsewhere", "cpu_count": 64})
