@@ -43,7 +43,6 @@ from .bench import (
     _time_calls,
 )
 from .fold import fold_batchnorm
-from .model import MEAN, STD
 
 __all__ = ["VARIANT_TOKENS", "AGREEMENT_THRESHOLD", "parse_variant", "default_variants", "comparison_images",
            "FullPrecision", "early_layers_in_fp32",
@@ -91,13 +90,17 @@ def comparison_images(count: int, size: int, seed: int = 0) -> torch.Tensor:
     """The first ``count`` scenes of the procedural validation set, rendered at ``size`` x ``size``
     and normalised with MEAN/STD: a float tensor ``[count, 3, size, size]``."""
     from .data.procedural import ProceduralScenes
+    from .data.transforms import normalize
 
-    if not isinstance(count, int) or count < 1:
-        raise ValueError(f"the label comparison needs at least one image, got images={count!r}")
+    _check_images(count)
     scenes = ProceduralScenes("val", num_images=count, image_size=size, seed=seed)
     rgb = np.stack([scenes.generate(i)[0] for i in range(count)])
-    x = torch.from_numpy(rgb).permute(0, 3, 1, 2).float() / 255
-    return (x - torch.tensor(MEAN).view(1, 3, 1, 1)) / torch.tensor(STD).view(1, 3, 1, 1)
+    return normalize(torch.from_numpy(rgb).permute(0, 3, 1, 2))
+
+
+def _check_images(count: Any) -> None:
+    if not isinstance(count, int) or isinstance(count, bool) or count < 1:
+        raise ValueError(f"the label comparison needs at least one image, got images={count!r}")
 
 
 class FullPrecision(nn.Module):
@@ -257,8 +260,7 @@ def fast_path(spec: ModelSpec, opts: BenchOptions, variants: Sequence[str] | Non
         variants = ["fp32"] + [v for v in variants if v != "fp32"]
     for v in variants:
         parse_variant(v, opts.device)
-    if not isinstance(images, int) or images < 1:
-        raise ValueError(f"the label comparison needs at least one image, got images={images!r}")
+    _check_images(images)  # here too: before a worker process is started
     weights = None if weights is None else str(weights)
     if weights is not None and not Path(weights).is_file():
         raise FileNotFoundError(f"fast-path weights {weights!r} not found: pass a checkpoint written by "
