@@ -1,52 +1,24 @@
 """Our checkpoint format: the weights plus everything needed to rebuild the model.
 
 ``{"format": "fastfcn", "version": 1, "config": build_model kwargs, "state_dict": ...,
-"classes": [names] or None, ...extra}``. Files are written atomically (temporary file + rename), so
+"classes": [names] or None, ...extra}``. Files are written atomically (:mod:`fastfcn.utils.io`), so
 an interrupted save never leaves a truncated checkpoint behind.
 """
 
 from __future__ import annotations
 
-import os
-import tempfile
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
 import torch
 
 from .model import FastFCN, build_model
+from .utils.io import atomic_save
 
-__all__ = ["atomic_write", "atomic_save", "save_checkpoint", "load_checkpoint", "model_from_checkpoint"]
+__all__ = ["save_checkpoint", "load_checkpoint", "model_from_checkpoint"]
 
 FORMAT = "fastfcn"
 VERSION = 1
-
-
-def atomic_write(path: str | Path, write: Callable[[BinaryIO], None]) -> Path:
-    """Call ``write(file)`` on a temporary file in the same folder, then rename it over ``path``.
-
-    Readers see either the old file or the complete new one, never a truncated file.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return path
-
-
-def atomic_save(obj: Any, path: str | Path) -> Path:
-    """``torch.save`` atomically (see :func:`atomic_write`)."""
-    return atomic_write(path, lambda f: torch.save(obj, f))
 
 
 def save_checkpoint(model: FastFCN, path: str | Path, classes: list[str] | None = None, **extra: Any) -> Path:
@@ -72,6 +44,9 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
 def model_from_checkpoint(path: str | Path) -> tuple[FastFCN, dict[str, Any]]:
     """Rebuild the model from the stored configuration, load the weights, return it in eval mode."""
     ckpt = load_checkpoint(path)
-    model = build_model(**ckpt["config"])
+    config = dict(ckpt["config"])
+    if "aux" in config:  # checkpoints written before build_model's aux was renamed aux_loss
+        config["aux_loss"] = config.pop("aux")
+    model = build_model(**config)
     model.load_state_dict(ckpt["state_dict"])
     return model.eval(), ckpt

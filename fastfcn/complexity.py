@@ -62,7 +62,7 @@ def _leaf_output_bytes(model: nn.Module, x: torch.Tensor) -> int:
     return total
 
 
-def _saved_for_backward_bytes(model: nn.Module, x: torch.Tensor) -> int:
+def saved_for_backward_bytes(model: nn.Module, x: torch.Tensor) -> int:
     seen: dict[tuple, int] = {}
 
     def pack(t: torch.Tensor):
@@ -113,5 +113,5 @@ def complexity(model: nn.Module, input_size: int | tuple[int, int] = 512, batch_
         activation = _leaf_output_bytes(model, x)
     finally:
         model.train(was_training)
-    saved = _saved_for_backward_bytes(model, x) if training_memory else None
+    saved = saved_for_backward_bytes(model, x) if training_memory else None
     return Complexity(count_parameters(model), int(counter.get_total_flops()), activation, saved, by_module)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .jpu import conv_bn_relu
+from .blocks import conv_bn_relu
 
 __all__ = ["BilinearUpsample", "FPN"]
 

@@ -18,19 +18,11 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-__all__ = ["JPU", "SeparableConvBlock", "conv_bn_relu"]
+from .blocks import conv_bn_relu
+
+__all__ = ["JPU", "JPU_DILATIONS", "SeparableConvBlock"]
 
 JPU_DILATIONS = (1, 2, 4, 8)
-
-
-def conv_bn_relu(in_channels: int, out_channels: int, kernel_size: int = 3, dilation: int = 1) -> nn.Sequential:
-    """Conv (no bias) -> BatchNorm -> ReLU, 'same' padding."""
-    return nn.Sequential(
-        nn.Conv2d(in_channels, out_channels, kernel_size, padding=dilation * (kernel_size // 2),
-                  dilation=dilation, bias=False),
-        nn.BatchNorm2d(out_channels),
-        nn.ReLU(inplace=True),
-    )
 
 
 class SeparableConvBlock(nn.Module):

@@ -1,12 +1,13 @@
 """The segmentation network: backbone -> upsampling (none/bilinear/FPN/JPU) -> head, plus aux head.
 
 ``build_model`` is the one entry point; ``FastFCN.forward`` returns a dict with ``"out"`` (logits at
-the input's resolution), ``"aux"`` (auxiliary FCN head on C4, when ``aux=True``) and ``"se"``
-(per-image class-presence logits, EncNet with SE-loss).
+the input's resolution), ``"aux"`` (auxiliary FCN head on C4, when built with ``aux_loss=True``; skipped
+with ``forward(x, with_aux=False)``) and ``"se"`` (per-image class-presence logits, EncNet with SE-loss).
 """
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import torch.nn.functional as F
@@ -54,7 +55,9 @@ class FastFCN(nn.Module):
         high_res = c5 if self.upsample is None else self.upsample(c3, c4, c5)
         return feats, high_res
 
-    def forward(self, x: Tensor) -> dict[str, Tensor]:
+    def forward(self, x: Tensor, with_aux: bool = True) -> dict[str, Tensor]:
+        """Logits for a normalised batch ``(N, 3, H, W)``. ``with_aux=False`` skips the auxiliary head,
+        which only the training loss reads (the official models compute it at test time too)."""
         if x.dim() != 4 or x.shape[1] != 3:
             raise ValueError(f"expected a batch of RGB images (N, 3, H, W), got shape {tuple(x.shape)}")
         if not x.is_floating_point():
@@ -63,7 +66,7 @@ class FastFCN(nn.Module):
         feats, high_res = self.features(x)
         out = self.head(high_res)
         out["out"] = F.interpolate(out["out"], size, mode="bilinear", align_corners=True)
-        if self.aux_head is not None:
+        if self.aux_head is not None and with_aux:
             out["aux"] = F.interpolate(self.aux_head(feats[2]), size, mode="bilinear", align_corners=True)
         return out
 
@@ -74,9 +77,9 @@ def _choice(name: str, value: str, options) -> str:
     return value.lower()
 
 
-def build_model(head: str, backbone: str = "resnet50", upsampling: str = "jpu", num_classes: int = 59,
-                aux: bool = True, se_loss: bool | None = None, weights_backbone: str | None = None,
-                jpu_width: int = 512) -> FastFCN:
+def build_model(head: str, *, backbone: str = "resnet50", upsampling: str = "jpu", num_classes: int = 59,
+                aux_loss: bool = True, se_loss: bool | None = None, weights_backbone: str | None = None,
+                jpu_width: int = 512, aux: bool | None = None) -> FastFCN:
     """Build one network of the paper.
 
     Args:
@@ -86,11 +89,16 @@ def build_model(head: str, backbone: str = "resnet50", upsampling: str = "jpu", 
         upsampling: ``"none"`` (dilated backbone, output stride 8: the DilatedFCN baseline),
             ``"bilinear"``, ``"fpn"`` or ``"jpu"`` (plain backbone, output stride 32, then upsampling).
         num_classes: number of output classes (59 for Pascal Context, 150 for ADE20K).
-        aux: add the auxiliary FCN head on C4 (used for the training loss only).
+        aux_loss: add the auxiliary FCN head on C4 (its output feeds the training loss only), as
+            torchvision's ``aux_loss``.
         se_loss: EncNet's SE-loss branch; defaults to True for ``encnet`` and must be False otherwise.
         weights_backbone: ``None``, ``"imagenet"`` (torchvision weights API) or a local file path.
         jpu_width: the JPU (and FPN) embedding width, 512 in the paper.
+        aux: the former name of ``aux_loss`` (deprecated).
     """
+    if aux is not None:
+        warnings.warn("build_model(aux=...) is deprecated; use aux_loss=...", DeprecationWarning, stacklevel=2)
+        aux_loss = aux
     head = _choice("head", head, HEADS)
     backbone = _choice("backbone", backbone, BACKBONES)
     upsampling = _choice("upsampling", upsampling, UPSAMPLINGS)
@@ -126,7 +134,7 @@ def build_model(head: str, backbone: str = "resnet50", upsampling: str = "jpu", 
         seg_head = PSPHead(head_in, num_classes)
     else:
         seg_head = _PlainHead(FCNHead(head_in, num_classes))
-    aux_head = FCNHead(c4, num_classes) if aux else None
+    aux_head = FCNHead(c4, num_classes) if aux_loss else None
     config = {"head": head, "backbone": backbone, "upsampling": upsampling, "num_classes": num_classes,
-              "aux": bool(aux), "se_loss": bool(se_loss), "jpu_width": jpu_width}
+              "aux_loss": bool(aux_loss), "se_loss": bool(se_loss), "jpu_width": jpu_width}
     return FastFCN(trunk, upsample, seg_head, aux_head, config)

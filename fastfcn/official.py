@@ -183,7 +183,7 @@ def load_official(checkpoint: str | Path | Mapping[str, Any], *, head: str, back
         hint = "it has JPU weights: use upsampling='jpu'" if has_jpu else "it has no JPU: use upsampling='none'"
         raise OfficialCheckpointError(f"upsampling={upsampling!r} does not fit this checkpoint; {hint}")
     model = build_model(head, backbone=backbone, upsampling=upsampling, num_classes=num_classes,
-                        aux=aux, se_loss=se_loss)
+                        aux_loss=aux, se_loss=se_loss)
     converted, unknown = convert_official_state_dict(state, head)
     ours = model.state_dict()
     unexpected = sorted(set(unknown) | (set(converted) - set(ours)))

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-__all__ = ["PROFILES", "Profile", "get_profile", "resolve_device"]
+__all__ = ["PROFILES", "Profile", "get_profile"]
 
 PROFILES: dict[str, dict[str, Any]] = {
     "smoke": {
@@ -31,7 +31,7 @@ PROFILES: dict[str, dict[str, Any]] = {
         "joint_upsampling_channels": 8,     # feature channels of the Eq. 4 miniature
         "equivalence_trials": 2,            # random draws per case when checking Eq. 2 and 3 (chapter 3)
         "equivalence_sizes": [64, 72],      # input sides of the whole-backbone y_s = R(y_d) check
-        # chapter 6 (fastfcn.bench): Table 2 timing
+        # chapter 6 (fastfcn.benchmark): Table 2 timing
         "bench_rows": ["encnet/resnet50/none", "encnet/resnet50/jpu"],  # head/backbone/upsampling, or "all"
         "bench_substitute_backbone": "resnet18",  # build every timed row on this trunk (None: the paper's)
         "bench_torchvision": ["fcn_resnet50"],     # torchvision dilated models timed beside Table 2
@@ -164,16 +164,3 @@ def get_profile(name: str) -> Profile:
     if name not in PROFILES:
         raise ValueError(f"unknown profile {name!r}; choose one of {', '.join(PROFILES)}")
     return Profile(name, PROFILES[name])
-
-
-def resolve_device(device: str = "auto") -> str:
-    """``"auto"`` -> ``"cuda"`` when a GPU is visible, else ``"cpu"``; ``"cuda"`` without one is an error."""
-    import torch
-
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if device == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError("device='cuda' was asked for but no GPU is visible; use device='cpu' or 'auto'")
-    if device not in ("cpu", "cuda") and not device.startswith("cuda:"):
-        raise ValueError(f"unknown device {device!r}; use 'auto', 'cpu' or 'cuda'")
-    return device

@@ -1,4 +1,4 @@
-"""fastfcn.bench on tiny models: results complete, JSON/CSV written, fast path, torchvision rows, bad options."""
+"""fastfcn.benchmark on tiny models: results complete, JSON/CSV written, fast path, torchvision rows, bad options."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from dataclasses import replace
 import pytest
 import torch
 
-from fastfcn import bench
+from fastfcn import benchmark as bench
 from fastfcn.cli import main
 
 TINY = bench.BenchOptions(device="cpu", size=64, runs=1, warmup=0, isolate=False, threads=1)
@@ -34,7 +34,7 @@ def test_results_json_and_csv_are_complete(tiny_results: list[dict], tmp_path) -
     assert env["torch"] == torch.__version__
     assert doc["options"]["size"] == 64 and doc["options"]["dtype"] == "fp32"
     for r in doc["results"]:
-        missing = [k for k in bench._CSV_FIELDS if k not in r]
+        missing = [k for k in bench.CSV_FIELDS if k not in r]
         assert not missing, missing
         assert r["backbone"] == "resnet18" and r["paper_backbone"] == "resnet50" and r["size"] == 64
         assert r["params"] > 0 and r["gmacs"] > 0 and r["fps"] > 0
@@ -57,7 +57,7 @@ def test_results_json_and_csv_are_complete(tiny_results: list[dict], tmp_path) -
     with csv_path.open() as f:
         rows = list(csv.DictReader(f))
     assert len(rows) == len(tiny_results)
-    assert list(rows[0]) == bench._CSV_FIELDS
+    assert list(rows[0]) == bench.CSV_FIELDS
     table = bench.format_table(tiny_results)
     assert "paper FPS" in table and "encnet/jpu" in table
 
@@ -125,7 +125,7 @@ def test_training_memory_fit() -> None:
 def test_annotate_puts_the_official_cpu_latency_beside_the_official_configuration() -> None:
     def fake(upsampling: str, seconds: float, backbone: str = "resnet50s") -> dict:
         spec = bench.parse_rows([f"encnet/resnet50/{upsampling}"])[0]
-        return {**bench._spec_fields(spec), "backbone": backbone, "mode": "inference", "size": 512, "batch": 1,
+        return {**bench.spec_fields(spec), "backbone": backbone, "mode": "inference", "size": 512, "batch": 1,
                 "dtype": "fp32", "device": "cpu", "aux": True, "fps": 1 / seconds, "latency_median_s": seconds}
 
     results = bench.annotate([fake("none", 1.5), fake("jpu", 1.0)])

@@ -21,7 +21,9 @@ pytest.importorskip("papermill")
 pytest.importorskip("jupytext")
 pytest.importorskip("yaml")
 
-from fastfcn import book as B  # noqa: E402
+from fastfcn.book import build as book_build  # noqa: E402
+from fastfcn.book import chapters as book_chapters  # noqa: E402
+from fastfcn.book import runner as book_runner  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 BOOK = REPO / "book"
@@ -37,7 +39,7 @@ kernelspec: {display_name: Python 3 (ipykernel), language: python, name: python3
 
 def _toc_stems() -> list[str]:
     try:
-        return [c.stem for c in B.list_chapters(BOOK)]
+        return [c.stem for c in book_chapters.list_chapters(BOOK)]
     except Exception:  # a broken toc fails test_toc_lists_the_chapters, not collection
         return []
 
@@ -85,22 +87,22 @@ print("ran", profile, device, seed)
 
 
 def test_toc_lists_the_chapters():
-    stems = [c.stem for c in B.list_chapters(BOOK)]
+    stems = [c.stem for c in book_chapters.list_chapters(BOOK)]
     assert stems[:len(EXPECTED_CHAPTERS)] == EXPECTED_CHAPTERS  # later chapters may follow
     assert len(set(stems)) == len(stems)
-    entries = B.toc_files(B._read_yaml(BOOK / "_toc.yml"))
+    entries = book_chapters.toc_files(book_chapters.read_yaml(BOOK / "_toc.yml"))
     assert "bibliography" in entries
     assert (BOOK / "_config.yml").is_file() and (BOOK / "references.bib").is_file()
 
 
 def test_select_chapters(tmp_path):
     book = fake_book(tmp_path, {"01_a": fake_chapter("A", "1"), "02_b": fake_chapter("B", "2")})
-    chapters = B.list_chapters(book)
-    assert [c.stem for c in B.select_chapters(chapters, None)] == ["01_a", "02_b"]
+    chapters = book_chapters.list_chapters(book)
+    assert [c.stem for c in book_chapters.select_chapters(chapters, None)] == ["01_a", "02_b"]
     for key in ("02", "2", "02_b", "book/02_b.md"):
-        assert [c.stem for c in B.select_chapters(chapters, [key])] == ["02_b"]
-    with pytest.raises(B.ChapterError, match="no chapter '07'"):
-        B.select_chapters(chapters, ["07"])
+        assert [c.stem for c in book_chapters.select_chapters(chapters, [key])] == ["02_b"]
+    with pytest.raises(book_chapters.ChapterError, match="no chapter '07'"):
+        book_chapters.select_chapters(chapters, ["07"])
 
 
 # ------------------------------------------------------------------------------------------------
@@ -116,7 +118,7 @@ def smoke_dir(tmp_path_factory):
 def test_chapter_executes_in_smoke(stem, smoke_dir):
     if not (BOOK / f"{stem}.md").is_file():
         pytest.skip(f"{stem}.md is not written yet")
-    summary = B.run_book(BOOK, smoke_dir, profile="smoke", device="cpu", only=[stem], progress=False,
+    summary = book_runner.run_book(BOOK, smoke_dir, profile="smoke", device="cpu", only=[stem], progress=False,
                          cell_timeout=SMOKE_SECONDS)
     assert [s["chapter"] for s in summary] == [stem]
     res = json.loads((smoke_dir / f"{stem}.json").read_text())
@@ -138,25 +140,25 @@ def test_chapter_executes_in_smoke(stem, smoke_dir):
 
 def test_chapter_without_parameters_cell_fails_clearly(tmp_path):
     book = fake_book(tmp_path, {"01_noparams": fake_chapter("No parameters", "x = 1", parameters=False)})
-    with pytest.raises(B.ChapterError, match=r"01_noparams.*exactly one code cell tagged 'parameters'.*none"):
-        B.read_chapter(book / "01_noparams.md")
-    with pytest.raises(B.ChapterError, match="01_noparams"):  # checked before anything is executed
-        B.run_book(book, tmp_path / "out", profile="smoke", device="cpu", progress=False)
+    with pytest.raises(book_chapters.ChapterError, match=r"01_noparams.*exactly one code cell tagged 'parameters'.*none"):
+        book_chapters.read_chapter(book / "01_noparams.md")
+    with pytest.raises(book_chapters.ChapterError, match="01_noparams"):  # checked before anything is executed
+        book_runner.run_book(book, tmp_path / "out", profile="smoke", device="cpu", progress=False)
     assert not (tmp_path / "out" / "01_noparams.ipynb").exists()
 
 
 def test_chapter_with_two_parameters_cells_fails(tmp_path):
     text = fake_chapter("Twice", "x = 1") + "\n```{code-cell} ipython3\n:tags: [parameters]\n\nseed = 1\n```\n"
     book = fake_book(tmp_path, {"01_twice": text})
-    with pytest.raises(B.ChapterError, match=r"01_twice.*found 2"):
-        B.read_chapter(book / "01_twice.md")
+    with pytest.raises(book_chapters.ChapterError, match=r"01_twice.*found 2"):
+        book_chapters.read_chapter(book / "01_twice.md")
 
 
 def test_chapter_listed_but_missing(tmp_path):
     book = fake_book(tmp_path, {"01_a": fake_chapter("A", "1")})
     (book / "01_a.md").unlink()
-    with pytest.raises(B.ChapterError, match="not written: 01_a"):
-        B.run_book(book, tmp_path / "out", profile="smoke", device="cpu", progress=False)
+    with pytest.raises(book_chapters.ChapterError, match="not written: 01_a"):
+        book_runner.run_book(book, tmp_path / "out", profile="smoke", device="cpu", progress=False)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -175,20 +177,20 @@ def test_content_hash_and_needs_run(tmp_path):
     a, b = book / "01_a.md", book / "02_b.md"
 
     def digest(path, **kw):
-        return B.content_hash(path, pkg, **{"profile": "smoke", "device": "cpu", "seed": 0, **kw})
+        return book_runner.content_hash(path, pkg, **{"profile": "smoke", "device": "cpu", "seed": 0, **kw})
 
     da, db = digest(a), digest(b)
     assert da == digest(a) and da != db
-    assert B.needs_run("01_a", out, da) == "no outputs yet"
+    assert book_runner.needs_run("01_a", out, da) == "no outputs yet"
     _fake_outputs(out, "01_a", da)
     _fake_outputs(out, "02_b", db)
-    assert B.needs_run("01_a", out, da) is None
-    assert B.needs_run("01_a", out, da, force=True) == "forced"
+    assert book_runner.needs_run("01_a", out, da) is None
+    assert book_runner.needs_run("01_a", out, da, force=True) == "forced"
 
     # a changed chapter reruns; the other one does not
     a.write_text(a.read_text() + "\nmore prose\n")
-    assert B.needs_run("01_a", out, digest(a)) == "changed"
-    assert B.needs_run("02_b", out, digest(b)) is None
+    assert book_runner.needs_run("01_a", out, digest(a)) == "changed"
+    assert book_runner.needs_run("02_b", out, digest(b)) is None
 
     # the profile, the device and the seed are part of the hash
     assert digest(b, profile="quick") != db
@@ -198,21 +200,21 @@ def test_content_hash_and_needs_run(tmp_path):
     # a changed (or new) package file reruns every chapter
     _fake_outputs(out, "01_a", digest(a))
     (pkg / "sub" / "mod.py").write_text("Y = 3\n")
-    assert B.needs_run("01_a", out, digest(a)) == "changed"
-    assert B.needs_run("02_b", out, digest(b)) == "changed"
+    assert book_runner.needs_run("01_a", out, digest(a)) == "changed"
+    assert book_runner.needs_run("02_b", out, digest(b)) == "changed"
     _fake_outputs(out, "01_a", digest(a))
     _fake_outputs(out, "02_b", digest(b))
     (pkg / "new.py").write_text("")
-    assert B.needs_run("02_b", out, digest(b)) == "changed"
+    assert book_runner.needs_run("02_b", out, digest(b)) == "changed"
     # compiled files do not count
     _fake_outputs(out, "02_b", digest(b))
     (pkg / "__pycache__").mkdir()
     (pkg / "__pycache__" / "x.cpython-311.pyc").write_bytes(b"\0")
-    assert B.needs_run("02_b", out, digest(b)) is None
+    assert book_runner.needs_run("02_b", out, digest(b)) is None
 
     # missing outputs rerun
     (out / "02_b.ipynb").unlink()
-    assert B.needs_run("02_b", out, digest(b)) == "no outputs yet"
+    assert book_runner.needs_run("02_b", out, digest(b)) == "no outputs yet"
 
 
 def test_stale_chapters(tmp_path):
@@ -220,12 +222,12 @@ def test_stale_chapters(tmp_path):
     pkg, out = fake_package(tmp_path), tmp_path / "out"
     out.mkdir()
     for stem, profile in (("01_a", "smoke"), ("02_b", "quick")):
-        digest = B.content_hash(book / f"{stem}.md", pkg, profile=profile, device="cpu", seed=0)
+        digest = book_runner.content_hash(book / f"{stem}.md", pkg, profile=profile, device="cpu", seed=0)
         (out / f"{stem}.json").write_text(json.dumps({"hash": digest, "profile": profile, "device": "cpu", "seed": 0}))
-    notes = B.stale_chapters(book, out, pkg)
+    notes = book_runner.stale_chapters(book, out, pkg)
     assert len(notes) == 1 and "different profiles" in notes[0]
     (book / "01_a.md").write_text(fake_chapter("A", "3"))
-    assert any(n.startswith("01_a was executed from an older version") for n in B.stale_chapters(book, out, pkg))
+    assert any(n.startswith("01_a was executed from an older version") for n in book_runner.stale_chapters(book, out, pkg))
 
 
 def test_run_book_executes_records_and_caches(tmp_path):
@@ -234,7 +236,7 @@ def test_run_book_executes_records_and_caches(tmp_path):
     pkg, out = fake_package(tmp_path), tmp_path / "out"
 
     def run(**kw):
-        summary = B.run_book(book, out, profile="smoke", device="cpu", package_dir=pkg, progress=False, **kw)
+        summary = book_runner.run_book(book, out, profile="smoke", device="cpu", package_dir=pkg, progress=False, **kw)
         return {s["chapter"]: s["status"] for s in summary}
 
     assert run() == {"01_a": "executed", "02_b": "executed"}
@@ -242,7 +244,7 @@ def test_run_book_executes_records_and_caches(tmp_path):
     assert res["figures"] == {"answer": {"value": 42, "unit": "units"},
                               "profile_seen": {"value": "smoke", "unit": None}}
     assert res["profile"] == "smoke" and res["device"] == "cpu" and res["seed"] == 0
-    assert res["hash"] == B.content_hash(book / "01_a.md", pkg, profile="smoke", device="cpu", seed=0)
+    assert res["hash"] == book_runner.content_hash(book / "01_a.md", pkg, profile="smoke", device="cpu", seed=0)
     assert res["total_seconds"] > 0 and len(res["cells"]) == 3  # parameters, injected parameters, body
     assert {"python", "torch", "torchvision", "numpy", "fastfcn", "device_name", "git_commit"} <= set(res["environment"])
     nb = json.loads((out / "01_a.ipynb").read_text())
@@ -294,20 +296,20 @@ def test_stage_book_replaces_sources_by_executed_notebooks(tmp_path):
     executed = tmp_path / "executed"
     executed.mkdir()
     (executed / "01_a.ipynb").write_text('{"executed": true}')
-    with pytest.raises(B.ChapterError, match="not executed yet: 02_b"):
-        B.stage_book(book, executed, tmp_path / "stage")
-    stage = B.stage_book(book, executed, tmp_path / "stage", stems=["01_a"])
+    with pytest.raises(book_chapters.ChapterError, match="not executed yet: 02_b"):
+        book_build.stage_book(book, executed, tmp_path / "stage")
+    stage = book_build.stage_book(book, executed, tmp_path / "stage", stems=["01_a"])
     names = sorted(p.relative_to(stage).as_posix() for p in stage.rglob("*"))
     assert names == ["01_a.ipynb", "_config.yml", "_toc.yml", "figures", "figures/x.svg", "intro.md",
                      "references.bib"]
-    assert (stage / "01_a.ipynb").read_text() == '{"executed": true}'
-    assert B.toc_files(B._read_yaml(stage / "_toc.yml")) == ["intro", "01_a"]
+    assert json.loads((stage / "01_a.ipynb").read_text()) == {"executed": True}
+    assert book_chapters.toc_files(book_chapters.read_yaml(stage / "_toc.yml")) == ["intro", "01_a"]
 
 
 def test_remote_scripts_detector(tmp_path):
     (tmp_path / "a.html").write_text('<script src="_static/x.js"></script><script src="https://cdn.example/x.js">'
                                      '</script><link rel="stylesheet" href="//fonts.example/f.css">')
-    assert B.remote_scripts(tmp_path) == [("a.html", "https://cdn.example/x.js"), ("a.html", "//fonts.example/f.css")]
+    assert book_build.remote_scripts(tmp_path) == [("a.html", "https://cdn.example/x.js"), ("a.html", "//fonts.example/f.css")]
 
 
 # ------------------------------------------------------------------------------------------------
@@ -319,10 +321,10 @@ def rendered(smoke_dir, tmp_path_factory):
     stems = _written(_toc_stems())
     if not stems:
         pytest.skip("no chapter written yet")
-    B.run_book(BOOK, smoke_dir, profile="smoke", device="cpu", only=stems, progress=False,
+    book_runner.run_book(BOOK, smoke_dir, profile="smoke", device="cpu", only=stems, progress=False,
                cell_timeout=SMOKE_SECONDS)  # cached when the chapter tests ran first
     out = tmp_path_factory.mktemp("rendered")
-    index = B.build_book(BOOK, smoke_dir, out, stems=stems, quiet=True)
+    index = book_build.build_book(BOOK, smoke_dir, out, stems=stems, quiet=True)
     return index.parent, stems
 
 
@@ -347,7 +349,7 @@ def test_book_pages_show_no_errors(rendered):
 
 def test_book_works_offline(rendered):
     html, _ = rendered
-    assert B.remote_scripts(html) == []
+    assert book_build.remote_scripts(html) == []
     assert (html / "_static" / "mathjax" / "tex-chtml.js").is_file()
     for page in html.glob("*.html"):
         for src in re.findall(r'<script[^>]*src="([^"]*mathjax[^"]*)"', page.read_text()):

@@ -1,4 +1,4 @@
-"""fastfcn.fast_path on tiny models: every variant timed and its changed labels counted."""
+"""fastfcn.benchmark.variants on tiny models: every variant timed and its changed labels counted."""
 
 from __future__ import annotations
 
@@ -7,14 +7,15 @@ from dataclasses import replace
 import pytest
 import torch
 
-from fastfcn import bench, fast_path
+from fastfcn import benchmark as bench
+from fastfcn.inference import fast_path
 
 TINY = bench.BenchOptions(device="cpu", size=64, runs=1, warmup=0, isolate=False, threads=1)
 SPEC = bench.parse_rows(["encnet/resnet50/jpu"], substitute="resnet18")[0]
 
 
 def test_fast_path_reports_agreement() -> None:
-    fp = fast_path.fast_path(SPEC, replace(TINY, size=32), ["channels_last", "fold_bn", "bf16"], images=2)
+    fp = bench.fast_path(SPEC, replace(TINY, size=32), ["channels_last", "fold_bn", "bf16"], images=2)
     names = [v["variant"] for v in fp["variants"]]
     assert names == ["fp32", "channels_last", "fold_bn", "bf16"]  # the fp32 eager reference is always first
     ref = fp["variants"][0]
@@ -23,7 +24,7 @@ def test_fast_path_reports_agreement() -> None:
     for v in fp["variants"]:
         assert 0.0 <= v["worst_image_agreement"] <= v["agreement"] <= 1.0
         assert v["changed_fraction"] == pytest.approx(1.0 - v["agreement"])
-        assert v["counts"] == (v["agreement"] >= fast_path.AGREEMENT_THRESHOLD)
+        assert v["counts"] == (v["agreement"] >= bench.AGREEMENT_THRESHOLD)
         assert v["speedup"] > 0 and len(v["times_s"]) == 1
         frac = v["changed_on_boundary_fraction"]
         assert frac is None or 0.0 <= frac <= 1.0
@@ -34,7 +35,7 @@ def test_fast_path_reports_agreement() -> None:
     assert fp["reference_classes"] >= 1 and 0.0 < fp["boundary_fraction"] < 1.0
     assert fp["agreement_resolvable"] == (fp["input_rounding_changed_fraction"] < 0.001)
     assert fp["fastest_variant"] in names and fp["weights"].startswith("random")
-    assert "labels changed" in fast_path.format_fast_path(fp)
+    assert "labels changed" in bench.format_fast_path(fp)
 
 
 def test_fast_path_on_a_checkpoint(tmp_path) -> None:
@@ -42,8 +43,8 @@ def test_fast_path_on_a_checkpoint(tmp_path) -> None:
     from fastfcn.checkpoint import save_checkpoint
 
     torch.manual_seed(0)
-    path = save_checkpoint(build_model("encnet", "resnet18", "jpu", jpu_width=32).eval(), tmp_path / "m.pth")
-    fp = fast_path.fast_path(SPEC, TINY, ["fp32", "channels_last"], weights=path, images=1)
+    path = save_checkpoint(build_model("encnet", backbone="resnet18", upsampling="jpu", jpu_width=32).eval(), tmp_path / "m.pth")
+    fp = bench.fast_path(SPEC, TINY, ["fp32", "channels_last"], weights=path, images=1)
     assert fp["weights"] == str(path) and fp["backbone"] == "resnet18"
     assert [v["variant"] for v in fp["variants"]] == ["fp32", "channels_last"]
 
@@ -52,9 +53,9 @@ def test_comparison_images_are_procedural_validation_scenes() -> None:
     from fastfcn.data.procedural import ProceduralScenes
     from fastfcn.model import MEAN, STD
 
-    x = fast_path.comparison_images(3, 48)
+    x = bench.comparison_images(3, 48)
     assert x.shape == (3, 3, 48, 48) and x.dtype == torch.float32
-    assert torch.equal(x, fast_path.comparison_images(3, 48))
+    assert torch.equal(x, bench.comparison_images(3, 48))
     rgb = ProceduralScenes("val", num_images=3, image_size=48).generate(2)[0]
     pixel = (torch.tensor(rgb[5, 7], dtype=torch.float32) / 255 - torch.tensor(MEAN)) / torch.tensor(STD)
     torch.testing.assert_close(x[2, :, 5, 7], pixel)
@@ -65,7 +66,7 @@ def test_early_layers_in_fp32(one_thread) -> None:
     from fastfcn import build_model
 
     torch.manual_seed(0)
-    model = fast_path.early_layers_in_fp32(build_model("encnet", "resnet18", "jpu", num_classes=4, jpu_width=16).eval())
+    model = fast_path.early_layers_in_fp32(build_model("encnet", backbone="resnet18", upsampling="jpu", num_classes=4, jpu_width=16).eval())
     dtypes = {}
     for name in ("conv1", "layer1", "layer2"):
         getattr(model.backbone, name).register_forward_hook(
@@ -75,7 +76,7 @@ def test_early_layers_in_fp32(one_thread) -> None:
         out = model(x)["out"]
     assert dtypes == {"conv1": torch.float32, "layer1": torch.float32, "layer2": torch.bfloat16}
     with torch.inference_mode():  # outside autocast the wrapper changes nothing
-        plain = build_model("encnet", "resnet18", "jpu", num_classes=4, jpu_width=16).eval()
+        plain = build_model("encnet", backbone="resnet18", upsampling="jpu", num_classes=4, jpu_width=16).eval()
         plain.load_state_dict({k.replace(".module.", "."): v for k, v in model.state_dict().items()})
         torch.testing.assert_close(model(x)["out"], plain(x)["out"])
     assert out.shape == (1, 4, 64, 64)
@@ -84,7 +85,7 @@ def test_early_layers_in_fp32(one_thread) -> None:
 def test_label_boundary() -> None:
     labels = torch.zeros(1, 6, 6, dtype=torch.long)
     labels[:, :, 3:] = 2
-    boundary = fast_path._label_boundary(labels)
+    boundary = bench.variants.label_boundary(labels)
     assert boundary[0, :, 2:4].all() and not boundary[0, :, :2].any() and not boundary[0, :, 4:].any()
 
 
@@ -101,19 +102,19 @@ def test_variants() -> None:
 
 def test_bad_input_is_rejected(tmp_path) -> None:
     with pytest.raises(ValueError, match="fp16 autocast is for CUDA"):
-        fast_path.fast_path(SPEC, TINY, ["fp32", "fp16"])
+        bench.fast_path(SPEC, TINY, ["fp32", "fp16"])
     with pytest.raises(ValueError, match="more than one dtype"):
-        fast_path.fast_path(SPEC, TINY, ["fp32", "bf16+fp32"])
+        bench.fast_path(SPEC, TINY, ["fp32", "bf16+fp32"])
     with pytest.raises(ValueError, match="bad fast-path variant 'turbo'"):
-        fast_path.fast_path(SPEC, TINY, ["turbo"])
+        bench.fast_path(SPEC, TINY, ["turbo"])
     with pytest.raises(ValueError, match="bad fast-path variant 'bf16\\+bf16'"):
-        fast_path.fast_path(SPEC, TINY, ["bf16+bf16"])
+        bench.fast_path(SPEC, TINY, ["bf16+bf16"])
     with pytest.raises(ValueError, match="early_fp32 keeps the first layers in fp32"):
-        fast_path.fast_path(SPEC, TINY, ["fp32", "channels_last+early_fp32"])
+        bench.fast_path(SPEC, TINY, ["fp32", "channels_last+early_fp32"])
     with pytest.raises(ValueError, match="at least one image"):
-        fast_path.fast_path(SPEC, TINY, ["fp32"], images=0)
+        bench.fast_path(SPEC, TINY, ["fp32"], images=0)
     with pytest.raises(FileNotFoundError, match="fastfcn train"):
-        fast_path.fast_path(SPEC, TINY, ["fp32"], weights=tmp_path / "missing.pth")
+        bench.fast_path(SPEC, TINY, ["fp32"], weights=tmp_path / "missing.pth")
 
 
 def test_cli_fast_path_only_on_a_checkpoint(tmp_path, capsys) -> None:
@@ -126,7 +127,7 @@ def test_cli_fast_path_only_on_a_checkpoint(tmp_path, capsys) -> None:
     rc = main(["bench", "--no-table", "--no-save"])
     assert rc == 2 and "--no-table leaves nothing to measure" in capsys.readouterr().err
     torch.manual_seed(0)
-    ckpt = save_checkpoint(build_model("encnet", "resnet18", "jpu", num_classes=8, jpu_width=16).eval(),
+    ckpt = save_checkpoint(build_model("encnet", backbone="resnet18", upsampling="jpu", num_classes=8, jpu_width=16).eval(),
                            tmp_path / "m.pth", dataset="procedural", iteration=7)
     rc = main(["bench", "--device", "cpu", "--size", "32", "--runs", "1", "--warmup", "0", "--in-process",
                "--threads", "1", "--no-table", "--fast-path", "fp32", "fold_bn", "--fast-path-weights", str(ckpt),
@@ -134,12 +135,12 @@ def test_cli_fast_path_only_on_a_checkpoint(tmp_path, capsys) -> None:
     out = capsys.readouterr().out
     assert rc == 0, out
     assert "fast inference path" in out and "fold_bn" in out
-    (path,) = fast_path.result_files(tmp_path)
+    (path,) = bench.result_files(tmp_path)
     doc = json.loads(path.read_text())
     assert doc["results"] == [] and doc["fast_path"]["images"] == 2
     assert not (tmp_path / "fast_path_cpu_test.csv").exists()  # no table, no CSV
     info = doc["fast_path"]["weights_info"]
     assert info["config"]["num_classes"] == 8 and info["dataset"] == "procedural" and info["iteration"] == 7
-    text = fast_path.describe_measurement(doc, bench.environment("cpu"))
+    text = bench.describe_measurement(doc, bench.environment("cpu"))
     assert "(the same CPU model as this machine)" in text and "trained 7 iterations on procedural" in text
-    assert "another machine" in fast_path.describe_measurement(doc, {"device_name": "elsewhere", "cpu_count": 64})
+    assert "another machine" in bench.describe_measurement(doc, {"device_name": "elsewhere", "cpu_count": 64})

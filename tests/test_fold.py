@@ -1,4 +1,4 @@
-"""fastfcn.fold: BatchNorm folded into the convolution before it gives the same function."""
+"""fastfcn.inference.fold: BatchNorm folded into the convolution before it gives the same function."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import torch
 from torch import nn
 
 from fastfcn import build_model
-from fastfcn.bench import calibrate_bn
-from fastfcn.fold import fold_batchnorm, fold_conv_bn
+from fastfcn.benchmark import calibrate_bn
+from fastfcn.inference.fold import fold_batchnorm, fold_conv_bn
 
 
 def _random_bn(channels: int, affine: bool = True) -> nn.BatchNorm2d:

@@ -1,4 +1,4 @@
-"""JPU (fastfcn.jpu) and the joint-upsampling worked example (fastfcn.joint_upsampling)."""
+"""JPU (fastfcn.jpu) and the joint-upsampling worked example (fastfcn.lessons.joint_upsampling)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from fastfcn.joint_upsampling import (
+from fastfcn.jpu import JPU, JPU_DILATIONS
+from fastfcn.lessons.joint_upsampling import (
     PixelNet,
     apply_to_groups,
     downsample,
@@ -19,7 +20,6 @@ from fastfcn.joint_upsampling import (
     random_target,
     synthetic_guidance,
 )
-from fastfcn.jpu import JPU, JPU_DILATIONS
 from fastfcn.resnet import build_resnet
 
 CH = (8, 16, 32)  # C3, C4, C5 channels of a toy backbone

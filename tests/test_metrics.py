@@ -5,8 +5,14 @@ from __future__ import annotations
 import pytest
 import torch
 
-from fastfcn.evaluate import MS_SCALES, evaluate, predict_probs, sliding_windows
-from fastfcn.metrics import SegmentationMetric, background_index, confusion_matrix, format_metrics, scores
+from fastfcn.inference.evaluate import MS_SCALES, evaluate, predict_probs, sliding_windows
+from fastfcn.inference.metrics import (
+    SegmentationMetric,
+    background_index,
+    confusion_matrix,
+    format_metrics,
+    scores,
+)
 from fastfcn.model import build_model
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -90,7 +96,7 @@ def test_sliding_windows_cover_every_pixel(height: int, width: int, crop: int) -
 @pytest.fixture(scope="module")
 def tiny_model() -> torch.nn.Module:
     torch.manual_seed(0)
-    return build_model("encnet", "resnet18", "jpu", num_classes=3, jpu_width=16).eval()
+    return build_model("encnet", backbone="resnet18", upsampling="jpu", num_classes=3, jpu_width=16).eval()
 
 
 def test_multi_scale_flip_probabilities(tiny_model: torch.nn.Module) -> None:

@@ -120,7 +120,7 @@ def test_jpu_width_and_channels() -> None:
 
 
 def test_se_and_aux_switches() -> None:
-    model = build_model("encnet", backbone="resnet18", upsampling="jpu", num_classes=3, aux=False, se_loss=False,
+    model = build_model("encnet", backbone="resnet18", upsampling="jpu", num_classes=3, aux_loss=False, se_loss=False,
                         jpu_width=16).eval()
     with torch.no_grad():
         out = model(torch.randn(1, 3, 64, 64))

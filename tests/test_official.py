@@ -75,7 +75,7 @@ def test_matches_official_outputs(name: str, tmp_path: Path) -> None:
     path = _save_official(tmp_path, meta)
     model = fastfcn.load_official(path, **meta["load"])
     assert not model.training
-    assert model.config["aux"] and model.config["se_loss"] == meta["official"]["se_loss"]
+    assert model.config["aux_loss"] and model.config["se_loss"] == meta["official"]["se_loss"]
     diffs = _max_diffs(model, ref)
     print(f"{name}: max abs diff (float32) {diffs}")
     assert max(diffs.values()) <= ATOL, diffs

@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from fastfcn.equivalence import (
+from fastfcn.lessons.equivalence import (
     EQ2_LINES,
     EQ3_LINES,
     backbone_subsampling_error,
@@ -23,9 +23,10 @@ from fastfcn.equivalence import (
     max_abs_errors,
     random_weights,
 )
+from fastfcn.lessons.stages import STAGES, format_table, stage_costs, stage_ratios, stage_table
 from fastfcn.ops import conv_same, merge, reduce, split
 from fastfcn.resnet import build_resnet
-from fastfcn.stages import STAGES, format_table, median_seconds, stage_costs, stage_ratios, stage_table
+from fastfcn.utils.timing import median_seconds
 
 ATOL = 1e-5
 FAST = settings(max_examples=25, deadline=None)
@@ -257,7 +258,7 @@ def test_fig3_tensors_and_drawing():
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from fastfcn.fig3 import draw_fig3, fig3_tensors
+    from fastfcn.lessons.fig3 import draw_fig3, fig3_tensors
 
     x, w = torch.tensor([3.0, 1, 4, 1, 5, 9, 2, 6, 5]), torch.tensor([1.0, 2.0, -1.0])
     t = fig3_tensors(x, w)

@@ -11,8 +11,9 @@ from PIL import Image
 
 from fastfcn.checkpoint import save_checkpoint
 from fastfcn.cli import main
+from fastfcn.data.images import to_rgb
+from fastfcn.inference.predict import collect_inputs
 from fastfcn.model import build_model
-from fastfcn.predict import collect_inputs, to_rgb
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -41,7 +42,7 @@ def test_to_rgb_modes() -> None:
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory) -> Path:
     torch.manual_seed(0)
-    model = build_model("encnet", "resnet18", "jpu", num_classes=4, jpu_width=16)
+    model = build_model("encnet", backbone="resnet18", upsampling="jpu", num_classes=4, jpu_width=16)
     path = tmp_path_factory.mktemp("ckpt") / "tiny.pth"
     save_checkpoint(model, path, classes=["a", "b", "c", "d"], train_config={"base_size": 48, "crop_size": 40})
     return path

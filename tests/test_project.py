@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from fastfcn.profiles import PROFILES, get_profile, resolve_device
+from fastfcn.profiles import PROFILES, get_profile
+from fastfcn.utils import resolve_device
 
 ROOT = Path(__file__).resolve().parents[1]
 

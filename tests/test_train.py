@@ -14,9 +14,9 @@ import pytest
 import torch
 
 from fastfcn.checkpoint import load_checkpoint, model_from_checkpoint
-from fastfcn.losses import SegmentationLoss, class_presence, default_aux_weight
 from fastfcn.model import build_model
-from fastfcn.train import NonFiniteLossError, TrainConfig, param_groups, poly_lr, set_lr, train
+from fastfcn.training import NonFiniteLossError, TrainConfig, param_groups, poly_lr, set_lr, train
+from fastfcn.training.losses import SegmentationLoss, class_presence, default_aux_weight
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -41,7 +41,7 @@ def test_poly_schedule_values() -> None:
 
 
 def test_param_groups_head_at_ten_times_lr() -> None:
-    model = build_model("encnet", "resnet18", "jpu", num_classes=4, jpu_width=16)
+    model = build_model("encnet", backbone="resnet18", upsampling="jpu", num_classes=4, jpu_width=16)
     groups = param_groups(model, 0.01)
     assert [g["name"] for g in groups] == ["backbone", "upsample", "head", "aux_head"]
     assert [g["lr"] for g in groups] == pytest.approx([0.01, 0.1, 0.1, 0.1])
@@ -53,7 +53,7 @@ def test_param_groups_head_at_ten_times_lr() -> None:
     assert opt.param_groups[0]["lr"] == pytest.approx(0.01 * 0.5 ** 0.9)
     assert opt.param_groups[2]["lr"] == pytest.approx(0.1 * 0.5 ** 0.9)
     # bilinear upsampling has no parameters: its group is dropped, nothing is missed
-    model = build_model("psp", "resnet18", "bilinear", num_classes=4, jpu_width=16)
+    model = build_model("psp", backbone="resnet18", upsampling="bilinear", num_classes=4, jpu_width=16)
     names = [g["name"] for g in param_groups(model, 0.01)]
     assert "backbone" in names and "head" in names
 
@@ -91,7 +91,7 @@ def test_loss_really_decreases() -> None:
     data = build_dataset("procedural", split="train", num_images=4, image_size=64, transform=EvalTransform())
     images = torch.stack([data[i][0] for i in range(4)])
     masks = torch.stack([data[i][1] for i in range(4)])
-    model = build_model("encnet", "resnet18", "jpu", num_classes=data.num_classes, jpu_width=16)
+    model = build_model("encnet", backbone="resnet18", upsampling="jpu", num_classes=data.num_classes, jpu_width=16)
     criterion = SegmentationLoss(data.num_classes, aux_weight=0.2, se_weight=0.2)
     opt = torch.optim.SGD(param_groups(model, 0.01), lr=0.01, momentum=0.9, weight_decay=1e-4)
     model.train()

@@ -11,6 +11,8 @@ from PIL import Image
 from torch import Tensor
 from torch.utils.data import Dataset
 
+from .images import read_rgb
+
 __all__ = ["IGNORE_INDEX", "DatasetNotFoundError", "SegmentationDataset", "Transform", "read_image", "read_label"]
 
 # Pixels with this label are left out of the loss and the metrics.
@@ -67,10 +69,10 @@ class SegmentationDataset(Dataset):
 
 
 def read_image(path: str | Path) -> Tensor:
-    """An image file as a ``torch.uint8`` RGB tensor ``[3, H, W]``."""
-    with Image.open(path) as im:
-        array = np.asarray(im.convert("RGB"))
-    return torch.from_numpy(array.copy()).permute(2, 0, 1).contiguous()
+    """An image file as a ``torch.uint8`` RGB tensor ``[3, H, W]`` (:func:`fastfcn.data.images.read_rgb`,
+    pixels as stored: the label map is drawn on them, whatever the EXIF orientation says)."""
+    array = read_rgb(path, exif_orientation=False)
+    return torch.from_numpy(array).permute(2, 0, 1).contiguous()
 
 
 def read_label(path: str | Path) -> np.ndarray:

@@ -36,9 +36,9 @@ _HOWTO = {
 
 
 def default_root() -> Path:
-    """``$FASTFCN_DATA`` if set, else the repository's ``data/`` folder."""
+    """``$FASTFCN_DATA`` if set, else ``data/`` under the current folder (the repository's, from its root)."""
     env = os.environ.get("FASTFCN_DATA")
-    return Path(env) if env else Path(__file__).resolve().parents[2] / "data"
+    return Path(env) if env else Path("data")
 
 
 def missing(dataset: str, what: str, path: Path | str) -> DatasetNotFoundError:

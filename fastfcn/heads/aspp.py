@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..jpu import conv_bn_relu
+from ..blocks import conv_bn_relu
 
 __all__ = ["ASPP", "ASPPHead"]
 

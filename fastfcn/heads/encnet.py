@@ -13,7 +13,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from ..jpu import conv_bn_relu
+from ..blocks import conv_bn_relu
 
 __all__ = ["Encoding", "EncModule", "EncHead"]
 

@@ -50,7 +50,7 @@ def setup_distributed(device: str = "auto") -> tuple[DistContext, str]:
     With GPUs (and ``device`` not ``"cpu"``): NCCL, process ``LOCAL_RANK`` on ``cuda:LOCAL_RANK``. Without:
     gloo on the CPU. A single process (no torchrun, or ``WORLD_SIZE=1``) joins nothing.
     """
-    from .profiles import resolve_device
+    from ..utils.device import resolve_device
 
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world <= 1 or "RANK" not in os.environ:

@@ -22,8 +22,8 @@ from contextlib import contextmanager
 import torch
 from torch import Tensor
 
-from .ops import conv_same, merge, reduce, split
-from .resnet import build_resnet
+from ..ops import conv_same, merge, reduce, split
+from ..resnet import build_resnet
 
 __all__ = ["Pointwise", "limited_threads", "layer", "chain", "random_weights", "eq2_lines", "eq3_lines", "EQ2_LINES",
            "EQ3_LINES", "max_abs_errors", "backbone_subsampling_error"]

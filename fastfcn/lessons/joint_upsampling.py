@@ -13,7 +13,6 @@ enough to run on a CPU in seconds:
 * :func:`make_family` builds an untrained ``h`` from one of the families in :data:`FAMILIES`;
 * :func:`fit` runs the gradient descent of Eq. 1 and returns the loss curve;
 * :func:`joint_upsample` does all of Eq. 1 in one call; :func:`interpolate` is the plain baseline;
-* :func:`median_seconds` times a call (median of repeated runs, device synchronised);
 * :func:`apply_to_groups` applies a function to the interleaved sub-maps of a feature map, which
   is how Eq. 2 and Eq. 4 express a dilated convolution.
 """
@@ -21,19 +20,17 @@ enough to run on a CPU in seconds:
 from __future__ import annotations
 
 import math
-import statistics
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .ops import merge, split
+from ..ops import merge, split
 
 __all__ = ["FAMILIES", "FitResult", "PixelNet", "apply_to_groups", "downsample", "fit", "interpolate", "joint_upsample",
-           "make_family", "median_seconds", "mse", "psnr", "random_target", "synthetic_guidance"]
+           "make_family", "mse", "psnr", "random_target", "synthetic_guidance"]
 
 FAMILIES = ("linear", "mlp", "local")
 
@@ -254,24 +251,3 @@ def apply_to_groups(fn, y: Tensor, rate: int = 2) -> Tensor:
     rate ``rate`` (Eq. 2); with a fitted ``h`` it is the joint-upsampling answer of Eq. 4.
     """
     return merge([fn(g) for g in split(y, rate)], rate)
-
-
-def median_seconds(fn: Callable[[], object], runs: int = 3, warmup: int = 1, device: str = "cpu") -> float:
-    """Median wall time of ``fn()`` over ``runs`` calls after ``warmup`` untimed ones.
-
-    On CUDA the device is synchronised before and after every call, so that the time includes the
-    kernels themselves and not only their launch.
-    """
-    if runs < 1 or warmup < 0:
-        raise ValueError(f"need runs >= 1 and warmup >= 0, got runs={runs}, warmup={warmup}")
-    sync = torch.cuda.synchronize if str(device).startswith("cuda") else (lambda: None)
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(runs):
-        sync()
-        start = time.perf_counter()
-        fn()
-        sync()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)

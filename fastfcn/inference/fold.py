@@ -16,29 +16,25 @@ import copy
 
 import torch
 from torch import Tensor, nn
+from torch.nn.utils.fusion import fuse_conv_bn_eval
 from torch.overrides import TorchFunctionMode
 
 __all__ = ["fold_batchnorm", "fold_conv_bn"]
 
 
 def fold_conv_bn(conv: nn.Conv2d, bn: nn.BatchNorm2d) -> nn.Conv2d:
-    """A new ``Conv2d`` equal to ``bn(conv(x))`` with ``bn`` in eval mode."""
+    """A new ``Conv2d`` equal to ``bn(conv(x))`` with ``bn`` in eval mode (PyTorch's
+    ``fuse_conv_bn_eval`` does the arithmetic; the checks make its failures readable)."""
     if bn.running_mean is None or bn.running_var is None:
         raise ValueError("cannot fold a BatchNorm without running statistics (track_running_stats=False)")
     if conv.out_channels != bn.num_features:
         raise ValueError(f"conv has {conv.out_channels} output channels but the BatchNorm {bn.num_features}")
-    fused = copy.deepcopy(conv)
-    with torch.no_grad():
-        scale = bn.running_var.add(bn.eps).rsqrt()
-        if bn.weight is not None:
-            scale = scale * bn.weight
-        bias = conv.bias if conv.bias is not None else torch.zeros_like(bn.running_mean)
-        shift = (bias - bn.running_mean) * scale
-        if bn.bias is not None:
-            shift = shift + bn.bias
-        fused.weight.copy_(conv.weight * scale.view(-1, *([1] * (conv.weight.dim() - 1))))
-        fused.bias = nn.Parameter(shift.to(conv.weight.dtype))
-    return fused
+    modes = conv.training, bn.training
+    conv.eval(), bn.eval()  # fuse_conv_bn_eval asks for eval mode; the running statistics are used either way
+    try:
+        return fuse_conv_bn_eval(conv, bn)
+    finally:
+        conv.train(modes[0]), bn.train(modes[1])
 
 
 class _CountUses(TorchFunctionMode):

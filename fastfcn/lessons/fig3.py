@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 import torch
 from torch import Tensor
 
-from .ops import conv_same, merge, reduce, split
+from ..ops import conv_same, merge, reduce, split
 
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.axes import Axes

@@ -4,9 +4,9 @@
 
 * SGD (momentum 0.9, weight decay 1e-4) with two learning rates: the backbone at ``lr``, the
   upsampling module (JPU/FPN), the head and the auxiliary head at ``10 * lr``, as the official trainer
-  (:mod:`fastfcn.schedule`).
+  (:mod:`fastfcn.training.schedule`).
 * The "poly" schedule, updated every iteration: ``lr_it = lr * (1 - it / max_it) ** 0.9``.
-* The loss of :mod:`fastfcn.losses` (CE + 0.2/0.4 aux + 0.2 SE for EncNet).
+* The loss of :mod:`fastfcn.training.losses` (CE + 0.2/0.4 aux + 0.2 SE for EncNet).
 * On a GPU: mixed precision (``torch.autocast`` float16 + ``GradScaler``). On the CPU: float32.
 * Under ``torchrun`` (``RANK``/``WORLD_SIZE`` set): one process per GPU with NCCL, SyncBatchNorm and
   ``DistributedDataParallel``; on CPU-only machines gloo without SyncBatchNorm (gloo has no
@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import time
 import warnings
 from collections.abc import Iterator
@@ -39,10 +38,12 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
+from ..data.base import IGNORE_INDEX
+from ..utils.io import atomic_write_text
+from .config import DATASET_DEFAULTS, RUNTIME_FIELDS, TrainConfig, config_differences
 from .distributed import DistContext, setup_distributed
 from .rng import epoch_seed, rng_state, seed_all, seed_worker, set_rng_state
 from .schedule import param_groups, poly_lr, set_lr
-from .train_config import DATASET_DEFAULTS, RUNTIME_FIELDS, TrainConfig, config_differences
 
 __all__ = ["TrainConfig", "train", "NonFiniteLossError", "poly_lr", "param_groups", "set_lr", "DATASET_DEFAULTS",
            "RUNTIME_FIELDS"]
@@ -53,8 +54,8 @@ class NonFiniteLossError(RuntimeError):
 
 
 def _datasets(cfg: TrainConfig, with_val: bool) -> tuple[Any, Any]:
-    from .data import build_dataset
-    from .data.transforms import EvalTransform, TrainTransform
+    from ..data import build_dataset
+    from ..data.transforms import EvalTransform, TrainTransform
 
     kwargs: dict[str, Any] = {"image_size": cfg.image_size} if cfg.dataset == "procedural" else {}
     train_kwargs = dict(kwargs)
@@ -76,9 +77,7 @@ class _JsonLog:
         if keep_until_iteration is not None and path.exists():
             kept = [line for line in path.read_text().splitlines()
                     if line.strip() and json.loads(line).get("iteration", 0) <= keep_until_iteration]
-            tmp = path.with_suffix(".tmp")
-            tmp.write_text("".join(line + "\n" for line in kept))
-            os.replace(tmp, path)
+            atomic_write_text(path, "".join(line + "\n" for line in kept))
         elif keep_until_iteration is None and path.exists():
             path.unlink()
 
@@ -112,9 +111,9 @@ class _Run:
     """One invocation of :func:`train`: set-up in ``__init__``, then :meth:`run`."""
 
     def __init__(self, config: TrainConfig, resume: bool | str | Path, ctx: DistContext, device: str) -> None:
-        from .checkpoint import load_checkpoint
+        from ..checkpoint import load_checkpoint
+        from ..model import build_model
         from .losses import SegmentationLoss
-        from .model import build_model
 
         self.ctx, self.device = ctx, device
         self.cuda = device.startswith("cuda")
@@ -149,7 +148,7 @@ class _Run:
                 raise ValueError("the checkpoint was trained with other settings:\n  " + "\n  ".join(diffs))
 
         model = build_model(cfg.head, backbone=cfg.backbone, upsampling=cfg.upsampling, num_classes=cfg.num_classes,
-                            aux=cfg.aux_weight > 0, se_loss=cfg.head == "encnet" and cfg.se_weight > 0,
+                            aux_loss=cfg.aux_weight > 0, se_loss=cfg.head == "encnet" and cfg.se_weight > 0,
                             weights_backbone=cfg.weights_backbone, jpu_width=cfg.jpu_width)
         if ctx.enabled and self.cuda:
             model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
@@ -158,7 +157,7 @@ class _Run:
                           "keeps its own BatchNorm statistics", stacklevel=3)
         self.model = model.to(device)
         self.criterion = SegmentationLoss(cfg.num_classes, aux_weight=cfg.aux_weight, se_weight=cfg.se_weight,
-                                          ignore_index=getattr(self.train_set, "ignore_index", 255))
+                                          ignore_index=getattr(self.train_set, "ignore_index", IGNORE_INDEX))
         self.optimizer = torch.optim.SGD(param_groups(model, cfg.lr, cfg.head_lr_mult), lr=cfg.lr,
                                          momentum=cfg.momentum, weight_decay=cfg.weight_decay)
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp)
@@ -284,7 +283,7 @@ class _Run:
         return sums, count
 
     def _epoch_record(self, epoch: int, sums: dict[str, float], count: int, seconds: float) -> dict[str, Any]:
-        from .evaluate import evaluate
+        from ..inference.evaluate import evaluate
 
         cfg = self.cfg
         keys = sorted(sums)
@@ -308,7 +307,7 @@ class _Run:
         return record
 
     def _save(self, epoch: int, record: dict[str, Any]) -> None:
-        from .checkpoint import save_checkpoint
+        from ..checkpoint import save_checkpoint
 
         states = self.ctx.all_gather(rng_state())  # every process's RNG (collective: all ranks call it)
         if self.ctx.is_main:

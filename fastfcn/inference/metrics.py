@@ -34,10 +34,10 @@ from typing import Any
 import torch
 from torch import Tensor
 
-__all__ = ["IGNORE_INDEX", "confusion_matrix", "scores", "SegmentationMetric", "background_index",
-           "format_metrics"]
+from ..data.base import IGNORE_INDEX
 
-IGNORE_INDEX = 255
+__all__ = ["confusion_matrix", "scores", "SegmentationMetric", "background_index",
+           "format_metrics"]
 
 
 def confusion_matrix(pred: Tensor, target: Tensor, num_classes: int, ignore_index: int = IGNORE_INDEX) -> Tensor:

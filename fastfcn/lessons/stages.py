@@ -16,8 +16,6 @@ its own input so that this shows up stage by stage and block by block.
 
 from __future__ import annotations
 
-import statistics
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -25,9 +23,10 @@ import torch
 from torch import Tensor, nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from .resnet import ResNet
+from ..resnet import ResNet
+from ..utils.timing import median_seconds
 
-__all__ = ["STAGES", "StageCost", "format_table", "median_seconds", "stage_costs", "stage_ratios",
+__all__ = ["STAGES", "StageCost", "format_table", "stage_costs", "stage_ratios",
            "stage_table"]
 
 STAGES: tuple[str, ...] = ("stem", "layer1", "layer2", "layer3", "layer4")
@@ -55,29 +54,6 @@ class StageCost:
     @property
     def activation_mib(self) -> float:
         return self.activation_bytes / 2**20
-
-
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
-def median_seconds(fn: Callable[[], object], runs: int = 3, warmup: int = 1,
-                   device: str | torch.device = "cpu") -> float:
-    """Median wall time of ``fn()`` over ``runs`` calls after ``warmup`` untimed calls."""
-    if runs < 1 or warmup < 0:
-        raise ValueError(f"need runs >= 1 and warmup >= 0, got runs={runs}, warmup={warmup}")
-    device = torch.device(device)
-    for _ in range(warmup):
-        fn()
-    _sync(device)
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        fn()
-        _sync(device)
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def _stage_parts(model: ResNet) -> list[tuple[str, Callable[[Tensor], Tensor], list[nn.Module]]]:
@@ -160,7 +136,7 @@ def stage_costs(model: ResNet, input_size: int | tuple[int, int] = 512, *, batch
     for name, fn, blocks in _stage_parts(model):
         out, flops, act = _measure(fn, blocks, x)
         # the counting forward above already warmed this stage up once
-        seconds = (median_seconds(lambda fn=fn, x=x: fn(x), runs, max(warmup - 1, 0), device)
+        seconds = (median_seconds(lambda fn=fn, x=x: fn(x), runs, max(warmup - 1, 0), str(device))
                    if time_stages else None)
         costs[name] = StageCost(
             stage=name, blocks=len(blocks) if name != "stem" else 1, output_shape=tuple(out.shape),

@@ -1,15 +1,18 @@
-"""``fastfcn bench``: Table 2 (and torchvision's dilated models) timed on this machine; see fastfcn.bench."""
+"""``fastfcn bench``: Table 2 (and torchvision's dilated models) timed on this machine; see fastfcn.benchmark."""
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
 
-__all__ = ["add_subcommand"]
+__all__ = ["add_subcommands"]
 
 
 def _cmd_bench(args: argparse.Namespace) -> int:
-    from . import bench, fast_path
+    import torch
+
+    from .. import benchmark as bench
+    from ..inference.fast_path import default_variants
 
     opts = bench.BenchOptions(
         device=args.device, dtype=args.dtype, channels_last=args.channels_last, compile=args.compile,
@@ -33,22 +36,22 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         results = bench.run_benchmark(specs, opts, modes=args.modes, progress=not args.quiet)
     elif args.fast_path is None:
         raise ValueError("--no-table leaves nothing to measure: add --fast-path")
-    print(f"{bench.environment(opts.device)['device_name']}, torch {bench.torch.__version__}, "
-          f"{opts.threads or bench.torch.get_num_threads()} threads, {opts.dtype}, {opts.size}x{opts.size}, "
+    print(f"{bench.environment(opts.device)['device_name']}, torch {torch.__version__}, "
+          f"{opts.threads or torch.get_num_threads()} threads, {opts.dtype}, {opts.size}x{opts.size}, "
           f"median of {opts.runs} runs after {opts.warmup} warm-up")
     if results:
         print(bench.format_table(results))
     fast = None
     if args.fast_path is not None:
         fp_spec = bench.parse_rows(["encnet/resnet50/jpu"], stem=args.stem, substitute=args.substitute_backbone)[0]
-        variants = args.fast_path or fast_path.default_variants(opts.device, with_compile=not args.fast_path_no_compile)
-        fast = fast_path.fast_path(fp_spec, opts, variants, weights=args.fast_path_weights,
+        variants = args.fast_path or default_variants(opts.device, with_compile=not args.fast_path_no_compile)
+        fast = bench.fast_path(fp_spec, opts, variants, weights=args.fast_path_weights,
                                    images=args.fast_path_images)
         print()
-        print(fast_path.format_fast_path(fast))
+        print(bench.format_fast_path(fast))
     if not args.no_save:
         stem = args.name or bench.default_output_name(opts.device)
-        out_dir = args.out_dir or bench.RESULTS_DIR
+        out_dir = args.out_dir or bench.DEFAULT_RESULTS_DIR
         json_path = bench.write_json(out_dir / f"{stem}.json", results, opts, {"fast_path": fast})
         if results:
             csv_path = bench.write_csv(results, out_dir / f"{stem}.csv")
@@ -58,8 +61,9 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_subcommand(sub: argparse._SubParsersAction) -> None:
-    from .bench import DTYPES, MODES, STEMS, TORCHVISION_MODELS
+def add_subcommands(sub: argparse._SubParsersAction) -> None:
+    from ..benchmark.options import DTYPES, MODES
+    from ..benchmark.specs import STEMS, TORCHVISION_MODELS
 
     p = sub.add_parser("bench", help="latency, FPS and peak memory of the Table 2 models (and torchvision's)",
                        description="Time the rows of the paper's Table 2 and torchvision's dilated segmentation "
@@ -109,7 +113,7 @@ def add_subcommand(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--cudnn-benchmark", action="store_true")
     g.add_argument("--seed", type=int, default=0)
     g = p.add_argument_group("output")
-    g.add_argument("--out-dir", type=Path, default=None, help="default book/results")
+    g.add_argument("--out-dir", type=Path, default=None, help="default book/results under the current folder")
     g.add_argument("--name", default=None, help="file stem (default bench_<cpu|gpu>_<device name>)")
     g.add_argument("--no-save", action="store_true", help="print only")
     g.add_argument("--quiet", action="store_true", help="no progress lines")

@@ -1,9 +1,7 @@
-"""The fast inference path: the same weights run in cheaper ways, and the labels that changes.
+"""The fast inference path measured: what each variant gains, and the labels it changes.
 
-A *variant* joins tokens with ``+``: a numeric format (``fp32``; ``bf16`` or ``fp16`` autocast, with
-``early_fp32`` keeping the backbone's first, high-resolution layers in fp32), the ``channels_last``
-memory layout, ``fold_bn`` (BatchNorm folded into the convolutions, see :mod:`fastfcn.fold`) and
-``compile`` (``torch.compile``). Every variant runs the same
+The variants are those of :mod:`fastfcn.inference.fast_path` (built there by ``optimize``). Every
+variant runs the same
 weights on the same images as the reference, fp32 eager, and is judged on two numbers: its
 speed-up (median latency of fp32 eager / its own) and the share of pixels whose predicted label
 (argmax over classes) differs from the reference's. A variant *counts* when at least 99.9 % of the
@@ -19,7 +17,6 @@ reduced-precision variants cannot be judged on them.
 
 from __future__ import annotations
 
-import copy
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, replace
@@ -31,67 +28,27 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .bench import (
-    BenchOptions,
-    ModelSpec,
-    _autocast,
-    _prepare,
-    _run_worker,
-    _spec_fields,
-    _stats,
-    _sync,
-    _time_calls,
-)
-from .fold import fold_batchnorm
+from ..checkpoint import model_from_checkpoint
+from ..data.procedural import ProceduralScenes
+from ..data.transforms import normalize
+from ..inference.fast_path import default_variants, optimize, parse_variant
+from ..utils.device import synchronize
+from ..utils.timing import latency_stats, time_calls
+from .models import prepare_model
+from .options import BenchOptions
+from .report import DEFAULT_RESULTS_DIR
+from .specs import ModelSpec, spec_fields
+from .worker import run_in_subprocess
 
-__all__ = ["VARIANT_TOKENS", "AGREEMENT_THRESHOLD", "parse_variant", "default_variants", "comparison_images",
-           "FullPrecision", "early_layers_in_fp32",
-           "fast_path", "result_files", "describe_measurement", "format_fast_path"]
+__all__ = ["AGREEMENT_THRESHOLD", "comparison_images", "label_boundary", "measure_variants", "fast_path",
+           "result_files", "describe_measurement", "format_fast_path"]
 
-VARIANT_TOKENS = ("fp32", "bf16", "fp16", "early_fp32", "channels_last", "fold_bn", "compile")
 AGREEMENT_THRESHOLD = 0.999
-_DTYPES = ("fp32", "bf16", "fp16")
-
-
-def parse_variant(name: str, device: str) -> dict[str, Any]:
-    """``"channels_last+bf16"`` -> ``{"dtype": "bf16", "early_fp32": False, "channels_last": True, "fold_bn": False,
-    "compile": False}``."""
-    tokens = name.split("+")
-    bad = [t for t in tokens if t not in VARIANT_TOKENS]
-    if bad or len(set(tokens)) != len(tokens):
-        raise ValueError(f"bad fast-path variant {name!r}: join {', '.join(VARIANT_TOKENS)} with '+'")
-    dtypes = [t for t in tokens if t in _DTYPES]
-    if len(dtypes) > 1:
-        raise ValueError(f"fast-path variant {name!r} names more than one dtype")
-    dtype = dtypes[0] if dtypes else "fp32"
-    if dtype == "fp16" and not device.startswith("cuda"):
-        raise ValueError(f"fast-path variant {name!r}: fp16 autocast is for CUDA; on the CPU use bf16")
-    if "early_fp32" in tokens and dtype == "fp32":
-        raise ValueError(f"fast-path variant {name!r}: early_fp32 keeps the first layers in fp32 when the rest "
-                         "runs in bf16 or fp16; add one of them")
-    return {"dtype": dtype, "early_fp32": "early_fp32" in tokens, "channels_last": "channels_last" in tokens,
-            "fold_bn": "fold_bn" in tokens, "compile": "compile" in tokens}
-
-
-def default_variants(device: str, with_compile: bool = True) -> list[str]:
-    """Every combination worth trying on ``device`` (the first is the fp32 eager reference)."""
-    low = ["fp16", "bf16"] if device.startswith("cuda") else ["bf16"]
-    base = ["fp32", "channels_last", "fold_bn", "channels_last+fold_bn", *low]
-    base += [f"channels_last+{d}" for d in low] + [f"channels_last+fold_bn+{d}" for d in low]
-    base += [f"channels_last+fold_bn+{d}+early_fp32" for d in low]
-    if with_compile:
-        base += ["compile", "compile+channels_last", "compile+channels_last+fold_bn"]
-        base += [f"compile+channels_last+fold_bn+{d}" for d in low]
-        base += [f"compile+channels_last+fold_bn+{d}+early_fp32" for d in low]
-    return base
 
 
 def comparison_images(count: int, size: int, seed: int = 0) -> torch.Tensor:
     """The first ``count`` scenes of the procedural validation set, rendered at ``size`` x ``size``
     and normalised with MEAN/STD: a float tensor ``[count, 3, size, size]``."""
-    from .data.procedural import ProceduralScenes
-    from .data.transforms import normalize
-
     _check_images(count)
     scenes = ProceduralScenes("val", num_images=count, image_size=size, seed=seed)
     rgb = np.stack([scenes.generate(i)[0] for i in range(count)])
@@ -103,32 +60,7 @@ def _check_images(count: Any) -> None:
         raise ValueError(f"the label comparison needs at least one image, got images={count!r}")
 
 
-class FullPrecision(nn.Module):
-    """Runs ``module`` in fp32 with autocast switched off, whatever precision surrounds it."""
-
-    def __init__(self, module: nn.Module) -> None:
-        super().__init__()
-        self.module = module
-
-    def forward(self, *inputs: torch.Tensor) -> Any:
-        with torch.autocast(inputs[0].device.type, enabled=False):
-            return self.module(*(x.float() for x in inputs))
-
-
-def early_layers_in_fp32(model: nn.Module) -> nn.Module:
-    """Keep the backbone's stem and ``layer1`` in fp32 under autocast (in place; returns ``model``).
-
-    These layers work at 1/2 and 1/4 of the input resolution, where the features that place class
-    boundaries are formed; rounding them to 16 bits moves boundaries by a pixel here and there.
-    In EncNet+JPU on the deep-stem ResNet-50 at 512x512 they hold 11.2 of the 66.5 GMACs.
-    """
-    backbone = model.backbone
-    backbone.conv1 = FullPrecision(backbone.conv1)
-    backbone.layer1 = FullPrecision(backbone.layer1)
-    return model
-
-
-def _label_boundary(labels: torch.Tensor) -> torch.Tensor:
+def label_boundary(labels: torch.Tensor) -> torch.Tensor:
     """Pixels whose 3x3 neighbourhood holds more than one label ([N, H, W] -> bool [N, H, W])."""
     x = labels[:, None].float()
     high = F.max_pool2d(x, 3, stride=1, padding=1)
@@ -139,10 +71,8 @@ def _label_boundary(labels: torch.Tensor) -> torch.Tensor:
 def _load(spec: ModelSpec, opts: BenchOptions, weights: str | None) -> tuple[nn.Module, ModelSpec, dict | None]:
     """The model, its spec and, for a checkpoint, what it is (configuration, data, training progress)."""
     if weights is None:
-        model, _ = _prepare(spec, opts, 1)
+        model, _ = prepare_model(spec, opts, 1)
         return model.eval(), spec, None
-    from .checkpoint import model_from_checkpoint
-
     model, ckpt = model_from_checkpoint(weights)
     cfg = ckpt["config"]
     spec = ModelSpec("fastfcn", f"{cfg['head']}/{cfg['upsampling']}", cfg["head"], cfg["backbone"],
@@ -154,8 +84,9 @@ def _load(spec: ModelSpec, opts: BenchOptions, weights: str | None) -> tuple[nn.
     return model.to(opts.device).eval(), spec, info
 
 
-def _run_in_process(spec: ModelSpec, opts: BenchOptions, variants: list[str], weights: str | None,
-                    images: int) -> dict[str, Any]:
+def measure_variants(spec: ModelSpec, opts: BenchOptions, variants: list[str], weights: str | None,
+                     images: int) -> dict[str, Any]:
+    """The measurement of :func:`fast_path`, in this process."""
     opts = opts.validated()
     old_threads = torch.get_num_threads()
     if opts.threads is not None:
@@ -170,27 +101,20 @@ def _run_in_process(spec: ModelSpec, opts: BenchOptions, variants: list[str], we
             ref_labels = torch.cat([model(x[None])["out"].argmax(1) for x in scenes])
             rounded = torch.cat([model(x[None].to(torch.bfloat16).to(x.dtype))["out"].argmax(1) for x in scenes])
         noise_floor = float((ref_labels != rounded).float().mean())
-        boundary = _label_boundary(ref_labels)
+        boundary = label_boundary(ref_labels)
         rows, forwards = [], []
         torch._dynamo.reset()
         for name in variants:  # build each variant, compile it, and compare its labels
             v = parse_variant(name, opts.device)
-            m = fold_batchnorm(model, scenes[:1, :, :64, :64])[0] if v["fold_bn"] else copy.deepcopy(model)
-            if v["early_fp32"]:
-                early_layers_in_fp32(m)
-            layout = torch.channels_last if v["channels_last"] else torch.contiguous_format
-            m = m.to(memory_format=layout)
-            if v["compile"]:
-                m = torch.compile(m)
-            vopts = replace(plain, dtype=v["dtype"], channels_last=v["channels_last"], compile=v["compile"])
+            fast = optimize(model, name, example=scenes[:1, :, :64, :64])
 
-            def forward(x: torch.Tensor, m=m, vopts=vopts, layout=layout) -> torch.Tensor:
-                with torch.inference_mode(), _autocast(vopts):
-                    return m(x.contiguous(memory_format=layout))["out"]
+            def forward(x: torch.Tensor, fast=fast) -> torch.Tensor:
+                with torch.inference_mode():
+                    return fast(x)["out"]
 
             t0 = time.perf_counter()
             forward(timing_input)  # first call: compilation for compiled variants
-            _sync(opts.device)
+            synchronize(opts.device)
             first = time.perf_counter() - t0
             labels = torch.cat([forward(x[None]).argmax(1) for x in scenes])
             changed = labels != ref_labels
@@ -208,11 +132,11 @@ def _run_in_process(spec: ModelSpec, opts: BenchOptions, variants: list[str], we
         times: list[list[float]] = [[] for _ in forwards]
         for round_ in range(max(opts.warmup - 1, 0) + opts.runs):
             for i, forward in enumerate(forwards):
-                t = _time_calls(lambda f=forward: f(timing_input), 1, 0, opts.device)[0]
+                t = time_calls(lambda f=forward: f(timing_input), 1, 0, opts.device)[0]
                 if round_ >= max(opts.warmup - 1, 0):
                     times[i].append(t)
         for r, t in zip(rows, times, strict=True):
-            r.update(_stats(t), times_s=t)
+            r.update(latency_stats(t), times_s=t)
         del forwards
         if rows[0]["variant"] != "fp32":
             raise ValueError(f"the first fast-path variant must be 'fp32' (the reference), got {rows[0]['variant']!r}")
@@ -222,7 +146,7 @@ def _run_in_process(spec: ModelSpec, opts: BenchOptions, variants: list[str], we
             r["counts"] = r["agreement"] >= AGREEMENT_THRESHOLD
         best = min((r for r in rows if r["counts"]), key=lambda r: r["latency_median_s"])
         fastest = min(rows, key=lambda r: r["latency_median_s"])
-        return {**_spec_fields(spec), "device": opts.device, "size": opts.size, "batch": opts.batch,
+        return {**spec_fields(spec), "device": opts.device, "size": opts.size, "batch": opts.batch,
                 "threads": torch.get_num_threads(), "runs": opts.runs, "warmup": opts.warmup,
                 "weights": weights if weights is not None else "random (BatchNorm calibrated)",
                 "weights_info": weights_info,
@@ -266,23 +190,29 @@ def fast_path(spec: ModelSpec, opts: BenchOptions, variants: Sequence[str] | Non
         raise FileNotFoundError(f"fast-path weights {weights!r} not found: pass a checkpoint written by "
                                 "`fastfcn train` (its last.pth) or `fastfcn convert`")
     if opts.isolate:
-        return _run_worker({"what": "fast_path", "spec": asdict(spec), "options": asdict(opts), "variants": variants,
-                            "weights": weights, "images": images})
-    return _run_in_process(spec, opts, variants, weights, images)
+        return run_in_subprocess("fastfcn.benchmark.variants:measure_variants_isolated",
+                                 {"spec": asdict(spec), "opts": asdict(opts), "variants": variants,
+                                  "weights": weights, "images": images}, what="fast path")
+    return measure_variants(spec, opts, variants, weights, images)
+
+
+def measure_variants_isolated(spec: dict[str, Any], opts: dict[str, Any], variants: list[str], weights: str | None,
+                              images: int) -> dict[str, Any]:
+    """:func:`measure_variants` from JSON-able arguments (the worker's entry)."""
+    return measure_variants(ModelSpec(**spec), BenchOptions(**opts), variants, weights, images)
 
 
 def result_files(results_dir: str | Path | None = None) -> list[Path]:
-    """Committed fast-path measurements on trained weights: ``book/results/fast_path_*.json``, written by
+    """Fast-path measurements on trained weights in ``results_dir`` (default ``book/results`` under the current
+    folder): ``fast_path_*.json``, written by
     ``fastfcn bench --no-table --fast-path --fast-path-weights CKPT --name fast_path_<device>_<what>``."""
-    from .bench import RESULTS_DIR
-
-    return sorted(Path(results_dir or RESULTS_DIR).glob("fast_path_*.json"))
+    return sorted(Path(results_dir or DEFAULT_RESULTS_DIR).glob("fast_path_*.json"))
 
 
 def describe_measurement(doc: dict[str, Any], here: dict[str, Any] | None = None) -> str:
     """Where and on what a stored fast-path measurement (a ``result_files`` JSON) was made.
 
-    ``here``: this machine's :func:`fastfcn.bench.environment`, to say whether the CPU is the same.
+    ``here``: this machine's :func:`fastfcn.utils.environment`, to say whether the CPU is the same.
     """
     env, fp = doc["environment"], doc["fast_path"]
     line = (f"{env['device_name']} ({env.get('cpu_count')} cores, {fp['threads']} threads), torch {env['torch']}, "

@@ -77,8 +77,8 @@ def _train_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
-    from .checkpoint import load_checkpoint
-    from .train import TrainConfig, train
+    from ..checkpoint import load_checkpoint
+    from ..training.loop import TrainConfig, train
 
     given = {k: v for k, v in vars(args).items() if k not in ("command", "func", "resume", "summary")}
     if "scale_range" in given:
@@ -116,12 +116,12 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 
 def _cmd_eval(args: argparse.Namespace) -> int:
-    from .checkpoint import model_from_checkpoint
-    from .data import build_dataset
-    from .data.transforms import EvalTransform
-    from .evaluate import MS_SCALES, evaluate
-    from .metrics import format_metrics
-    from .profiles import resolve_device
+    from ..checkpoint import model_from_checkpoint
+    from ..data import build_dataset
+    from ..data.transforms import EvalTransform
+    from ..inference.evaluate import MS_SCALES, evaluate
+    from ..inference.metrics import format_metrics
+    from ..utils.device import resolve_device
 
     model, ckpt = model_from_checkpoint(args.checkpoint)
     tc = ckpt.get("train_config") or {}
@@ -162,7 +162,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
 
 
 def _cmd_predict(args: argparse.Namespace) -> int:
-    from .predict import predict_files
+    from ..inference.predict import predict_files
 
     result = predict_files(args.inputs, args.checkpoint, args.out, device=args.device, multi_scale=args.ms,
                            alpha=args.alpha, progress=not args.no_progress)

@@ -3,7 +3,7 @@
 ``loss = CE(out, y) + aux_weight * CE(aux, y) + se_weight * BCE(se, presence(y))``
 
 * ``out``: the main logits, ``aux``: the auxiliary FCN head on C4 (both at the label's resolution);
-  pixels labelled ``ignore_index`` (255) count in neither.
+  pixels labelled ``ignore_index`` (:data:`fastfcn.data.IGNORE_INDEX`, 255) count in neither.
 * ``se``: EncNet's per-image class-presence logits, trained with binary cross-entropy against the
   vector "class ``c`` occurs in this image's label map" (ignored pixels do not make a class present).
 
@@ -16,9 +16,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-__all__ = ["SegmentationLoss", "class_presence", "default_aux_weight", "DEFAULT_SE_WEIGHT", "IGNORE_INDEX"]
+from ..data.base import IGNORE_INDEX
 
-IGNORE_INDEX = 255
+__all__ = ["SegmentationLoss", "class_presence", "default_aux_weight", "DEFAULT_SE_WEIGHT"]
+
 DEFAULT_SE_WEIGHT = 0.2
 
 

@@ -3,10 +3,8 @@
 * Inputs are files or folders (searched recursively for files with an image extension that Pillow
   knows); a file named explicitly is always tried. Any size works (the image is resized so its long side
   is the checkpoint's ``base_size`` and covered by sliding windows, as in evaluation).
-* Every Pillow mode becomes RGB uint8 correctly: grayscale is replicated, palette images go through
-  their palette, transparent images (RGBA, LA, P with transparency) are composited over white, 16-bit
-  images (``I;16``, ``I``) are scaled from 0..65535 to 0..255 rather than clipped, float images (``F``)
-  from 0..1 (or clipped to 0..255), CMYK/YCbCr/LAB/HSV are converted; EXIF orientation is applied.
+* Every Pillow mode becomes RGB uint8 as :func:`fastfcn.data.images.read_rgb` says (the reader the
+  datasets use too); EXIF orientation is applied, so the mask matches the photo as a viewer shows it.
 * ``NAME_mask.png`` is a palette PNG: its pixel values are the class ids (so it is the label map) and
   its palette gives every class its colour. ``NAME_overlay.png`` blends those colours over the image.
   Files are written atomically (temporary file + rename).
@@ -23,61 +21,18 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image, ImageOps
+from PIL import Image
 
-from .checkpoint import atomic_write
+from ..data.images import image_extensions, read_rgb
+from ..utils.io import atomic_write
 
-__all__ = ["to_rgb", "load_rgb", "collect_inputs", "overlay", "save_png", "Predictor", "predict_files",
+__all__ = ["collect_inputs", "overlay", "save_png", "Predictor", "predict_files",
            "PredictResult"]
-
-BACKGROUND = (255, 255, 255)  # what transparent pixels are composited over
-
-
-def to_rgb(im: Image.Image) -> np.ndarray:
-    """Any Pillow image -> ``uint8 [H, W, 3]`` RGB (see the module docstring for each mode)."""
-    mode = im.mode
-    if mode in ("I;16", "I;16L", "I;16B", "I;16N", "I"):
-        a = np.asarray(im).astype(np.float64)
-        if mode == "I" and a.size and a.max() <= 255 and a.min() >= 0:
-            gray = a  # 8-bit values stored in a 32-bit image
-        else:
-            gray = np.clip(a, 0, 65535) / 257.0
-        return np.repeat(np.rint(gray).astype(np.uint8)[..., None], 3, axis=2)
-    if mode == "F":
-        a = np.nan_to_num(np.asarray(im, dtype=np.float64))
-        a = a * 255.0 if a.size and a.max() <= 1.0 else a
-        return np.repeat(np.rint(np.clip(a, 0, 255)).astype(np.uint8)[..., None], 3, axis=2)
-    if mode == "P":
-        im = im.convert("RGBA") if "transparency" in im.info else im.convert("RGB")
-        mode = im.mode
-    if mode in ("RGBA", "LA", "PA", "RGBa", "La"):
-        rgba = im.convert("RGBA")
-        background = Image.new("RGBA", rgba.size, (*BACKGROUND, 255))
-        return np.asarray(Image.alpha_composite(background, rgba).convert("RGB")).copy()
-    if mode != "RGB":
-        im = im.convert("RGB")
-    return np.asarray(im).copy()
-
-
-def load_rgb(path: str | Path) -> np.ndarray:
-    """Read an image file as RGB uint8 ``[H, W, 3]``; raises ``OSError``/``ValueError`` when it cannot."""
-    with Image.open(path) as im:
-        im.load()
-        im = ImageOps.exif_transpose(im) or im
-        rgb = to_rgb(im)
-    if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.shape[0] < 1 or rgb.shape[1] < 1:
-        raise ValueError(f"unexpected decoded shape {rgb.shape}")
-    return rgb
-
-
-def _image_extensions() -> set[str]:
-    return {ext.lower() for ext in Image.registered_extensions()}
-
 
 def collect_inputs(inputs: Sequence[str | Path]) -> tuple[list[tuple[Path, Path]], list[Path], int]:
     """``(file, output stem relative to --out)`` pairs, the missing inputs, and how many folder files were
     skipped for not having an image extension. Files keep their folder structure below a folder input."""
-    exts = _image_extensions()
+    exts = image_extensions()
     files: list[tuple[Path, Path]] = []
     missing: list[Path] = []
     skipped = 0
@@ -128,8 +83,8 @@ class Predictor:
 
     def __init__(self, checkpoint: str | Path, device: str = "auto", multi_scale: bool = False,
                  base_size: int | None = None, crop_size: int | None = None) -> None:
-        from .checkpoint import model_from_checkpoint
-        from .profiles import resolve_device
+        from ..checkpoint import model_from_checkpoint
+        from ..utils.device import resolve_device
 
         self.device = resolve_device(device)
         self.model, ckpt = model_from_checkpoint(checkpoint)
@@ -154,7 +109,7 @@ class Predictor:
 
 
 def _mask_image(labels: np.ndarray, num_classes: int) -> tuple[Image.Image, np.ndarray]:
-    from .data import palette
+    from ..data import palette
 
     table = palette(num_classes)
     colours = table[labels]
@@ -205,7 +160,7 @@ def predict_files(inputs: Iterable[str | Path], checkpoint: str | Path, out_dir:
     try:
         for path, stem in files:
             try:
-                rgb = load_rgb(path)
+                rgb = read_rgb(path)
             except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
                 reason = str(exc) or type(exc).__name__
                 result.failed.append((path, reason))

@@ -24,22 +24,15 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ..data.base import IGNORE_INDEX
+from ..data.transforms import normalize
+from ..model import MEAN, STD, FastFCN
 from .metrics import SegmentationMetric, background_index
-from .model import MEAN, STD
 
-__all__ = ["MS_SCALES", "evaluate", "predict_probs", "sliding_windows", "normalize", "segment_logits"]
+__all__ = ["MS_SCALES", "evaluate", "predict_probs", "sliding_windows", "segment_logits"]
 
 MS_SCALES = (0.5, 0.75, 1.0, 1.25, 1.5, 1.75)
 STRIDE_RATE = 2.0 / 3.0
-
-
-def normalize(image: Tensor) -> Tensor:
-    """A ``uint8`` ``[3, H, W]`` (or ``[B, 3, H, W]``) image -> float normalised with ``MEAN``/``STD``."""
-    if image.is_floating_point():
-        return image
-    mean = torch.tensor(MEAN, device=image.device).view(3, 1, 1)
-    std = torch.tensor(STD, device=image.device).view(3, 1, 1)
-    return (image.float() / 255.0 - mean) / std
 
 
 def _unwrap(model: nn.Module) -> nn.Module:
@@ -49,12 +42,9 @@ def _unwrap(model: nn.Module) -> nn.Module:
 def segment_logits(model: nn.Module, x: Tensor) -> Tensor:
     """The main logits at the input's size, without computing the auxiliary head (unused at test time)."""
     net = _unwrap(model)
-    if not hasattr(net, "features"):
-        return net(x)["out"]
-    _, high_res = net.features(x)
-    out = net.head(high_res)["out"]
-    # as FastFCN.forward
-    return F.interpolate(out, x.shape[-2:], mode="bilinear", align_corners=True)
+    if isinstance(net, FastFCN):
+        return net(x, with_aux=False)["out"]
+    return net(x)["out"]
 
 
 def sliding_windows(height: int, width: int, crop_size: int,
@@ -124,7 +114,8 @@ def predict_probs(model: nn.Module, image: Tensor, scales: Sequence[float] = (1.
     """
     if image.dim() != 3 or image.shape[0] != 3:
         raise ValueError(f"expected one RGB image [3, H, W], got {tuple(image.shape)}")
-    x = normalize(image)[None]
+    # a float image has been normalised already (by the dataset's EvalTransform)
+    x = (image if image.is_floating_point() else normalize(image))[None]
     height, width = x.shape[-2:]
     total: Tensor | None = None
     for scale in scales:
@@ -148,7 +139,7 @@ def evaluate(model: nn.Module, dataset: Any, scales: Sequence[float] = (1.0,), f
 
     Under ``torch.distributed`` each process takes every ``world_size``-th image and the confusion
     matrices are summed, so every process returns the same metrics. For Pascal Context 60 the result
-    also holds the 59-class protocol under ``"without_background"`` (see :mod:`fastfcn.metrics`).
+    also holds the 59-class protocol under ``"without_background"`` (see :mod:`fastfcn.inference.metrics`).
     """
     import torch.distributed as dist
 
@@ -156,7 +147,7 @@ def evaluate(model: nn.Module, dataset: Any, scales: Sequence[float] = (1.0,), f
     n = len(dataset) if limit is None else min(limit, len(dataset))
     classes = list(getattr(dataset, "classes", []) or []) or None
     num_classes = _unwrap(model).config["num_classes"] if hasattr(_unwrap(model), "config") else dataset.num_classes
-    metric = SegmentationMetric(num_classes, classes, ignore_index=getattr(dataset, "ignore_index", 255),
+    metric = SegmentationMetric(num_classes, classes, ignore_index=getattr(dataset, "ignore_index", IGNORE_INDEX),
                                 background=background_index(getattr(dataset, "name", None), classes), device=device)
     was_training = model.training
     model.eval()

@@ -1,0 +1,53 @@
+"""The speed and memory benchmark of the paper's Table 2, and of the fast inference path.
+
+* :mod:`~fastfcn.benchmark.specs` -- what is measured (Table 2 rows, torchvision's dilated models)
+* :mod:`~fastfcn.benchmark.options` -- how (device, precision, layout, sizes, repetitions)
+* :mod:`~fastfcn.benchmark.models` -- the networks with seeded weights, calibrated BatchNorm, complexity
+* :mod:`~fastfcn.benchmark.measure` -- latency, FPS and peak memory of inference and a training step
+* :mod:`~fastfcn.benchmark.memory` -- the peak-memory probe and the training-memory fit
+* :mod:`~fastfcn.benchmark.worker` -- one measurement in a fresh process
+* :mod:`~fastfcn.benchmark.variants` -- the fast path's variants: speed-up and labels changed
+* :mod:`~fastfcn.benchmark.report` -- CSV/JSON with the environment stamp, terminal tables
+"""
+
+from ..utils.environment import environment
+from .measure import annotate, measure, run_benchmark
+from .memory import TITAN_XP_BYTES, training_memory_fit
+from .models import build_spec_model, calibrate_bn, flops_by_part, model_complexity, synthetic_images
+from .options import DTYPES, MODES, BenchOptions
+from .report import (
+    CSV_FIELDS,
+    DEFAULT_RESULTS_DIR,
+    default_output_name,
+    fmt,
+    format_table,
+    gpu_result_files,
+    load_json,
+    write_csv,
+    write_json,
+)
+from .specs import (
+    STEMS,
+    TORCHVISION_MODELS,
+    ModelSpec,
+    dilated_jpu_spec,
+    parse_rows,
+    spec_fields,
+    table2_specs,
+    torchvision_specs,
+)
+from .variants import (
+    AGREEMENT_THRESHOLD,
+    comparison_images,
+    describe_measurement,
+    fast_path,
+    format_fast_path,
+    result_files,
+)
+
+__all__ = ["AGREEMENT_THRESHOLD", "CSV_FIELDS", "DEFAULT_RESULTS_DIR", "DTYPES", "MODES", "STEMS", "TITAN_XP_BYTES",
+           "TORCHVISION_MODELS", "BenchOptions", "ModelSpec", "annotate", "build_spec_model", "calibrate_bn",
+           "comparison_images", "default_output_name", "describe_measurement", "dilated_jpu_spec", "environment",
+           "fast_path", "flops_by_part", "fmt", "format_fast_path", "format_table", "gpu_result_files", "load_json",
+           "measure", "model_complexity", "parse_rows", "result_files", "run_benchmark", "spec_fields",
+           "synthetic_images", "table2_specs", "torchvision_specs", "training_memory_fit", "write_csv", "write_json"]

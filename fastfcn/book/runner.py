@@ -1,0 +1,264 @@
+"""Executing the chapters: papermill, one kernel per chapter, with a cache.
+
+``fastfcn book run`` executes every chapter listed in ``book/_toc.yml`` (the ``book/NN_*.md``
+jupytext notebooks) with papermill and writes ``book/_executed/<stem>.ipynb`` and
+``book/_executed/<stem>.json`` (key figures, per-cell times, environment). A chapter is executed
+again only when its text, any file of the ``fastfcn`` package, the profile, the device or the seed
+changed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import sys
+import time
+from collections.abc import Iterable
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from ..utils.environment import environment
+from ..utils.io import atomic_write_text
+from .chapters import DEFAULT_BOOK_DIR, Chapter, ChapterError, list_chapters, read_chapter, select_chapters
+from .record import RESULTS_ENV
+
+__all__ = ["PACKAGE_DIR", "content_hash", "needs_run", "execute_chapter", "run_book", "stale_chapters"]
+
+# the package's own files are part of every chapter's cache key (read only, never written)
+PACKAGE_DIR = Path(__file__).resolve().parents[1]
+
+
+def _package_files(package_dir: Path) -> list[Path]:
+    return sorted(p for p in Path(package_dir).rglob("*")
+                  if p.is_file() and "__pycache__" not in p.parts and p.suffix not in (".pyc", ".pyo"))
+
+
+def content_hash(chapter_path: Path, package_dir: Path = PACKAGE_DIR, *, profile: str, device: str,
+                 seed: int = 0) -> str:
+    """SHA-256 of the chapter's text, every file of the package, the profile, the device and the seed."""
+    h = hashlib.sha256()
+    h.update(b"chapter\0" + Path(chapter_path).read_bytes() + b"\0")
+    package_dir = Path(package_dir)
+    for p in _package_files(package_dir):
+        h.update(b"file\0" + p.relative_to(package_dir).as_posix().encode() + b"\0" + p.read_bytes() + b"\0")
+    h.update(json.dumps({"profile": profile, "device": device, "seed": seed}, sort_keys=True).encode())
+    return h.hexdigest()
+
+
+def needs_run(stem: str, out_dir: Path, digest: str, force: bool = False) -> str | None:
+    """Why chapter ``stem`` must be executed (a short reason), or ``None`` when its outputs are current."""
+    out_dir = Path(out_dir)
+    nb_path, res_path = out_dir / f"{stem}.ipynb", out_dir / f"{stem}.json"
+    if force:
+        return "forced"
+    if not nb_path.is_file() or not res_path.is_file():
+        return "no outputs yet"
+    try:
+        old = json.loads(res_path.read_text()).get("hash")
+    except (OSError, ValueError):
+        return "unreadable results"
+    if old != digest:
+        return "changed"
+    return None
+
+
+def _source_line(chapter_path: Path, source: str) -> int | None:
+    """1-based line of the chapter's .md where a cell's source starts (best effort)."""
+    text = chapter_path.read_text()
+    first = next((ln for ln in source.splitlines() if ln.strip()), "")
+    pos = text.find(source.strip()) if source.strip() else -1
+    if pos < 0 and first:
+        pos = text.find(first)
+    return text.count("\n", 0, pos) + 1 if pos >= 0 else None
+
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+
+
+_ARROW = re.compile(r"^-*>\s*(\d+)\s?(.*)$")
+
+
+def _failing_line(exc) -> tuple[int | None, str | None]:
+    """(line within the cell, its code) of the failing statement, from IPython's traceback arrows."""
+    cell_frame = False
+    found: tuple[int | None, str | None] = (None, None)
+    for line in _ANSI.sub("", "\n".join(exc.traceback or [])).splitlines():
+        if line.startswith("Cell In["):
+            cell_frame = True
+        elif line.startswith(("File ", "/")) or line.endswith(".py"):
+            cell_frame = False
+        m = _ARROW.match(line.strip())
+        if m and cell_frame:
+            found = (int(m.group(1)), m.group(2))
+    return found
+
+
+def _cell_times(nb) -> list[dict[str, Any]]:
+    cells = []
+    for i, cell in enumerate(nb.cells):
+        if cell.cell_type != "code":
+            continue
+        meta = cell.get("metadata", {}).get("papermill", {})
+        seconds = meta.get("duration")
+        if seconds is None and meta.get("start_time") and meta.get("end_time"):
+            start = datetime.fromisoformat(meta["start_time"].replace("Z", "+00:00"))
+            end = datetime.fromisoformat(meta["end_time"].replace("Z", "+00:00"))
+            seconds = (end - start).total_seconds()
+        head = next((ln for ln in cell.source.splitlines() if ln.strip()), "")
+        cells.append({"index": i, "seconds": None if seconds is None else round(float(seconds), 3),
+                      "source": head[:80]})
+    return cells
+
+
+def execute_chapter(chapter: Chapter, out_dir: Path, *, profile: str, device: str, seed: int = 0,
+                    digest: str | None = None, resolved_device: str | None = None,
+                    cell_timeout: int | None = None, cwd: Path | None = None) -> dict[str, Any]:
+    """Execute one chapter with papermill; write ``<stem>.ipynb`` and ``<stem>.json`` atomically.
+
+    Raises ``ChapterError`` naming the chapter and the failing cell; the partly executed notebook is
+    then kept as ``<stem>.failed.ipynb`` and the chapter's old outputs are removed.
+    """
+    import papermill
+    from papermill.exceptions import PapermillExecutionError
+
+    out_dir = Path(out_dir).resolve()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    stem = chapter.stem
+    nb = read_chapter(chapter.path)
+    resolved_device = resolved_device or device
+    nb_path, res_path = out_dir / f"{stem}.ipynb", out_dir / f"{stem}.json"
+    partial = out_dir / f".{stem}.partial.ipynb"
+    figures_path = out_dir / f".{stem}.figures.json"
+    failed = out_dir / f"{stem}.failed.ipynb"
+    for p in (partial, figures_path, failed):
+        p.unlink(missing_ok=True)
+
+    old_env = os.environ.get(RESULTS_ENV)
+    os.environ[RESULTS_ENV] = str(figures_path)
+    start = time.perf_counter()
+    try:
+        executed = papermill.execute_notebook(
+            nb, str(partial), parameters={"profile": profile, "device": device, "seed": seed},
+            kernel_name="python3", cwd=str(cwd or chapter.path.parent), progress_bar=False,
+            execution_timeout=cell_timeout,
+            # the kernel's own log (not the chapter's output) warns about plain-TCP transport on every start
+            extra_arguments=["--IPKernelApp.log_level=ERROR"])
+    except PapermillExecutionError as exc:
+        _discard(nb_path, res_path, figures_path, partial, failed)
+        start_line = _source_line(chapter.path, exc.source or "")
+        offset, code = _failing_line(exc)
+        line = start_line + offset - 1 if start_line and offset else start_line
+        where = f"cell {exc.cell_index} (In [{exc.exec_count}]" + (f", {chapter.path.name} line {line}" if line else "")
+        code = code or next((ln for ln in (exc.source or "").splitlines() if ln.strip()), "")
+        raise ChapterError(f"chapter {stem} failed in {where}): {exc.ename}: {exc.evalue}\n"
+                           f"    {code.strip()}\n    the partly executed notebook is {failed}") from None
+    except Exception as exc:  # kernel died, timeout, ...
+        _discard(nb_path, res_path, figures_path, partial, failed)
+        raise ChapterError(f"chapter {stem} could not be executed: {type(exc).__name__}: {exc}") from exc
+    finally:
+        if old_env is None:
+            os.environ.pop(RESULTS_ENV, None)
+        else:
+            os.environ[RESULTS_ENV] = old_env
+    total = time.perf_counter() - start
+
+    figures = json.loads(figures_path.read_text()) if figures_path.is_file() else {}
+    figures_path.unlink(missing_ok=True)
+    cells = _cell_times(executed)
+    results = {
+        "chapter": stem,
+        "hash": digest,
+        "profile": profile,
+        "device": resolved_device,
+        "device_requested": device,
+        "seed": seed,
+        "figures": figures,
+        "cells": cells,
+        "cells_seconds": round(sum(c["seconds"] or 0.0 for c in cells), 3),
+        "total_seconds": round(total, 3),
+        "executed_at": datetime.now().astimezone().isoformat(timespec="seconds"),
+        "environment": environment(resolved_device),
+    }
+    os.replace(partial, nb_path)
+    atomic_write_text(res_path, json.dumps(results, indent=1) + "\n")
+    return results
+
+
+def _discard(nb_path: Path, res_path: Path, figures_path: Path, partial: Path, failed: Path) -> None:
+    # stale outputs must not be rendered as if they were current, nor count as a cache hit
+    for p in (nb_path, res_path, figures_path):
+        p.unlink(missing_ok=True)
+    if partial.exists():
+        os.replace(partial, failed)
+
+
+def run_book(book_dir: Path = DEFAULT_BOOK_DIR, out_dir: Path | None = None, *, profile: str = "quick",
+             device: str = "auto", seed: int = 0, only: Iterable[str] | None = None, force: bool = False,
+             package_dir: Path = PACKAGE_DIR, cell_timeout: int | None = None,
+             progress: bool = True) -> list[dict[str, Any]]:
+    """Execute the chapters that need it; returns one summary per chapter (``status``: executed/cached)."""
+    from tqdm.auto import tqdm
+
+    from ..profiles import get_profile
+    from ..utils.device import resolve_device
+
+    book_dir = Path(book_dir).resolve()
+    # absolute: the kernel runs in book_dir and writes the figures to a path given to it
+    out_dir = Path(out_dir).resolve() if out_dir is not None else book_dir / "_executed"
+    get_profile(profile)  # fail early on an unknown profile
+    resolved = resolve_device(device)
+    chapters = select_chapters(list_chapters(book_dir), only)
+    missing = [c.stem for c in chapters if not c.exists]
+    if missing:
+        raise ChapterError(f"chapters listed in {book_dir / '_toc.yml'} but not written: {', '.join(missing)}")
+    for c in chapters:  # check every chapter's parameters cell before spending time on any
+        read_chapter(c.path)
+
+    summary = []
+    bar = tqdm(chapters, desc=f"book ({profile}, {resolved})", unit="chapter", disable=not progress,
+               file=sys.stderr)
+    try:
+        for chapter in bar:
+            bar.set_postfix_str(chapter.stem)
+            digest = content_hash(chapter.path, package_dir, profile=profile, device=resolved, seed=seed)
+            reason = needs_run(chapter.stem, out_dir, digest, force)
+            if reason is None:
+                res = json.loads((out_dir / f"{chapter.stem}.json").read_text())
+                summary.append({"chapter": chapter.stem, "status": "cached", "seconds": res.get("total_seconds")})
+                if progress:
+                    tqdm.write(f"  {chapter.stem:<28} cached    (executed in {res.get('total_seconds', 0):.1f} s)")
+                continue
+            res = execute_chapter(chapter, out_dir, profile=profile, device=device, seed=seed, digest=digest,
+                                  resolved_device=resolved, cell_timeout=cell_timeout, cwd=book_dir)
+            summary.append({"chapter": chapter.stem, "status": "executed", "reason": reason,
+                            "seconds": res["total_seconds"]})
+            if progress:
+                tqdm.write(f"  {chapter.stem:<28} executed  {res['total_seconds']:7.1f} s  ({reason})")
+    finally:
+        bar.close()
+    return summary
+
+
+def stale_chapters(book_dir: Path = DEFAULT_BOOK_DIR, executed_dir: Path | None = None,
+                   package_dir: Path = PACKAGE_DIR) -> list[str]:
+    """Human-readable notes on executed chapters that no longer match their sources (or each other)."""
+    book_dir = Path(book_dir)
+    executed_dir = Path(executed_dir) if executed_dir is not None else book_dir / "_executed"
+    notes, profiles = [], {}
+    for c in list_chapters(book_dir):
+        res_path = executed_dir / f"{c.stem}.json"
+        if not c.exists or not res_path.is_file():
+            continue
+        res = json.loads(res_path.read_text())
+        profiles.setdefault(res.get("profile"), []).append(c.stem)
+        digest = content_hash(c.path, package_dir, profile=res.get("profile"), device=res.get("device"),
+                              seed=res.get("seed", 0))
+        if digest != res.get("hash"):
+            notes.append(f"{c.stem} was executed from an older version of the chapter or of the package")
+    if len(profiles) > 1:
+        notes.append("chapters were executed with different profiles: "
+                     + "; ".join(f"{p}: {', '.join(s)}" for p, s in profiles.items()))
+    return notes

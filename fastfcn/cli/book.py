@@ -1,0 +1,61 @@
+"""``fastfcn book run`` and ``fastfcn book build``: execute the chapters, render the HTML."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+__all__ = ["add_subcommands"]
+
+
+def _cmd_book_run(args: argparse.Namespace) -> int:
+    from ..book.chapters import book_dir_or_error
+    from ..book.runner import run_book
+
+    book_dir = book_dir_or_error(args.book_dir)
+    summary = run_book(book_dir, args.out, profile=args.profile, device=args.device, seed=args.seed,
+                       only=args.only, force=args.force, cell_timeout=args.cell_timeout)
+    executed = [s for s in summary if s["status"] == "executed"]
+    print(f"{len(executed)} chapter(s) executed, {len(summary) - len(executed)} cached; "
+          f"outputs in {args.out or book_dir / '_executed'}")
+    return 0
+
+
+def _cmd_book_build(args: argparse.Namespace) -> int:
+    import time
+
+    from ..book.build import build_book
+    from ..book.chapters import book_dir_or_error
+    from ..book.runner import stale_chapters
+
+    start = time.perf_counter()
+    book_dir = book_dir_or_error(args.book_dir)
+    for note in stale_chapters(book_dir, args.executed):
+        print(f"warning: {note}; `python -m fastfcn book run` brings it up to date", file=sys.stderr)
+    index = build_book(book_dir, args.executed, args.output, stems=args.only or None)
+    print(f"the book is at {index.resolve()} (built in {time.perf_counter() - start:.0f} s)")
+    return 0
+
+
+def add_subcommands(sub: argparse._SubParsersAction) -> None:
+    from ..profiles import PROFILES
+
+    p = sub.add_parser("book", help="execute the book's chapters (papermill) and render them (jupyter-book)")
+    book = p.add_subparsers(dest="book_command", required=True)
+    q = book.add_parser("run", help="execute the chapters listed in book/_toc.yml that changed")
+    q.add_argument("--profile", default="quick", choices=list(PROFILES))
+    q.add_argument("--device", default="auto", help="auto (GPU when visible), cpu, cuda or cuda:N")
+    q.add_argument("--seed", type=int, default=0)
+    q.add_argument("--only", nargs="+", metavar="CH", help="chapters to run: 01, 01_overview or book/01_overview.md")
+    q.add_argument("--force", action="store_true", help="execute even when the outputs are current")
+    q.add_argument("--cell-timeout", type=int, default=None, help="seconds a cell may run (default: no limit)")
+    q.add_argument("--book-dir", type=Path, default=None, help="the book's folder (default ./book)")
+    q.add_argument("--out", type=Path, default=None, help="where executed notebooks go (default book/_executed)")
+    q.set_defaults(func=_cmd_book_run)
+    q = book.add_parser("build", help="render the executed chapters to HTML with jupyter-book (strict, offline)")
+    q.add_argument("--only", nargs="+", metavar="STEM", help="render only these chapters (default: all in _toc.yml)")
+    q.add_argument("--book-dir", type=Path, default=None, help="the book's folder (default ./book)")
+    q.add_argument("--executed", type=Path, default=None, help="executed notebooks (default book/_executed)")
+    q.add_argument("--output", type=Path, default=None, help="output root; HTML goes to OUTPUT/_build/html")
+    q.set_defaults(func=_cmd_book_build)

@@ -1,0 +1,53 @@
+"""``fastfcn convert`` and ``fastfcn complexity``: the network and the released checkpoints."""
+
+from __future__ import annotations
+
+import argparse
+
+__all__ = ["add_subcommands"]
+
+
+def _cmd_convert(args: argparse.Namespace) -> int:
+    from ..checkpoint import save_checkpoint
+    from ..official import load_official
+
+    model = load_official(args.checkpoint, head=args.head, backbone=args.backbone, upsampling=args.upsampling,
+                          num_classes=args.num_classes, trusted=args.trusted)
+    save_checkpoint(model, args.out, classes=None, source=str(args.checkpoint))
+    print(f"converted {args.checkpoint} -> {args.out} ({model.config})")
+    return 0
+
+
+def _cmd_complexity(args: argparse.Namespace) -> int:
+    from ..complexity import complexity
+    from ..model import build_model
+
+    model = build_model(args.head, backbone=args.backbone, upsampling=args.upsampling,
+                        num_classes=args.num_classes, aux_loss=not args.no_aux)
+    c = complexity(model, args.size)
+    print(f"{args.head} {args.backbone} {args.upsampling} @ {args.size}x{args.size}: "
+          f"{c.params / 1e6:.1f} M params, {c.gmacs:.1f} GMACs, {c.activation_bytes / 2**20:.0f} MiB activations")
+    return 0
+
+
+def _model_args(p: argparse.ArgumentParser, backbone: str = "resnet50s") -> None:
+    p.add_argument("--head", required=True, choices=["encnet", "aspp", "psp", "fcn"])
+    p.add_argument("--backbone", default=backbone)
+    p.add_argument("--upsampling", default="jpu", choices=["none", "bilinear", "fpn", "jpu"])
+    p.add_argument("--num-classes", type=int, default=59)
+
+
+def add_subcommands(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("convert", help="convert an official FastFCN checkpoint into a fastfcn checkpoint")
+    p.add_argument("checkpoint", help="official .pth.tar (torch.save'd dict with 'state_dict')")
+    p.add_argument("out", help="output .pth")
+    _model_args(p)
+    p.add_argument("--trusted", action="store_true",
+                   help="unpickle the whole file (needed when it holds non-tensor objects); only for trusted files")
+    p.set_defaults(func=_cmd_convert)
+
+    p = sub.add_parser("complexity", help="parameters, GMACs and activation memory of one configuration")
+    _model_args(p, backbone="resnet50")
+    p.add_argument("--size", type=int, default=512)
+    p.add_argument("--no-aux", action="store_true")
+    p.set_defaults(func=_cmd_complexity)

@@ -1,0 +1,65 @@
+"""The one image reader: any file Pillow opens, as RGB ``uint8``, for the datasets and for ``predict``.
+
+Every Pillow mode becomes RGB uint8: grayscale is replicated, palette images go through their
+palette, transparent images (RGBA, LA, P with transparency) are composited over white, 16-bit images
+(``I;16``, ``I``) are scaled from 0..65535 to 0..255 rather than clipped, float images (``F``) from
+0..1 (or clipped to 0..255), CMYK/YCbCr/LAB/HSV are converted.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps
+
+__all__ = ["BACKGROUND", "to_rgb", "read_rgb", "image_extensions"]
+
+BACKGROUND = (255, 255, 255)  # what transparent pixels are composited over
+
+
+def to_rgb(im: Image.Image) -> np.ndarray:
+    """Any Pillow image -> ``uint8 [H, W, 3]`` RGB (see the module docstring for each mode)."""
+    mode = im.mode
+    if mode in ("I;16", "I;16L", "I;16B", "I;16N", "I"):
+        a = np.asarray(im).astype(np.float64)
+        if mode == "I" and a.size and a.max() <= 255 and a.min() >= 0:
+            gray = a  # 8-bit values stored in a 32-bit image
+        else:
+            gray = np.clip(a, 0, 65535) / 257.0
+        return np.repeat(np.rint(gray).astype(np.uint8)[..., None], 3, axis=2)
+    if mode == "F":
+        a = np.nan_to_num(np.asarray(im, dtype=np.float64))
+        a = a * 255.0 if a.size and a.max() <= 1.0 else a
+        return np.repeat(np.rint(np.clip(a, 0, 255)).astype(np.uint8)[..., None], 3, axis=2)
+    if mode == "P":
+        im = im.convert("RGBA") if "transparency" in im.info else im.convert("RGB")
+        mode = im.mode
+    if mode in ("RGBA", "LA", "PA", "RGBa", "La"):
+        rgba = im.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (*BACKGROUND, 255))
+        return np.asarray(Image.alpha_composite(background, rgba).convert("RGB")).copy()
+    if mode != "RGB":
+        im = im.convert("RGB")
+    return np.asarray(im).copy()
+
+
+def read_rgb(path: str | Path, exif_orientation: bool = True) -> np.ndarray:
+    """Read an image file as RGB uint8 ``[H, W, 3]``; raises ``OSError``/``ValueError`` when it cannot.
+
+    ``exif_orientation``: turn the pixels as the file's EXIF orientation tag says (as a photo viewer
+    does). Datasets pass False: their label maps are drawn on the pixels as stored.
+    """
+    with Image.open(path) as im:
+        im.load()
+        if exif_orientation:
+            im = ImageOps.exif_transpose(im) or im
+        rgb = to_rgb(im)
+    if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.shape[0] < 1 or rgb.shape[1] < 1:
+        raise ValueError(f"unexpected decoded shape {rgb.shape}")
+    return rgb
+
+
+def image_extensions() -> set[str]:
+    """File extensions (lower case, with the dot) that Pillow can open."""
+    return {ext.lower() for ext in Image.registered_extensions()}

@@ -1,0 +1,37 @@
+"""Which device to run on, waiting for it, and its reduced-precision context."""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any
+
+import torch
+
+__all__ = ["resolve_device", "synchronize", "autocast"]
+
+
+def resolve_device(device: str = "auto") -> str:
+    """``"auto"`` -> ``"cuda"`` when a GPU is visible, else ``"cpu"``; ``"cuda"`` without one is an error."""
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError("device='cuda' was asked for but no GPU is visible; use device='cpu' or 'auto'")
+    if device not in ("cpu", "cuda") and not device.startswith("cuda:"):
+        raise ValueError(f"unknown device {device!r}; use 'auto', 'cpu' or 'cuda'")
+    return device
+
+
+def synchronize(device: str | torch.device) -> None:
+    """Wait until the device has finished its queued work (a no-op on the CPU)."""
+    if str(device).startswith("cuda"):
+        torch.cuda.synchronize(device)
+
+
+def autocast(device: str | torch.device, dtype: str) -> Any:
+    """``torch.autocast`` for ``dtype`` ``"bf16"``/``"fp16"`` on ``device``; a null context for ``"fp32"``."""
+    if dtype == "fp32":
+        return contextlib.nullcontext()
+    if dtype not in ("bf16", "fp16"):
+        raise ValueError(f"unknown dtype {dtype!r}; choose fp32, bf16 or fp16")
+    device_type = "cuda" if str(device).startswith("cuda") else "cpu"
+    return torch.autocast(device_type, dtype=torch.bfloat16 if dtype == "bf16" else torch.float16)

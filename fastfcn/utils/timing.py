@@ -1,0 +1,64 @@
+"""The one timer: wall time of repeated calls, the device synchronised around each, and its statistics."""
+
+from __future__ import annotations
+
+import math
+import statistics
+import time
+from collections.abc import Callable
+
+from .device import synchronize
+
+__all__ = ["time_calls", "time_unsynchronised", "median_seconds", "latency_stats"]
+
+
+def time_calls(fn: Callable[[], object], runs: int = 3, warmup: int = 1, device: str = "cpu") -> list[float]:
+    """Seconds of each of ``runs`` calls of ``fn()``, after ``warmup`` untimed ones.
+
+    On CUDA the device is synchronised before and after every call, so that a time covers the
+    kernels themselves and not only their launch.
+    """
+    if not isinstance(runs, int) or runs < 1 or not isinstance(warmup, int) or warmup < 0:
+        raise ValueError(f"need runs >= 1 and warmup >= 0, got runs={runs!r}, warmup={warmup!r}")
+    for _ in range(warmup):
+        fn()
+    synchronize(device)
+    times = []
+    for _ in range(runs):
+        synchronize(device)
+        start = time.perf_counter()
+        fn()
+        synchronize(device)
+        times.append(time.perf_counter() - start)
+    return times
+
+
+def time_unsynchronised(fn: Callable[[], object], runs: int, warmup: int = 0) -> float:
+    """The official FPS script's method: the loop's wall time with the device never synchronised."""
+    for _ in range(warmup):
+        fn()
+    start = time.perf_counter()
+    for _ in range(runs):
+        fn()
+    return time.perf_counter() - start
+
+
+def median_seconds(fn: Callable[[], object], runs: int = 3, warmup: int = 1, device: str = "cpu") -> float:
+    """Median of :func:`time_calls`."""
+    return statistics.median(time_calls(fn, runs, warmup, device))
+
+
+def _quantile(sorted_values: list[float], q: float) -> float:
+    pos = (len(sorted_values) - 1) * q
+    lo, hi = math.floor(pos), math.ceil(pos)
+    return sorted_values[lo] + (sorted_values[hi] - sorted_values[lo]) * (pos - lo)
+
+
+def latency_stats(times: list[float]) -> dict[str, float]:
+    """Median, quartiles (linear interpolation), min, max and mean of ``times``, in seconds."""
+    if not times:
+        raise ValueError("no times to summarise")
+    s = sorted(times)
+    return {"latency_median_s": statistics.median(s), "latency_q25_s": _quantile(s, 0.25),
+            "latency_q75_s": _quantile(s, 0.75), "latency_min_s": s[0], "latency_max_s": s[-1],
+            "latency_mean_s": statistics.fmean(s)}
