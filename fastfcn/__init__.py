@@ -1,4 +1,25 @@
-"""FastFCN in PyTorch: dilated vs. plain ResNet backbones, JPU, EncNet/ASPP/PSP heads."""
+"""FastFCN in PyTorch: dilated vs. plain ResNet backbones, JPU, EncNet/ASPP/PSP heads.
+
+The layout shows the design; each layer imports only the layers above it in this list (a test
+checks it):
+
+* ``utils/``      primitives with one home each: atomic writes, the device, the timer, the environment stamp
+* the network    ``resnet.py`` (OS8/OS32 backbones), ``blocks.py``, ``jpu.py`` (Section 3.3.3), ``fpn.py``
+                 (bilinear, FPN), ``heads/`` (EncNet, ASPP, PSP, FCN), ``model.py`` (``build_model``),
+                 ``official.py`` (the released checkpoints), ``complexity.py``; it imports nothing else
+* ``ops.py``       the split, merge and reduce operators S, M, R of Section 3.3
+* ``paper.py``     the paper's numbers, as data; ``profiles.py`` the sizes of smoke / quick / full
+* ``data/``       datasets (procedural, Pascal Context, ADE20K), transforms, the one image reader
+* ``checkpoint.py`` our checkpoint format (weights + configuration)
+* ``inference/``  evaluation as the official test code, metrics, ``predict``, the fast path
+* ``training/``   config, loop, losses, schedule, distributed, RNG
+* ``benchmark/``  Table 2: specs, options, models, measurement, memory, worker, variants, report
+* ``book/``       the chapters' API (``record``, ``note``), the runner (papermill), the build (jupyter-book)
+* ``lessons/``    helpers only the chapters use, named after their chapter's topic
+* ``cli/``        the ``fastfcn`` command, one module per family of sub-commands
+
+Only the network is imported here: ``import fastfcn`` loads no data, training or book code.
+"""
 
 from . import ops
 from .complexity import complexity

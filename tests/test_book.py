@@ -365,3 +365,28 @@ def test_book_bibliography_and_hidden_solutions(rendered):
         solutions = re.findall(r'<div class="solution([^"]*)"', page)
         assert solutions and all("dropdown" in s for s in solutions)
         assert 'href="bibliography.html#' in page  # citations link to the bibliography page
+
+
+def test_book_pages_show_the_parameters_once(rendered):
+    """papermill's injected copy of the parameters is merged into the chapter's own cell: one cell, the values used."""
+    html, stems = rendered
+    for stem in stems:
+        text = (html / f"{stem}.html").read_text()
+        assert text.count("tag_parameters") == 1, stem
+        assert "tag_injected-parameters" not in text, stem
+        cell = text[text.index("tag_parameters"):]
+        cell = re.sub(r"<[^>]+>", "", cell[: cell.index("</pre>")])
+        assert re.search(r'profile\s*=\s*(&quot;|")smoke(&quot;|")', cell), (stem, cell[:300])
+
+
+def test_merge_injected_parameters_keeps_one_cell_with_the_values_used():
+    nb = {"cells": [
+        {"cell_type": "markdown", "metadata": {}, "source": "# T"},
+        {"cell_type": "code", "metadata": {"tags": ["parameters"]}, "source": 'profile = "quick"\nseed = 0'},
+        {"cell_type": "code", "metadata": {"tags": ["injected-parameters"]},
+         "source": ["# Parameters\n", 'profile = "smoke"\n', "seed = 3\n"]},
+        {"cell_type": "code", "metadata": {}, "source": "print(profile)"},
+    ]}
+    out = book_build.merge_injected_parameters(nb)
+    assert [c["source"] for c in out["cells"]] == ["# T", 'profile = "smoke"\nseed = 3', "print(profile)"]
+    assert book_build.merge_injected_parameters({"cells": []}) == {"cells": []}

@@ -177,3 +177,33 @@ def test_backbone_weights_from_local_file(tmp_path) -> None:
     torch.save(ref.state_dict(), tmp_path / "r50.pth")
     with pytest.raises(RuntimeError, match="do not fit resnet101"):
         build_resnet("resnet101", weights=str(tmp_path / "r50.pth"))
+
+
+def test_builder_follows_torchvision_conventions() -> None:
+    with pytest.raises(TypeError):
+        build_model("encnet", "resnet18")  # keyword-only after the head, as torchvision's builders
+    with pytest.warns(DeprecationWarning, match="aux_loss"):
+        old = build_model("psp", backbone="resnet18", upsampling="jpu", num_classes=3, jpu_width=16, aux=False)
+    assert old.aux_head is None and old.config["aux_loss"] is False
+
+
+def test_forward_can_skip_the_aux_head() -> None:
+    torch.manual_seed(0)
+    model = build_model("encnet", backbone="resnet18", upsampling="jpu", num_classes=3, jpu_width=16).eval()
+    x = torch.randn(1, 3, 64, 64)
+    with torch.no_grad():
+        full, main = model(x), model(x, with_aux=False)
+    assert set(full) == {"out", "aux", "se"} and set(main) == {"out", "se"}
+    torch.testing.assert_close(main["out"], full["out"], rtol=0, atol=0)
+
+
+def test_checkpoints_with_the_old_aux_key_still_load(tmp_path) -> None:
+    from fastfcn.checkpoint import model_from_checkpoint, save_checkpoint
+
+    model = build_model("fcn", backbone="resnet18", upsampling="none", num_classes=2, aux_loss=False)
+    path = save_checkpoint(model, tmp_path / "m.pth")
+    ckpt = torch.load(path, weights_only=True)
+    ckpt["config"]["aux"] = ckpt["config"].pop("aux_loss")  # as written before the rename
+    torch.save(ckpt, path)
+    loaded, _ = model_from_checkpoint(path)
+    assert loaded.aux_head is None and loaded.config["aux_loss"] is False

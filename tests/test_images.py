@@ -1,0 +1,34 @@
+"""The one image reader: datasets and ``predict`` decode files the same way; only EXIF orientation differs."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from PIL import Image
+
+from fastfcn.data.base import read_image
+from fastfcn.data.images import read_rgb
+
+
+def test_datasets_and_predict_decode_16_bit_and_transparent_images_alike(tmp_path) -> None:
+    deep = np.array([[0, 257 * 100], [65535, 257 * 7]], dtype=np.uint16)
+    Image.fromarray(deep).save(tmp_path / "deep.png")
+    rgba = np.zeros((2, 2, 4), np.uint8)
+    rgba[0, 0] = (10, 20, 30, 255)  # opaque; the others are fully transparent
+    Image.fromarray(rgba, "RGBA").save(tmp_path / "alpha.png")
+    for name in ("deep.png", "alpha.png"):
+        assert torch.equal(read_image(tmp_path / name), torch.from_numpy(read_rgb(tmp_path / name)).permute(2, 0, 1))
+    assert read_rgb(tmp_path / "deep.png")[..., 0].tolist() == [[0, 100], [255, 7]]  # scaled, not clipped
+    alpha = read_rgb(tmp_path / "alpha.png")
+    assert alpha[0, 0].tolist() == [10, 20, 30] and alpha[1, 1].tolist() == [255, 255, 255]  # over white
+
+
+def test_exif_orientation_turns_photos_but_not_dataset_images(tmp_path) -> None:
+    pixels = np.zeros((2, 4, 3), np.uint8)
+    pixels[0, 0] = 255
+    exif = Image.Exif()
+    exif[0x0112] = 6  # "rotate 90 degrees clockwise to display"
+    Image.fromarray(pixels).save(tmp_path / "photo.png", exif=exif)
+    assert read_rgb(tmp_path / "photo.png").shape == (4, 2, 3)  # as a viewer shows it: 4 high, 2 wide
+    assert tuple(read_image(tmp_path / "photo.png").shape) == (3, 2, 4)  # [3, H, W]: as stored, 2 high
+    assert read_image(tmp_path / "photo.png")[:, 0, 0].tolist() == [255, 255, 255]
