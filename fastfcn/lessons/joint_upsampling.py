@@ -13,6 +13,7 @@ enough to run on a CPU in seconds:
 * :func:`make_family` builds an untrained ``h`` from one of the families in :data:`FAMILIES`;
 * :func:`fit` runs the gradient descent of Eq. 1 and returns the loss curve;
 * :func:`joint_upsample` does all of Eq. 1 in one call; :func:`interpolate` is the plain baseline;
+* :func:`show` draws a tensor as an image in the chapter's figures;
 * :func:`apply_to_groups` applies a function to the interleaved sub-maps of a feature map, which
   is how Eq. 2 and Eq. 4 express a dilated convolution.
 """
@@ -30,7 +31,7 @@ from torch import Tensor, nn
 from ..ops import merge, split
 
 __all__ = ["FAMILIES", "FitResult", "PixelNet", "apply_to_groups", "downsample", "fit", "interpolate", "joint_upsample",
-           "make_family", "mse", "psnr", "random_target", "synthetic_guidance"]
+           "make_family", "mse", "psnr", "random_target", "show", "synthetic_guidance"]
 
 FAMILIES = ("linear", "mlp", "local")
 
@@ -251,3 +252,15 @@ def apply_to_groups(fn, y: Tensor, rate: int = 2) -> Tensor:
     rate ``rate`` (Eq. 2); with a fitted ``h`` it is the joint-upsampling answer of Eq. 4.
     """
     return merge([fn(g) for g in split(y, rate)], rate)
+
+
+def show(ax, img: Tensor, title: str, channel: int | None = None, **kw) -> None:
+    """Draw a ``(1, C, H, W)`` tensor on a matplotlib axis: RGB when ``channel`` is None, else that one
+    channel (``kw`` go to ``imshow``, e.g. ``cmap``, ``vmin``, ``vmax``)."""
+    img = img.detach().float().cpu()[0]
+    if channel is not None:
+        ax.imshow(img[channel], **kw)
+    else:
+        ax.imshow(img.permute(1, 2, 0).clamp(0, 1).numpy(), interpolation="nearest")
+    ax.set_title(title, fontsize=9)
+    ax.set_axis_off()
