@@ -1,8 +1,7 @@
 """The fast inference path measured: what each variant gains, and the labels it changes.
 
 The variants are those of :mod:`fastfcn.inference.fast_path` (built there by ``optimize``). Every
-variant runs the same
-weights on the same images as the reference, fp32 eager, and is judged on two numbers: its
+variant runs the same weights on the same images as the reference, fp32 eager, and is judged on two numbers: its
 speed-up (median latency of fp32 eager / its own) and the share of pixels whose predicted label
 (argmax over classes) differs from the reference's. A variant *counts* when at least 99.9 % of the
 labels agree.
