@@ -382,11 +382,13 @@ def test_book_pages_show_the_parameters_once(rendered):
 def test_merge_injected_parameters_keeps_one_cell_with_the_values_used():
     nb = {"cells": [
         {"cell_type": "markdown", "metadata": {}, "source": "# T"},
-        {"cell_type": "code", "metadata": {"tags": ["parameters"]}, "source": 'profile = "quick"\nseed = 0'},
+        {"cell_type": "code", "metadata": {"tags": ["parameters"]},
+         "source": 'profile = "quick"  # smoke | quick | full\nresults_dir = "results"\nseed = 0'},
         {"cell_type": "code", "metadata": {"tags": ["injected-parameters"]},
-         "source": ["# Parameters\n", 'profile = "smoke"\n', "seed = 3\n"]},
+         "source": ["# Parameters\n", 'profile = "smoke"\n', "seed = 3\n", 'device = "cpu"\n']},
         {"cell_type": "code", "metadata": {}, "source": "print(profile)"},
     ]}
     out = book_build.merge_injected_parameters(nb)
-    assert [c["source"] for c in out["cells"]] == ["# T", 'profile = "smoke"\nseed = 3', "print(profile)"]
+    assert [c["source"] for c in out["cells"]] == [
+        "# T", 'profile = "smoke"\nresults_dir = "results"\nseed = 3\ndevice = "cpu"', "print(profile)"]
     assert book_build.merge_injected_parameters({"cells": []}) == {"cells": []}

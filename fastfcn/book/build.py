@@ -39,27 +39,40 @@ def _filter_toc(toc: Any, drop: set[str]) -> Any:
     return toc
 
 
+_ASSIGNMENT = re.compile(r"^([A-Za-z_]\w*)\s*=")
+
+
 def _tags(cell: dict[str, Any]) -> list[str]:
     return cell.get("metadata", {}).get("tags", [])
+
+
+def _source(cell: dict[str, Any]) -> str:
+    source = cell.get("source", "")
+    return "".join(source) if isinstance(source, list) else source
 
 
 def merge_injected_parameters(nb: dict[str, Any]) -> dict[str, Any]:
     """Show the ``parameters`` cell once, with the values the chapter ran with.
 
     papermill leaves the chapter's own ``parameters`` cell (the defaults) and adds an
-    ``injected-parameters`` cell after it (the values used); a reader would see both. The values used
-    replace the defaults in the chapter's cell, and the injected cell is dropped. ``nb`` is a notebook
-    as parsed JSON; it is changed in place and returned.
+    ``injected-parameters`` cell after it (the values used); a reader would see both. Each default
+    that was injected is replaced by its injected value (other lines of the cell stay as written), and
+    the injected cell is dropped. ``nb`` is a notebook as parsed JSON; it is changed in place and returned.
     """
     cells = nb.get("cells", [])
     injected = [c for c in cells if "injected-parameters" in _tags(c)]
     own = [c for c in cells if "parameters" in _tags(c)]
     if not injected or not own:
         return nb
-    source = injected[0]["source"]
-    text = "".join(source) if isinstance(source, list) else source
-    values = [ln for ln in text.splitlines() if ln.strip() and ln.strip() != "# Parameters"]
-    own[0]["source"] = "\n".join(values)
+    values = {}
+    for line in _source(injected[0]).splitlines():
+        if (m := _ASSIGNMENT.match(line)) is not None:
+            values[m.group(1)] = line
+    lines = []
+    for line in _source(own[0]).splitlines():
+        m = _ASSIGNMENT.match(line)
+        lines.append(values.pop(m.group(1)) if m is not None and m.group(1) in values else line)
+    own[0]["source"] = "\n".join(lines + list(values.values()))
     nb["cells"] = [c for c in cells if c is not injected[0]]
     return nb
 
