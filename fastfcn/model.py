@@ -10,6 +10,7 @@ from __future__ import annotations
 import warnings
 from typing import Any
 
+import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
@@ -62,6 +63,11 @@ class FastFCN(nn.Module):
             raise ValueError(f"expected a batch of RGB images (N, 3, H, W), got shape {tuple(x.shape)}")
         if not x.is_floating_point():
             raise TypeError(f"expected a float tensor normalised with MEAN/STD, got dtype {x.dtype}")
+        weight = next(self.backbone.conv1.parameters(), None)
+        if (weight is not None and x.dtype != weight.dtype and x.device.type == weight.device.type
+                and not torch.is_autocast_enabled(x.device.type)):
+            raise TypeError(f"the input is {x.dtype} but the model's weights are {weight.dtype}: pass "
+                            f"x.to({weight.dtype}) (or convert the model with model.to({x.dtype}))")
         size = x.shape[-2:]
         feats, high_res = self.features(x)
         out = self.head(high_res)

@@ -9,7 +9,9 @@ keys to ours; :func:`load_official` builds the matching model and loads it stric
 
 from __future__ import annotations
 
+import pickle
 import re
+import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -20,11 +22,73 @@ from torch import Tensor
 from .model import FastFCN, build_model
 from .resnet import BACKBONES
 
-__all__ = ["convert_official_state_dict", "load_official", "read_official_checkpoint", "OfficialCheckpointError"]
+__all__ = ["convert_official_state_dict", "load_official", "read_official_checkpoint", "OfficialCheckpointError",
+           "CheckpointReadError", "load_tensor_file"]
 
 
 class OfficialCheckpointError(RuntimeError):
     """The checkpoint does not fit the model that was asked for."""
+
+
+class CheckpointReadError(ValueError):
+    """The file is not a readable checkpoint (empty, truncated, corrupt, not written by ``torch.save``), or it
+    holds Python objects besides tensors, which are never unpickled unless the caller trusts the file."""
+
+
+def _first_sentence(text: str, limit: int = 160) -> str:
+    text = " ".join(str(text).split())
+    for stop in (". ", "; "):
+        if stop in text:
+            text = text[: text.index(stop)]
+    return text[:limit]
+
+
+def load_tensor_file(path: str | Path, trusted: bool = False, what: str = "checkpoint") -> Any:
+    """``torch.load`` a file onto the CPU, by default with ``weights_only=True`` (tensors, containers and
+    plain values only: nothing is unpickled that could run code).
+
+    Every failure is one :class:`CheckpointReadError` that names the file and says what is wrong: not a
+    readable checkpoint (empty, truncated, corrupt, not a PyTorch file), or a file that refers to other Python
+    objects (the message says which; ``trusted=True`` loads those, for files from a source you trust).
+    """
+    path = Path(path).expanduser()
+    if path.is_dir():
+        raise CheckpointReadError(f"{what} {str(path)!r} is a folder, not a file")
+    if not path.is_file():
+        raise FileNotFoundError(f"{what} {str(path)!r} does not exist")
+    if path.stat().st_size == 0:
+        raise CheckpointReadError(f"{path} is not a readable {what}: the file is empty (0 bytes); "
+                                  "copy or download it again")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # torch's note on pickle protocols of odd files
+            return torch.load(path, map_location="cpu", weights_only=not trusted)
+    except PermissionError as exc:
+        raise CheckpointReadError(f"cannot read {what} {path}: permission denied") from exc
+    except MemoryError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - whatever the unpickler trips over, the file is the problem
+        inner = exc.__context__ if isinstance(exc, pickle.UnpicklingError) and exc.__context__ else exc
+        detail = _first_sentence(str(inner)) or type(inner).__name__
+        found = re.search(r"GLOBAL\s+(\S+)", str(inner))
+        if not trusted and found:
+            name = found.group(1)
+            if "blocked" in str(inner):
+                raise CheckpointReadError(
+                    f"{path} is not a {what} we will load: it refers to {name}, which no checkpoint needs and "
+                    "which could run commands when unpickled; it was not unpickled") from None
+            raise CheckpointReadError(
+                f"{path} holds Python objects besides tensors (it refers to {name}); they were not unpickled. "
+                "If you trust the file's source, load it fully with trusted=True (CLI: --trusted)") from None
+        if isinstance(inner, EOFError) or "EOF" in detail:
+            why = "it ends too early (truncated)"
+        elif "zip archive" in detail or "central directory" in detail:
+            why = f"its zip container is damaged ({detail})"
+        else:
+            why = f"its content is not a PyTorch checkpoint ({type(inner).__name__}: {detail})"
+        raise CheckpointReadError(
+            f"{path} is not a readable {what}: {why}. It may be an interrupted download or copy, or not a "
+            "checkpoint at all: copy or download it again") from None
 
 
 def _minus_one(template: str):
@@ -110,27 +174,30 @@ def _rename(key: str, head: str) -> str | None:
 
 def read_official_checkpoint(checkpoint: str | Path | Mapping[str, Any], trusted: bool = False) -> dict[str, Tensor]:
     """The bare official ``state_dict``: unwrap ``{"state_dict": ...}``, drop ``module.`` prefixes."""
+    name = "the checkpoint"
     if isinstance(checkpoint, (str, Path)):
-        path = Path(checkpoint).expanduser()
-        if not path.is_file():
-            raise FileNotFoundError(f"checkpoint {str(path)!r} does not exist")
-        try:
-            obj = torch.load(path, map_location="cpu", weights_only=not trusted)
-        except Exception as exc:
-            if trusted:
-                raise
-            raise OfficialCheckpointError(
-                f"{path} holds Python objects besides tensors ({type(exc).__name__}: {str(exc)[:200]}). "
-                "If you trust its source, pass trusted=True (CLI: --trusted) to unpickle it fully."
-            ) from exc
+        name = str(Path(checkpoint).expanduser())
+        obj = load_tensor_file(checkpoint, trusted=trusted)
     else:
         obj = checkpoint
     if not isinstance(obj, Mapping):
-        raise OfficialCheckpointError(f"expected a dict, got {type(obj).__name__}")
+        raise OfficialCheckpointError(f"{name} holds a {type(obj).__name__}, not a dict with a state_dict")
+    if obj.get("format") == "fastfcn":
+        config = obj.get("config") or {}
+        what = ", ".join(f"{k}={config[k]!r}" for k in ("head", "backbone", "upsampling") if k in config)
+        raise OfficialCheckpointError(
+            f"{name} is already a fastfcn checkpoint ({what or 'converted or trained with fastfcn'}): use it "
+            "directly with fastfcn eval / predict (or fastfcn.checkpoint.model_from_checkpoint); there is "
+            "nothing to convert")
     state = obj.get("state_dict", obj.get("model", obj))
     if not isinstance(state, Mapping) or not all(isinstance(v, Tensor) for v in state.values()):
-        raise OfficialCheckpointError("the checkpoint has no state_dict of tensors")
-    return {k.removeprefix("module."): v for k, v in state.items()}
+        raise OfficialCheckpointError(f"{name} has no state_dict of tensors")
+    state = {k.removeprefix("module."): v for k, v in state.items()}
+    if any(k.startswith("backbone.") for k in state) and not any(k.startswith("pretrained.") for k in state):
+        raise OfficialCheckpointError(
+            f"{name} has fastfcn's own key names (backbone.*), not the official ones (pretrained.*): it is a "
+            "state_dict of a fastfcn model; load it with model.load_state_dict, there is nothing to convert")
+    return state
 
 
 def convert_official_state_dict(state: Mapping[str, Tensor], head: str) -> tuple[dict[str, Tensor], list[str]]:

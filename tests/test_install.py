@@ -72,8 +72,8 @@ def test_predict_and_bench_help_from_another_folder(installed: Path, tmp_path: P
     proc = run_installed(installed, work, "predict", "photo.png", "--checkpoint", "model.pth", "--out", "masks",
                          "--device", "cpu")
     assert proc.returncode == 0, proc.stderr
-    assert sorted(p.name for p in (work / "masks").iterdir()) == ["photo_mask.png", "photo_overlay.png"]
-    with Image.open(work / "masks" / "photo_mask.png") as mask:
+    assert sorted(p.name for p in (work / "masks").iterdir()) == ["photo.png_mask.png", "photo.png_overlay.png"]
+    with Image.open(work / "masks" / "photo.png_mask.png") as mask:
         assert mask.size == (56, 40)
 
     proc = run_installed(installed, work, "bench", "--help")

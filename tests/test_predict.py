@@ -53,17 +53,17 @@ def _write_inputs(folder: Path) -> dict[str, tuple[int, int]]:
     rng = np.random.default_rng(0)
     sizes = {}
     Image.fromarray(rng.integers(0, 256, (37, 51, 3), dtype=np.uint8)).save(folder / "rgb.jpg")
-    sizes["rgb"] = (37, 51)
+    sizes["rgb.jpg"] = (37, 51)
     Image.fromarray(rng.integers(0, 256, (20, 70), dtype=np.uint8)).save(folder / "gray.png")
-    sizes["gray"] = (20, 70)
+    sizes["gray.png"] = (20, 70)
     Image.fromarray(rng.integers(0, 256, (64, 33, 4), dtype=np.uint8)).save(folder / "alpha.png")
-    sizes["alpha"] = (64, 33)
+    sizes["alpha.png"] = (64, 33)
     p = Image.fromarray(rng.integers(0, 8, (25, 25), dtype=np.uint8))
     p.putpalette(list(rng.integers(0, 256, 768)))
     p.save(folder / "palette.png")
-    sizes["palette"] = (25, 25)
+    sizes["palette.png"] = (25, 25)
     Image.fromarray(rng.integers(0, 65536, (9, 100), dtype=np.uint16)).save(folder / "deep.png")
-    sizes["deep"] = (9, 100)
+    sizes["deep.png"] = (9, 100)
     (folder / "broken.png").write_bytes(b"this is not a PNG file")
     (folder / "notes.txt").write_text("not an image, ignored in folders")
     return sizes
@@ -86,7 +86,7 @@ def test_predict_folder_with_a_bad_file(tmp_path: Path, checkpoint: Path, capsys
             assert np.asarray(mask).max() < 4
         with Image.open(out / "in" / f"{name}_overlay.png") as over:
             assert over.mode == "RGB" and over.size == (w, h)
-    assert not (out / "in" / "broken_mask.png").exists()
+    assert not (out / "in" / "broken.png_mask.png").exists()
     assert not list(out.rglob("*.tmp"))
 
 
@@ -97,7 +97,8 @@ def test_predict_single_files_and_missing(tmp_path: Path, checkpoint: Path, caps
                "--device", "cpu", "--ms"])
     err = capsys.readouterr().err
     assert rc == 1 and "notes.txt" in err and "nope.png" in err
-    assert (tmp_path / "out" / "gray_mask.png").is_file() and (tmp_path / "out" / "gray_overlay.png").is_file()
+    assert (tmp_path / "out" / "gray.png_mask.png").is_file()
+    assert (tmp_path / "out" / "gray.png_overlay.png").is_file()
 
 
 def test_output_names_do_not_collide(tmp_path: Path) -> None:
@@ -105,4 +106,4 @@ def test_output_names_do_not_collide(tmp_path: Path) -> None:
     (tmp_path / "a.jpg").write_bytes(b"")
     files, missing, skipped = collect_inputs([tmp_path / "a.png", tmp_path / "a.jpg", tmp_path / "a.png"])
     stems = [str(s) for _, s in files]
-    assert len(set(stems)) == 3 and stems[0] == "a" and not missing and skipped == 0
+    assert stems == ["a.png", "a.jpg", "a.png_2"] and not missing and skipped == 0

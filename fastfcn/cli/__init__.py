@@ -13,7 +13,7 @@ import sys
 
 from . import bench, book, model, training
 
-__all__ = ["main", "build_parser"]
+__all__ = ["main", "build_parser", "describe_error"]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -27,12 +27,23 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def describe_error(exc: BaseException) -> str:
+    """One line for an error of the user's input or environment: an ``OSError`` as ``FILE: what``."""
+    if isinstance(exc, OSError) and exc.strerror and exc.filename is not None:
+        target = f"{exc.filename} -> {exc.filename2}" if exc.filename2 is not None else str(exc.filename)
+        hint = " (the disk is full)" if exc.errno == 28 else ""
+        return f"{target}: {exc.strerror}{hint}"
+    if isinstance(exc, OSError) and exc.strerror:
+        return f"{exc.strerror}{' (the disk is full)' if exc.errno == 28 else ''}"
+    return " ".join(str(exc).split()) or type(exc).__name__
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (ValueError, FileNotFoundError, RuntimeError) as exc:
-        print(f"fastfcn {args.command}: error: {exc}", file=sys.stderr)
+    except (ValueError, RuntimeError, OSError) as exc:  # OSError: missing files, disk full, permissions, ...
+        print(f"fastfcn {args.command}: error: {describe_error(exc)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"fastfcn {args.command}: interrupted", file=sys.stderr)

@@ -3,17 +3,30 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 __all__ = ["add_subcommands"]
+
+
+def _check_convert_out(out: Path, overwrite: bool) -> None:
+    if out.is_dir():
+        raise ValueError(f"the output {out} is a folder; give the file to write, e.g. {out / 'model.pth'}")
+    if out.exists() and not overwrite:
+        raise ValueError(f"the output {out} already exists; pass --overwrite to replace it")
+    for parent in out.absolute().parents:
+        if parent.exists() and not parent.is_dir():
+            raise ValueError(f"cannot write {out}: {parent} is a file, not a folder")
 
 
 def _cmd_convert(args: argparse.Namespace) -> int:
     from ..checkpoint import save_checkpoint
     from ..official import load_official
 
+    out = Path(args.out).expanduser()
+    _check_convert_out(out, args.overwrite)
     model = load_official(args.checkpoint, head=args.head, backbone=args.backbone, upsampling=args.upsampling,
                           num_classes=args.num_classes, trusted=args.trusted)
-    save_checkpoint(model, args.out, classes=None, source=str(args.checkpoint))
+    save_checkpoint(model, out, classes=None, source=str(args.checkpoint))
     print(f"converted {args.checkpoint} -> {args.out} ({model.config})")
     return 0
 
@@ -40,8 +53,9 @@ def _model_args(p: argparse.ArgumentParser, backbone: str = "resnet50s") -> None
 def add_subcommands(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("convert", help="convert an official FastFCN checkpoint into a fastfcn checkpoint")
     p.add_argument("checkpoint", help="official .pth.tar (torch.save'd dict with 'state_dict')")
-    p.add_argument("out", help="output .pth")
+    p.add_argument("out", help="output .pth (not replaced if it exists, unless --overwrite)")
     _model_args(p)
+    p.add_argument("--overwrite", action="store_true", help="replace OUT if it exists")
     p.add_argument("--trusted", action="store_true",
                    help="unpickle the whole file (needed when it holds non-tensor objects); only for trusted files")
     p.set_defaults(func=_cmd_convert)

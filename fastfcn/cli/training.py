@@ -76,29 +76,41 @@ def _train_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--summary", type=Path, default=None, help="also write the run summary (JSON) here")
 
 
+def _show_train_warning(message: Warning | str, *args: object, **kwargs: object) -> None:
+    print(f"fastfcn train: warning: {message}", file=sys.stderr)
+
+
 def _cmd_train(args: argparse.Namespace) -> int:
-    from ..checkpoint import load_checkpoint
+    import warnings
+
+    from ..training.config import ConfigError
     from ..training.loop import TrainConfig, train
+    from ..training.resume import load_resume_checkpoint
 
     given = {k: v for k, v in vars(args).items() if k not in ("command", "func", "resume", "summary")}
     if "scale_range" in given:
         given["scale_range"] = tuple(given["scale_range"])
-    resume = args.resume
-    if resume:
-        path = Path(resume) if isinstance(resume, str) else Path(given.get("out_dir", TrainConfig.out_dir)) / "last.pth"
-        stored = load_checkpoint(path).get("train_config")
-        if stored is None:
-            raise ValueError(f"{path} holds no training state; cannot resume")
-        # a stop_after_epochs / overwrite of the interrupted invocation is not meant for this one
-        stored = {k: v for k, v in stored.items() if k not in ("stop_after_epochs", "overwrite")}
-        config = TrainConfig.from_dict({**stored, **given})
-        if isinstance(resume, str) and "out_dir" not in given:
-            config.out_dir = str(path.parent)
-        resume = path
-    else:
-        config = TrainConfig(**given)
+    resume, path = args.resume, None
     try:
-        summary = train(config, resume=resume)
+        with warnings.catch_warnings():  # the run's warnings as one line each (a stale lock taken over, ...)
+            warnings.showwarning = _show_train_warning
+            if resume:
+                path = Path(resume) if isinstance(resume, str) else \
+                    Path(given.get("out_dir", TrainConfig.out_dir)) / "last.pth"
+                stored = load_resume_checkpoint(path)["train_config"]
+                # a stop_after_epochs / overwrite of the interrupted invocation is not meant for this one
+                stored = {k: v for k, v in stored.items() if k not in ("stop_after_epochs", "overwrite")}
+                config = TrainConfig.from_dict({**stored, **given})
+                if isinstance(resume, str) and "out_dir" not in given:
+                    config.out_dir = str(path.parent)
+                resume = path
+            else:
+                config = TrainConfig(**given)
+            summary = train(config, resume=resume)
+    except ConfigError as exc:  # name the flag that was given, or the checkpoint that stored the value
+        if exc.field in given:
+            raise ValueError(exc.message("--" + exc.field.replace("_", "-"))) from None
+        raise ValueError(f"{path}: its stored setting {exc}" if path is not None else str(exc)) from None
     except FileExistsError as exc:
         raise ValueError(str(exc)) from None
     if summary["world_size"] > 1 and int(os.environ.get("RANK", "0")) != 0:
@@ -110,19 +122,32 @@ def _cmd_train(args: argparse.Namespace) -> int:
           + (f", val pixAcc {val['pixAcc']:.4f} mIoU {val['mIoU']:.4f}" if val else "")
           + f"; checkpoint {summary['checkpoint']}")
     if args.summary:
-        args.summary.parent.mkdir(parents=True, exist_ok=True)
-        args.summary.write_text(json.dumps(summary, indent=2) + "\n")
+        from ..utils.io import atomic_write_text
+
+        atomic_write_text(args.summary, json.dumps(summary, indent=2) + "\n")
     return 0
+
+
+def _check_file_out(out: Path, what: str) -> None:
+    """Fail before the work, not after it: ``out`` must be writable as a file."""
+    if out.is_dir():
+        raise ValueError(f"--out {out} is a folder; give a file name for the {what}, e.g. {out / 'metrics.json'}")
+    for parent in out.absolute().parents:
+        if parent.exists() and not parent.is_dir():
+            raise ValueError(f"cannot write --out {out}: {parent} is a file, not a folder")
 
 
 def _cmd_eval(args: argparse.Namespace) -> int:
     from ..checkpoint import model_from_checkpoint
     from ..data import build_dataset
     from ..data.transforms import EvalTransform
-    from ..inference.evaluate import MS_SCALES, evaluate
+    from ..inference.evaluate import MS_SCALES, collect_nonfinite, evaluate
     from ..inference.metrics import format_metrics
     from ..utils.device import resolve_device
+    from ..utils.io import atomic_write_text
 
+    if args.out:
+        _check_file_out(args.out, "JSON metrics")
     model, ckpt = model_from_checkpoint(args.checkpoint)
     tc = ckpt.get("train_config") or {}
     name = args.dataset or ckpt.get("dataset") or tc.get("dataset")
@@ -146,8 +171,11 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     flip = args.flip or args.ms
     base_size = args.base_size or tc.get("base_size") or 520
     crop_size = args.crop_size or tc.get("crop_size") or 480
-    metrics = evaluate(model.to(device), dataset, scales=scales, flip=flip, base_size=base_size,
-                       crop_size=crop_size, device=device, limit=args.limit, progress=not args.no_progress)
+    with collect_nonfinite() as found:
+        metrics = evaluate(model.to(device), dataset, scales=scales, flip=flip, base_size=base_size,
+                           crop_size=crop_size, device=device, limit=args.limit, progress=not args.no_progress)
+    for message in found:
+        print(f"fastfcn eval: warning: {message}", file=sys.stderr)
     print(f"{name} {args.split}: {metrics['images']} images, scales {list(scales)}{' + flip' if flip else ''}, "
           f"{metrics['time_s']:.0f} s")
     print(format_metrics(metrics))
@@ -155,19 +183,51 @@ def _cmd_eval(args: argparse.Namespace) -> int:
         for cls, iou in metrics["iou"].items():
             print(f"  {cls:>24s}  {'-' if iou is None else f'{100 * iou:6.2f}%'}")
     if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps({"checkpoint": str(args.checkpoint), "dataset": name, "split": args.split,
-                                        **metrics}, indent=2) + "\n")
+        atomic_write_text(args.out, json.dumps({"checkpoint": str(args.checkpoint), "dataset": name,
+                                                "split": args.split, **metrics}, indent=2) + "\n")
     return 0
+
+
+DEFAULT_MAX_PIXELS = 100_000_000  # fastfcn.data.images.DEFAULT_MAX_PIXELS (not imported: the CLI starts light)
+PREDICT_DESCRIPTION = """\
+Segment image files with a checkpoint. For every image NAME (its whole file name, extension included)
+predict writes NAME_mask.png (a palette PNG whose pixel values are the class ids) and NAME_overlay.png
+(the class colours blended over the image): photo.jpg -> OUT/photo.jpg_mask.png, OUT/photo.jpg_overlay.png,
+so a.png and a.jpg never collide. Images found in a folder IN keep their path below OUT/IN/; the same file
+name from two places gets _2, _3 after it (photo.jpg_2_mask.png). The output folder is never read as input.
+A file that cannot be read or segmented, a broken link or an unreadable folder is named and skipped, the
+others are still processed (exit status 1)."""
+
+
+def _opacity(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number between 0 and 1, got {text!r}") from None
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"the opacity must lie between 0 and 1, got {text}")
+    return value
+
+
+def _pixel_limit(text: str) -> int:
+    try:
+        value = int(float(text))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of pixels, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected 0 (no limit) or a positive number of pixels, got {text}")
+    return value
 
 
 def _cmd_predict(args: argparse.Namespace) -> int:
     from ..inference.predict import predict_files
 
     result = predict_files(args.inputs, args.checkpoint, args.out, device=args.device, multi_scale=args.ms,
-                           alpha=args.alpha, progress=not args.no_progress)
+                           alpha=args.alpha, progress=not args.no_progress, max_pixels=args.max_pixels)
     images = len(result.written) // 2
     note = f" ({result.skipped_non_images} non-image file(s) in folders ignored)" if result.skipped_non_images else ""
+    if result.warnings:
+        note += f"; {len(result.warnings)} with warnings (see above)"
     print(f"{images} image(s) segmented into {args.out}{note}")
     if result.failed:
         print(f"fastfcn predict: {len(result.failed)} input(s) failed: "
@@ -202,12 +262,17 @@ def add_subcommands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=_cmd_eval)
 
-    p = sub.add_parser("predict", help="segment image files: coloured mask + overlay PNGs")
-    p.add_argument("inputs", nargs="+", help="image files and/or folders")
+    p = sub.add_parser("predict", help="segment image files: coloured mask + overlay PNGs",
+                       description=PREDICT_DESCRIPTION)
+    p.add_argument("inputs", nargs="+", help="image files and/or folders (searched recursively)")
     p.add_argument("--checkpoint", required=True, type=Path)
-    p.add_argument("--out", required=True, type=Path, help="output folder")
+    p.add_argument("--out", required=True, type=Path, help="output folder (created; never read as input)")
     p.add_argument("--device", default="auto")
     p.add_argument("--ms", action="store_true", help="multi-scale + flip")
-    p.add_argument("--alpha", type=float, default=0.5, help="overlay opacity of the colours")
+    p.add_argument("--alpha", type=_opacity, default=0.5, help="overlay opacity of the colours, 0..1 (0.5)")
+    p.add_argument("--max-pixels", type=_pixel_limit, default=DEFAULT_MAX_PIXELS, metavar="N",
+                   help=f"refuse images of more than N pixels, read from the file's header before decoding, "
+                        f"like Pillow's decompression-bomb guard (default {DEFAULT_MAX_PIXELS}, i.e. 10000 x 10000; "
+                        "0: no limit)")
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=_cmd_predict)

@@ -4,18 +4,42 @@ Every Pillow mode becomes RGB uint8: grayscale is replicated, palette images go 
 palette, transparent images (RGBA, LA, P with transparency) are composited over white, 16-bit images
 (``I;16``, ``I``) are scaled from 0..65535 to 0..255 rather than clipped, float images (``F``) from
 0..1 (or clipped to 0..255), CMYK/YCbCr/LAB/HSV are converted.
+
+``read_rgb(path, max_pixels=N)`` refuses an image of more than ``N`` pixels from its header, before
+decoding it (a 291 KB PNG can hold 10000 x 10000 pixels), in place of Pillow's decompression-bomb guard
+(which applies when ``max_pixels`` is None).
 """
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageOps
 
-__all__ = ["BACKGROUND", "to_rgb", "read_rgb", "image_extensions"]
+__all__ = ["BACKGROUND", "DEFAULT_MAX_PIXELS", "ImageTooLargeError", "to_rgb", "read_rgb", "image_extensions"]
 
 BACKGROUND = (255, 255, 255)  # what transparent pixels are composited over
+DEFAULT_MAX_PIXELS = 100_000_000  # what `fastfcn predict` accepts unless told otherwise (10000 x 10000)
+_BAND_BYTES = 16 * 2**20
+
+
+class ImageTooLargeError(ValueError):
+    """The image has more pixels than the caller's limit (found from the header, before decoding)."""
+
+
+def _rgb_array(im: Image.Image) -> np.ndarray:
+    """An RGB Pillow image as a new ``uint8 [H, W, 3]`` array, converted a band of rows at a time (one copy
+    of the pixels instead of three)."""
+    width, height = im.size
+    out = np.empty((height, width, 3), np.uint8)
+    rows = max(1, _BAND_BYTES // max(1, 3 * width))
+    for top in range(0, height, rows):
+        bottom = min(height, top + rows)
+        out[top:bottom] = np.asarray(im.crop((0, top, width, bottom)))
+    return out
 
 
 def to_rgb(im: Image.Image) -> np.ndarray:
@@ -41,19 +65,42 @@ def to_rgb(im: Image.Image) -> np.ndarray:
         return np.asarray(Image.alpha_composite(background, rgba).convert("RGB")).copy()
     if mode != "RGB":
         im = im.convert("RGB")
-    return np.asarray(im).copy()
+    return _rgb_array(im)
 
 
-def read_rgb(path: str | Path, exif_orientation: bool = True) -> np.ndarray:
+@contextlib.contextmanager
+def _own_pixel_limit(active: bool) -> Iterator[None]:
+    """Switch Pillow's decompression-bomb guard off while the caller applies its own limit."""
+    if not active:
+        yield
+        return
+    before = Image.MAX_IMAGE_PIXELS
+    Image.MAX_IMAGE_PIXELS = None
+    try:
+        yield
+    finally:
+        Image.MAX_IMAGE_PIXELS = before
+
+
+def read_rgb(path: str | Path, exif_orientation: bool = True, max_pixels: int | None = None) -> np.ndarray:
     """Read an image file as RGB uint8 ``[H, W, 3]``; raises ``OSError``/``ValueError`` when it cannot.
 
     ``exif_orientation``: turn the pixels as the file's EXIF orientation tag says (as a photo viewer
     does). Datasets pass False: their label maps are drawn on the pixels as stored.
+    ``max_pixels``: raise :class:`ImageTooLargeError` for an image of more pixels, before decoding it
+    (0: no limit); None keeps Pillow's own guard.
     """
-    with Image.open(path) as im:
+    with _own_pixel_limit(max_pixels is not None), Image.open(path) as im:
+        width, height = im.size
+        if max_pixels and width * height > max_pixels:
+            raise ImageTooLargeError(f"the image is {width} x {height} = {width * height} pixels, above the limit "
+                                     f"of {max_pixels} pixels")
         im.load()
         if exif_orientation:
-            im = ImageOps.exif_transpose(im) or im
+            try:  # in place: without an orientation tag exif_transpose would return a copy of every pixel
+                ImageOps.exif_transpose(im, in_place=True)
+            except TypeError:  # Pillow < 9.4
+                im = ImageOps.exif_transpose(im) or im
         rgb = to_rgb(im)
     if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.shape[0] < 1 or rgb.shape[1] < 1:
         raise ValueError(f"unexpected decoded shape {rgb.shape}")

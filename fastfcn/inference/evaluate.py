@@ -11,13 +11,26 @@ normalisation. With ``flip`` each window is also run mirrored left-right and the
 Single-scale evaluation (the paper's Table 1) uses ``scales=(1.0,)`` without flip; multi-scale (Table 3)
 uses ``MS_SCALES`` with flip. The softmax probabilities of each scale are resized back to the original
 image size and averaged, and the prediction is their argmax.
+
+Only labels leave :func:`predict_labels` (which :func:`evaluate` and ``fastfcn predict`` use): when the
+full-resolution stack of class probabilities fits in ``max_bytes`` it is computed exactly as
+:func:`predict_probs` does and the labels are its argmax; above that (a large photo, many classes) the
+input is shrunk and the probabilities are resized back a band of rows at a time
+(:mod:`~fastfcn.inference.resize`) and each band is reduced to its argmax, so memory does not grow with
+classes x pixels; the probabilities then agree with :func:`predict_probs` to float rounding.
+
+A non-finite value (NaN, inf) in a float input image or in the class probabilities (an input far outside
+the normalised range, or weights that diverged) makes every label meaningless (class 0): it is reported
+as a :class:`NonFiniteWarning`.
 """
 
 from __future__ import annotations
 
 import math
 import time
-from collections.abc import Sequence
+import warnings
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import torch
@@ -28,11 +41,42 @@ from ..data.base import IGNORE_INDEX
 from ..data.transforms import normalize
 from ..model import MEAN, STD, FastFCN
 from .metrics import SegmentationMetric, background_index
+from .resize import BilinearRows
 
-__all__ = ["MS_SCALES", "evaluate", "predict_probs", "sliding_windows", "segment_logits"]
+__all__ = ["MS_SCALES", "evaluate", "predict_probs", "predict_labels", "sliding_windows", "segment_logits",
+           "NonFiniteWarning", "collect_nonfinite", "PREDICT_BYTES", "EVAL_BYTES"]
 
 MS_SCALES = (0.5, 0.75, 1.0, 1.25, 1.5, 1.75)
 STRIDE_RATE = 2.0 / 3.0
+# full-resolution probability stacks up to this size are computed as predict_probs does (exact labels)
+PREDICT_BYTES = 256 * 2**20
+EVAL_BYTES = 2 * 2**30  # evaluation: up to 3.5 M pixels at 150 classes stay on the exact path
+BAND_BYTES = 32 * 2**20  # working memory of one band of rows on the banded path
+
+
+class NonFiniteWarning(RuntimeWarning):
+    """The input image or the class probabilities hold NaN or infinite values: the labels are meaningless."""
+
+
+@contextmanager
+def collect_nonfinite() -> Iterator[list[str]]:
+    """Collect the messages of the :class:`NonFiniteWarning` s raised inside (available after the block);
+    other warnings are passed on."""
+    messages: list[str] = []
+    caught: list[warnings.WarningMessage] = []
+    try:
+        with warnings.catch_warnings(record=True) as recorded:
+            warnings.simplefilter("always")
+            try:
+                yield messages
+            finally:
+                caught = list(recorded or [])
+    finally:
+        for w in caught:
+            if issubclass(w.category, NonFiniteWarning):
+                messages.append(str(w.message))
+            else:
+                warnings.warn_explicit(w.message, w.category, w.filename, w.lineno, source=w.source)
 
 
 def _unwrap(model: nn.Module) -> nn.Module:
@@ -105,41 +149,182 @@ def _scale_probs(model: nn.Module, image: Tensor, crop_size: int, flip: bool) ->
     return (total / counts)[..., :h, :w]
 
 
+def _model_dtype(model: nn.Module) -> torch.dtype:
+    p = next(iter(model.parameters()), None)
+    return p.dtype if p is not None and p.is_floating_point() else torch.float32
+
+
+def _check_image(model: nn.Module, image: Tensor) -> Tensor:
+    """Validate ``[3, H, W]`` uint8 or float; a float image is put in the model's dtype (float16/float64
+    inputs would otherwise meet float32 weights) and checked for NaN/inf."""
+    if not isinstance(image, Tensor):
+        raise ValueError(f"expected the image as a torch.Tensor [3, H, W], got {type(image).__name__}")
+    if image.dim() != 3 or image.shape[0] != 3:
+        raise ValueError(f"expected one RGB image [3, H, W], got {tuple(image.shape)}")
+    if image.shape[1] < 1 or image.shape[2] < 1:
+        raise ValueError(f"the image is empty: {tuple(image.shape)}")
+    if image.dtype == torch.uint8:
+        return image
+    if not image.is_floating_point():
+        raise ValueError(f"expected a uint8 image (0..255) or a float image normalised with MEAN/STD, got dtype "
+                         f"{image.dtype}; for 0..255 pixel values pass image.to(torch.uint8)")
+    bad = int((~torch.isfinite(image)).sum())
+    if bad:
+        warnings.warn(f"the input image holds {bad} non-finite value(s) (NaN/inf) of {image.numel()}; the network "
+                      "spreads them over the whole image, so its labels are meaningless: fix or replace those pixels",
+                      NonFiniteWarning, stacklevel=3)
+    dtype = _model_dtype(model)
+    return image if image.dtype == dtype else image.to(dtype)
+
+
+def _check_probs(probs: Tensor, scale: float, image: Tensor) -> Tensor:
+    if not bool(torch.isfinite(probs).all()):
+        bad = int((~torch.isfinite(probs)).sum())
+        cause = ("the input is far outside the normalised range (a float image must be normalised with "
+                 "MEAN/STD, about -2.1..2.7) or the model's weights are not finite" if image.is_floating_point()
+                 else "the model's weights are not finite (a diverged training run?)")
+        warnings.warn(f"the class probabilities hold {bad} non-finite value(s) (NaN/inf) at scale {scale}; those "
+                      f"pixels get class 0. Likely cause: {cause}", NonFiniteWarning, stacklevel=3)
+    return probs
+
+
+def _scale_size(height: int, width: int, base_size: int, scale: float) -> tuple[int, int]:
+    long_side = int(math.ceil(base_size * scale))
+    if height > width:
+        return long_side, max(1, int(width * long_side / height + 0.5))
+    return max(1, int(height * long_side / width + 0.5)), long_side
+
+
+def _check_settings(scales: Sequence[float], base_size: int, crop_size: int) -> None:
+    if not len(scales) or any(not s > 0 for s in scales):
+        raise ValueError(f"scales must be positive numbers, got {list(scales)}")
+    if base_size < 1 or crop_size < 1:
+        raise ValueError(f"base_size and crop_size must be positive, got {base_size} and {crop_size}")
+
+
 @torch.no_grad()
 def predict_probs(model: nn.Module, image: Tensor, scales: Sequence[float] = (1.0,), flip: bool = False,
                   base_size: int = 520, crop_size: int = 480) -> Tensor:
     """Class probabilities ``[C, H, W]`` of one image (``[3, H, W]``, uint8 or normalised float).
 
-    The model should be in eval mode and on the image's device.
+    The model should be in eval mode and on the image's device. This holds ``C x H x W`` floats: for
+    labels of large images use :func:`predict_labels`.
     """
-    if image.dim() != 3 or image.shape[0] != 3:
-        raise ValueError(f"expected one RGB image [3, H, W], got {tuple(image.shape)}")
+    _check_settings(scales, base_size, crop_size)
+    image = _check_image(model, image)
     # a float image has been normalised already (by the dataset's EvalTransform)
-    x = (image if image.is_floating_point() else normalize(image))[None]
+    x = (image if image.is_floating_point() else normalize(image).to(_model_dtype(model)))[None]
     height, width = x.shape[-2:]
     total: Tensor | None = None
     for scale in scales:
-        long_side = int(math.ceil(base_size * scale))
-        if height > width:
-            size = (long_side, max(1, int(width * long_side / height + 0.5)))
-        else:
-            size = (max(1, int(height * long_side / width + 0.5)), long_side)
-        resized = F.interpolate(x, size, mode="bilinear", align_corners=True)
-        probs = _scale_probs(model, resized, crop_size, flip)
+        resized = F.interpolate(x, _scale_size(height, width, base_size, scale), mode="bilinear",
+                                align_corners=True)
+        probs = _check_probs(_scale_probs(model, resized, crop_size, flip), scale, image)
         probs = F.interpolate(probs, (height, width), mode="bilinear", align_corners=True)
         total = probs if total is None else total + probs
     assert total is not None
     return total[0] / len(scales)
 
 
+def _label_dtype(num_classes: int) -> torch.dtype:
+    return torch.uint8 if num_classes <= 256 else torch.int32
+
+
+def _argmax(probs: Tensor, background: int | None) -> tuple[Tensor, Tensor | None]:
+    """The labels of ``[C, ...]`` probabilities, and those without the class ``background`` (or None)."""
+    dtype = _label_dtype(probs.shape[0])
+    labels = probs.argmax(0).to(dtype)
+    if background is None:
+        return labels, None
+    probs[background] = -math.inf
+    return labels, probs.argmax(0).to(dtype)
+
+
+def _shrink_input(model: nn.Module, image: Tensor, size: tuple[int, int]) -> Tensor:
+    """``[1, 3, h, w]`` normalised input at ``size``, a band of rows at a time (never the full image in float)."""
+    height, width = image.shape[-2:]
+    resizer = BilinearRows((height, width), size, image.device)
+    transform = None if image.is_floating_point() else normalize
+    out = torch.empty(1, 3, *size, dtype=torch.float32, device=image.device)
+    rows = max(1, BAND_BYTES // (3 * width * 4 * 8))
+    for start in range(0, size[0], rows):
+        stop = min(size[0], start + rows)
+        out[0, :, start:stop] = resizer(image, start, stop, transform)
+    return out.to(_model_dtype(model))
+
+
+def _banded_labels(lows: list[Tensor], size: tuple[int, int], background: int | None) -> tuple[Tensor, Tensor | None]:
+    """Resize every scale's ``[C, h, w]`` probabilities to ``size`` by bands of rows, average, argmax."""
+    height, width = size
+    num_classes, device = lows[0].shape[0], lows[0].device
+    resizers = [BilinearRows(tuple(p.shape[-2:]), size, device) for p in lows]
+    labels = torch.empty(height, width, dtype=_label_dtype(num_classes), device=device)
+    without = torch.empty_like(labels) if background is not None else None
+    rows = max(1, BAND_BYTES // (num_classes * width * 4 * 8))
+    for start in range(0, height, rows):
+        stop = min(height, start + rows)
+        band: Tensor | None = None
+        for resizer, probs in zip(resizers, lows, strict=True):
+            up = resizer(probs, start, stop)
+            band = up if band is None else band + up
+        assert band is not None
+        got, got_without = _argmax(band / len(lows), background)
+        labels[start:stop] = got
+        if without is not None and got_without is not None:
+            without[start:stop] = got_without
+    return labels, without
+
+
+def _label_maps(model: nn.Module, image: Tensor, scales: Sequence[float], flip: bool, base_size: int,
+                crop_size: int, background: int | None, max_bytes: int) -> tuple[Tensor, Tensor | None]:
+    _check_settings(scales, base_size, crop_size)
+    image = _check_image(model, image)
+    height, width = image.shape[-2:]
+    x = None
+    if 3 * height * width * 4 <= max_bytes:  # as predict_probs
+        x = (image if image.is_floating_point() else normalize(image).to(_model_dtype(model)))[None]
+    total: Tensor | None = None
+    lows: list[Tensor] = []
+    for scale in scales:
+        size = _scale_size(height, width, base_size, scale)
+        resized = (F.interpolate(x, size, mode="bilinear", align_corners=True) if x is not None
+                   else _shrink_input(model, image, size))
+        probs = _check_probs(_scale_probs(model, resized, crop_size, flip), scale, image)
+        if probs.shape[1] * height * width * 4 <= max_bytes:  # as predict_probs
+            probs = F.interpolate(probs, (height, width), mode="bilinear", align_corners=True)
+            total = probs if total is None else total + probs
+        else:
+            lows.append(probs[0])
+    del x
+    if total is not None:
+        return _argmax(total[0] / len(scales), background)
+    return _banded_labels(lows, (height, width), background)
+
+
+@torch.no_grad()
+def predict_labels(model: nn.Module, image: Tensor, scales: Sequence[float] = (1.0,), flip: bool = False,
+                   base_size: int = 520, crop_size: int = 480, max_bytes: int = PREDICT_BYTES) -> Tensor:
+    """Class ids ``[H, W]`` of one image (``[3, H, W]``, uint8 or normalised float): uint8 for up to 256
+    classes, else int32.
+
+    Equal to ``predict_probs(...).argmax(0)`` when the ``C x H x W`` float32 probabilities fit in
+    ``max_bytes``; above that they are resized back and reduced a band of rows at a time (see the module
+    docstring), so memory stays about ``H x W`` bytes plus the input, whatever the number of classes.
+    """
+    return _label_maps(model, image, scales, flip, base_size, crop_size, None, max_bytes)[0]
+
+
 def evaluate(model: nn.Module, dataset: Any, scales: Sequence[float] = (1.0,), flip: bool = False,
              base_size: int = 520, crop_size: int = 480, device: str | torch.device = "cpu",
-             limit: int | None = None, progress: bool = True) -> dict[str, Any]:
+             limit: int | None = None, progress: bool = True, max_bytes: int = EVAL_BYTES) -> dict[str, Any]:
     """pixAcc / mIoU / per-class IoU of ``model`` on ``dataset`` (items ``(image, mask)``, any sizes).
 
     Under ``torch.distributed`` each process takes every ``world_size``-th image and the confusion
     matrices are summed, so every process returns the same metrics. For Pascal Context 60 the result
     also holds the 59-class protocol under ``"without_background"`` (see :mod:`fastfcn.inference.metrics`).
+    The metrics need labels only (:func:`predict_labels`; ``max_bytes`` as there). Images whose input or
+    class probabilities hold NaN/inf are counted in one :class:`NonFiniteWarning` at the end that names
+    the first of them.
     """
     import torch.distributed as dist
 
@@ -157,13 +342,23 @@ def evaluate(model: nn.Module, dataset: Any, scales: Sequence[float] = (1.0,), f
 
         indices = tqdm(indices, desc="eval", unit="img", leave=False)
     start = time.perf_counter()
+    non_finite: list[tuple[int, str]] = []
     try:
         for i in indices:
             image, mask = dataset[i]
-            probs = predict_probs(model, image.to(device), scales, flip, base_size, crop_size)
-            metric.update(probs, mask.to(device))
+            with collect_nonfinite() as found, torch.no_grad():
+                labels, without = _label_maps(model, image.to(device), scales, flip, base_size, crop_size,
+                                              metric.background, max_bytes)
+            if found:
+                non_finite.append((i, found[0]))
+            metric.update_labels(labels, mask.to(device), without)
     finally:
         model.train(was_training)
+    if non_finite:
+        first, message = non_finite[0]
+        warnings.warn(f"{len(non_finite)} of {len(range(rank, n, world))} evaluated images gave non-finite values "
+                      f"(first: image {first}: {message}); the metrics are not meaningful", NonFiniteWarning,
+                      stacklevel=2)
     metric.all_reduce()
     out = metric.compute()
     out.update({"images": n, "scales": list(scales), "flip": bool(flip), "base_size": base_size,

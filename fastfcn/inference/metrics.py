@@ -127,6 +127,20 @@ class SegmentationMetric:
             self.cm_without_background += confusion_matrix(masked.argmax(1), target, self.num_classes,
                                                            self.ignore_index)
 
+    def update_labels(self, pred: Tensor, target: Tensor, pred_without_background: Tensor | None = None) -> None:
+        """Add label maps: the argmax over all classes, and (Pascal Context 60) the argmax without the
+        background class, which the 59-class protocol needs; the same as :meth:`update` on the scores."""
+        target = target.to(self.cm.device)
+        self.cm += confusion_matrix(pred.to(self.cm.device), target, self.num_classes, self.ignore_index)
+        if self.cm_without_background is not None:
+            if pred_without_background is None:
+                raise ValueError("this metric also follows the 59-class protocol: pass pred_without_background "
+                                 "(the argmax over the classes other than background)")
+            bg = self.background
+            target = torch.where(target == bg, torch.full_like(target, self.ignore_index), target)
+            self.cm_without_background += confusion_matrix(pred_without_background.to(self.cm.device), target,
+                                                           self.num_classes, self.ignore_index)
+
     def update_confusion(self, pred: Tensor, target: Tensor) -> None:
         """Add hard predictions (label maps); only the main matrix can be filled this way."""
         self.cm += confusion_matrix(pred.to(self.cm.device), target.to(self.cm.device), self.num_classes,

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
-__all__ = ["TrainConfig", "DATASET_DEFAULTS", "RUNTIME_FIELDS", "config_differences"]
+__all__ = ["TrainConfig", "ConfigError", "DATASET_DEFAULTS", "RUNTIME_FIELDS", "config_differences",
+           "check_stored_config"]
 
 # Defaults per dataset. Pascal Context / ADE20K: the paper (lr 0.001 / 0.01 at batch 16, 80 / 120 epochs,
 # 480 crops from images whose long side is scaled around 520). The official options scale lr linearly
@@ -28,6 +31,60 @@ REFERENCE_BATCH = 16
 # Fields that may differ between a run and its resumption (they do not change the result).
 RUNTIME_FIELDS = frozenset({"root", "out_dir", "device", "amp", "workers", "log_every", "progress",
                             "stop_after_epochs", "eval_every", "eval_limit", "overwrite"})
+
+# The allowed values of the numeric fields (None, where a field allows it, means "the default").
+# Integers: the smallest value. Crops and images below 8 pixels break the network's resizing.
+INT_MINIMUM = {"image_size": 8, "num_images": 1, "jpu_width": 1, "num_classes": 1, "epochs": 1, "iterations": 1,
+               "batch_size": 1, "crop_size": 8, "base_size": 8, "workers": 0, "seed": 0, "log_every": 1,
+               "eval_every": 0, "eval_limit": 1, "stop_after_epochs": 1}
+# Floats: (lowest, lowest allowed?, highest or None, highest allowed?); every value must be finite.
+FLOAT_RANGE = {"aux_weight": (0.0, True, None, False), "se_weight": (0.0, True, None, False),
+               "lr": (0.0, False, None, False), "momentum": (0.0, True, 1.0, False),
+               "weight_decay": (0.0, True, None, False), "power": (0.0, True, None, False),
+               "head_lr_mult": (0.0, False, None, False)}
+MAX_SEED = 2**63 - 1
+
+
+class ConfigError(ValueError):
+    """A setting out of its range; ``field`` names it, :meth:`message` words it for a given name (a flag)."""
+
+    def __init__(self, field: str, requirement: str, value: Any) -> None:
+        self.field, self.requirement, self.value = field, requirement, value
+        super().__init__(self.message(field))
+
+    def message(self, name: str) -> str:
+        return f"{name} must be {self.requirement}, got {self.value!r}"
+
+
+def _float_requirement(lo: float, lo_ok: bool, hi: float | None, hi_ok: bool) -> str:
+    text = f"a finite number {'>=' if lo_ok else '>'} {lo:g}"
+    return text + (f" and {'<=' if hi_ok else '<'} {hi:g}" if hi is not None else "")
+
+
+def _check_fields(c: TrainConfig) -> None:
+    """Range and finiteness of every numeric field (``None`` passes: a default is filled in later)."""
+    for key, low in INT_MINIMUM.items():
+        value = getattr(c, key)
+        high = MAX_SEED if key == "seed" else None
+        requirement = f"an integer >= {low}" + (f" and <= {high}" if high else "")
+        if value is None and key not in ("seed", "log_every"):
+            continue
+        if isinstance(value, bool) or not isinstance(value, int) or value < low or (high and value > high):
+            raise ConfigError(key, requirement, value)
+    for key, (lo, lo_ok, hi, hi_ok) in FLOAT_RANGE.items():
+        value = getattr(c, key)
+        if value is None and key in ("aux_weight", "se_weight", "lr"):
+            continue
+        ok = (isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+              and (value >= lo if lo_ok else value > lo)
+              and (hi is None or (value <= hi if hi_ok else value < hi)))
+        if not ok:
+            raise ConfigError(key, _float_requirement(lo, lo_ok, hi, hi_ok), value)
+    sr = c.scale_range
+    if not (isinstance(sr, tuple | list) and len(sr) == 2
+            and all(isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v) for v in sr)
+            and 0 < sr[0] <= sr[1]):
+        raise ConfigError("scale_range", "two finite numbers LOW HIGH with 0 < LOW <= HIGH", sr)
 
 
 @dataclass
@@ -72,16 +129,20 @@ class TrainConfig:
     overwrite: bool = False
     extra: dict[str, Any] = field(default_factory=dict)  # free-form notes stored with the run
 
+    def __post_init__(self) -> None:
+        _check_fields(self)  # every construction (and dataclasses.replace) checks the ranges
+
     def resolved(self, num_classes: int | None = None) -> TrainConfig:
         """A copy with every ``None`` default filled in for the dataset."""
         if self.dataset not in DATASET_DEFAULTS:
             raise ValueError(f"unknown dataset {self.dataset!r}; choose one of {', '.join(DATASET_DEFAULTS)}")
         d = DATASET_DEFAULTS[self.dataset]
+        _check_fields(self)  # again: a field may have been assigned after construction
         c = dataclasses.replace(self, scale_range=tuple(self.scale_range), extra=dict(self.extra))
-        if c.dataset == "procedural":
-            c.image_size = c.image_size or PROCEDURAL_IMAGE_SIZE
-            c.crop_size = c.crop_size or c.image_size
-            c.base_size = c.base_size or c.image_size
+        if c.dataset == "procedural":  # None is "not given"; 0 is a value (and refused above)
+            c.image_size = PROCEDURAL_IMAGE_SIZE if c.image_size is None else c.image_size
+            c.crop_size = c.image_size if c.crop_size is None else c.crop_size
+            c.base_size = c.image_size if c.base_size is None else c.base_size
         elif c.image_size is not None or c.num_images is not None:
             raise ValueError("image_size and num_images apply to the procedural dataset only")
         for key in ("backbone", "jpu_width", "epochs", "batch_size", "crop_size", "base_size", "eval_every",
@@ -102,13 +163,7 @@ class TrainConfig:
             if c.num_classes is not None and c.num_classes != num_classes:
                 raise ValueError(f"num_classes={c.num_classes} but the {c.dataset} dataset has {num_classes}")
             c.num_classes = num_classes
-        for key in ("epochs", "batch_size", "crop_size", "base_size", "log_every"):
-            if getattr(c, key) < 1:
-                raise ValueError(f"{key} must be >= 1, got {getattr(c, key)}")
-        if c.iterations is not None and c.iterations < 1:
-            raise ValueError(f"iterations must be >= 1, got {c.iterations}")
-        if not c.lr > 0:
-            raise ValueError(f"lr must be > 0, got {c.lr}")
+        _check_fields(c)
         return c
 
     def to_dict(self) -> dict[str, Any]:
@@ -126,6 +181,28 @@ class TrainConfig:
         if "scale_range" in d:
             d["scale_range"] = tuple(d["scale_range"])
         return cls(**d)
+
+
+def check_stored_config(stored: Any, source: str | Path) -> dict[str, Any]:
+    """The ``train_config`` of checkpoint ``source``, checked: a dict of known options, none missing.
+
+    One-line ``ValueError`` naming the file and the key otherwise (a checkpoint of another version).
+    """
+    if not isinstance(stored, dict):
+        raise ValueError(f"{source} holds no usable training settings (train_config is "
+                         f"{type(stored).__name__}); cannot resume it, start a new run")
+    known = {f.name for f in dataclasses.fields(TrainConfig)}
+    unknown = sorted(set(stored) - known)
+    if unknown:
+        raise ValueError(f"{source}: its training settings hold the unknown option {unknown[0]!r}"
+                         f"{f' (and {len(unknown) - 1} more)' if len(unknown) > 1 else ''}, written by another "
+                         f"version of fastfcn; cannot resume it with this one, start a new run")
+    missing = sorted(known - set(stored) - RUNTIME_FIELDS - {"extra"})
+    if missing:
+        raise ValueError(f"{source}: its training settings lack the option {missing[0]!r}"
+                         f"{f' (and {len(missing) - 1} more)' if len(missing) > 1 else ''}, written by another "
+                         f"version of fastfcn; cannot resume it with this one, start a new run")
+    return stored
 
 
 def config_differences(old: dict[str, Any], new: dict[str, Any]) -> list[str]:

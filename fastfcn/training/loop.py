@@ -13,14 +13,19 @@
   SyncBatchNorm kernel: each process keeps its own BN statistics). ``batch_size`` is the global batch,
   split evenly over the processes. Only rank 0 writes logs and checkpoints.
 * Every ``log_every`` iterations (rank 0): the loss of that batch in ``out_dir/steps.jsonl``.
-* Every epoch (rank 0): one JSON line in ``out_dir/log.jsonl`` and an atomically written
-  ``out_dir/last.pth`` (model in the :mod:`fastfcn.checkpoint` format plus optimizer, scaler, epoch,
-  iteration, the RNG states of every process and the config). ``resume=True`` continues from it; on
+* Every epoch (rank 0): an atomically written ``out_dir/last.pth`` (model in the :mod:`fastfcn.checkpoint`
+  format plus optimizer, scaler, epoch, iteration, the RNG states of every process, the config and the
+  epoch records so far), then that epoch's JSON line in ``out_dir/log.jsonl``: a resume rewrites
+  log.jsonl from the checkpoint, so the two always agree (:mod:`fastfcn.training.runlog`).
+  ``resume=True`` continues from it; on
   the CPU with a fixed seed a resumed run ends with exactly the weights of an uninterrupted one (the
   data order of an epoch depends only on ``(seed, epoch)``, the augmentation on ``(seed, epoch, rank)``
   or on the restored RNG states).
 * A non-finite loss stops the run with :class:`NonFiniteLossError` naming the iteration; the last
   checkpoint (of the last finished epoch) is left as it was.
+* One run per ``out_dir`` at a time (rank 0 holds ``out_dir/train.lock``, :mod:`fastfcn.training.lock`);
+  at the start the temporary files of a killed checkpoint write are removed. A resume refuses to
+  replace a newer ``out_dir/last.pth`` (:mod:`fastfcn.training.resume`) unless ``overwrite``.
 """
 
 from __future__ import annotations
@@ -39,14 +44,21 @@ import torch.distributed as dist
 from torch import nn
 
 from ..data.base import IGNORE_INDEX
-from ..utils.io import atomic_write_text
+from ..utils.io import atomic_write_text, pause_point
 from .config import DATASET_DEFAULTS, RUNTIME_FIELDS, TrainConfig, config_differences
 from .distributed import DistContext, setup_distributed
+from .lock import RunLock, remove_stale_temp_files
+from .resume import load_resume_checkpoint, refuse_replacing_another_run
 from .rng import epoch_seed, rng_state, seed_all, seed_worker, set_rng_state
+from .runlog import JsonLog, read_json_lines
 from .schedule import param_groups, poly_lr, set_lr
 
 __all__ = ["TrainConfig", "train", "NonFiniteLossError", "poly_lr", "param_groups", "set_lr", "DATASET_DEFAULTS",
            "RUNTIME_FIELDS"]
+
+
+# what a run writes into out_dir (atomically, except the appended logs)
+STATE_FILES = ("last.pth", "log.jsonl", "steps.jsonl", "config.json")
 
 
 class NonFiniteLossError(RuntimeError):
@@ -67,23 +79,6 @@ def _datasets(cfg: TrainConfig, with_val: bool) -> tuple[Any, Any]:
     if with_val:
         val_set = build_dataset(cfg.dataset, split=cfg.val_split, root=cfg.root, transform=EvalTransform(), **kwargs)
     return train_set, val_set
-
-
-class _JsonLog:
-    """Append-only JSON lines; on resume the records past the checkpoint's iteration are dropped."""
-
-    def __init__(self, path: Path, keep_until_iteration: int | None) -> None:
-        self.path = path
-        if keep_until_iteration is not None and path.exists():
-            kept = [line for line in path.read_text().splitlines()
-                    if line.strip() and json.loads(line).get("iteration", 0) <= keep_until_iteration]
-            atomic_write_text(path, "".join(line + "\n" for line in kept))
-        elif keep_until_iteration is None and path.exists():
-            path.unlink()
-
-    def write(self, record: dict[str, Any]) -> None:
-        with open(self.path, "a") as f:
-            f.write(json.dumps(record) + "\n")
 
 
 @contextmanager
@@ -111,7 +106,6 @@ class _Run:
     """One invocation of :func:`train`: set-up in ``__init__``, then :meth:`run`."""
 
     def __init__(self, config: TrainConfig, resume: bool | str | Path, ctx: DistContext, device: str) -> None:
-        from ..checkpoint import load_checkpoint
         from ..model import build_model
         from .losses import SegmentationLoss
 
@@ -130,11 +124,9 @@ class _Run:
         ckpt = None
         if resume:
             path = Path(resume) if isinstance(resume, str | Path) else self.ckpt_path
-            if not path.is_file():
-                raise FileNotFoundError(f"nothing to resume: {path} does not exist")
-            ckpt = load_checkpoint(path)
-            if "train_config" not in ckpt or "optimizer" not in ckpt:
-                raise ValueError(f"{path} is a model checkpoint without training state; cannot resume")
+            ckpt = load_resume_checkpoint(path)
+            if ctx.is_main:
+                refuse_replacing_another_run(path, ckpt, self.ckpt_path, config.overwrite)
         elif ctx.is_main and self.ckpt_path.exists() and not config.overwrite:
             raise FileExistsError(f"{self.out_dir} already holds a run ({self.ckpt_path.name}); resume it "
                                   f"(--resume), choose another --out-dir or pass --overwrite")
@@ -145,7 +137,8 @@ class _Run:
         if ckpt is not None:
             diffs = config_differences(ckpt["train_config"], cfg.to_dict())
             if diffs:
-                raise ValueError("the checkpoint was trained with other settings:\n  " + "\n  ".join(diffs))
+                raise ValueError(f"{path} was trained with other settings ({'; '.join(diffs)}); pass the same "
+                                 f"values or start a new run in another --out-dir")
 
         model = build_model(cfg.head, backbone=cfg.backbone, upsampling=cfg.upsampling, num_classes=cfg.num_classes,
                             aux_loss=cfg.aux_weight > 0, se_loss=cfg.head == "encnet" and cfg.se_weight > 0,
@@ -191,14 +184,20 @@ class _Run:
 
         self.classes = list(getattr(self.train_set, "classes", []) or []) or None
         self.log = self.step_log = None
+        # the epoch records so far: saved in every checkpoint, log.jsonl is rewritten from them on resume
+        self.records: list[dict[str, Any]] | None = [] if ckpt is None else ckpt.get("epoch_log")
         if ctx.is_main:
             self.out_dir.mkdir(parents=True, exist_ok=True)
-            keep = self.iteration if ckpt is not None else None
+            log_path = self.out_dir / "log.jsonl"
             if ckpt is None and self.ckpt_path.exists():
                 self.ckpt_path.unlink()  # --overwrite: an old run's checkpoint must not pass for this run's
-            self.log = _JsonLog(self.out_dir / "log.jsonl", keep_until_iteration=keep)
-            self.step_log = _JsonLog(self.out_dir / "steps.jsonl", keep_until_iteration=keep)
-            (self.out_dir / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2) + "\n")
+            if self.records is None:  # a checkpoint of an older version: keep log.jsonl up to its iteration
+                self.records = [r for r in (read_json_lines(log_path) if log_path.exists() else [])
+                                if r.get("iteration", 0) <= self.iteration]
+            self.log = JsonLog(log_path, records=self.records if ckpt is not None else None)
+            self.step_log = JsonLog(self.out_dir / "steps.jsonl",
+                                    keep_until_iteration=self.iteration if ckpt is not None else None)
+            atomic_write_text(self.out_dir / "config.json", json.dumps(cfg.to_dict(), indent=2) + "\n")
         self.last_good = (f"{self.ckpt_path} (epoch {self.start_epoch}, iteration {self.iteration})"
                           if ckpt is not None else "none (no epoch had finished)")
         _message(f"training {cfg.head}+{cfg.upsampling} ({cfg.backbone}) on {cfg.dataset} ({len(self.train_set)} "
@@ -311,10 +310,14 @@ class _Run:
 
         states = self.ctx.all_gather(rng_state())  # every process's RNG (collective: all ranks call it)
         if self.ctx.is_main:
+            records = [*(self.records or []), record]
             save_checkpoint(self.model, self.ckpt_path, classes=self.classes, optimizer=self.optimizer.state_dict(),
                             scaler=self.scaler.state_dict() if self.amp else None, epoch=epoch + 1,
                             iteration=self.iteration, max_iterations=self.max_iter, rng=states,
-                            train_config=self.cfg.to_dict(), dataset=self.cfg.dataset, metrics=record)
+                            train_config=self.cfg.to_dict(), dataset=self.cfg.dataset, metrics=record,
+                            epoch_log=records)
+            self.records = records
+            pause_point("after_checkpoint_rename")  # test-only: a kill here must not lose the epoch's record
             assert self.log is not None
             self.log.write(record)
         self.last_good = f"{self.ckpt_path} (epoch {epoch + 1}, iteration {self.iteration})"
@@ -341,7 +344,9 @@ class _Run:
             self.ctx.barrier()
         return {"out_dir": str(self.out_dir), "checkpoint": str(self.ckpt_path), "log": str(self.out_dir / "log.jsonl"),
                 "epochs": self.epochs, "epochs_done": self.start_epoch + done, "iterations": self.iteration,
-                "max_iterations": self.max_iter, "history": history, "final": history[-1] if history else None,
+                "max_iterations": self.max_iter, "history": history,
+                # a resume with nothing left to do: the checkpoint's last epoch record
+                "final": history[-1] if history else (self.records or [None])[-1],
                 "time_s": time.perf_counter() - start, "world_size": self.ctx.world_size, "device": self.device,
                 "config": self.cfg.to_dict()}
 
@@ -353,8 +358,15 @@ def train(config: TrainConfig | None = None, resume: bool | str | Path = False) 
     configuration must match ``config`` except for the runtime fields (``RUNTIME_FIELDS``).
     """
     config = config or TrainConfig()
+    config.resolved()  # the settings' ranges, before anything touches the folder
     ctx, device = setup_distributed(config.device)
+    lock = RunLock(config.out_dir) if ctx.is_main else None
     try:
+        if lock is not None:
+            lock.acquire()
+            remove_stale_temp_files(config.out_dir, STATE_FILES)
         return _Run(config, resume, ctx, device).run()
     finally:
+        if lock is not None:
+            lock.release()
         ctx.close()
