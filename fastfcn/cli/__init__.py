@@ -28,7 +28,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def describe_error(exc: BaseException) -> str:
-    """One line for an error of the user's input or environment: an ``OSError`` as ``FILE: what``."""
+    """One line for an error of the user's input or environment: an ``OSError`` as ``FILE: what``.
+
+    Two kinds of message are instructions written on several lines and stay so: a missing dataset
+    (where to download it, how to prepare it) and a failing chapter (the failing line, the partial notebook).
+    """
+    from ..book.chapters import ChapterError
+    from ..data.base import DatasetNotFoundError
+
+    if isinstance(exc, (DatasetNotFoundError, ChapterError)):
+        return str(exc).strip()
     if isinstance(exc, OSError) and exc.strerror and exc.filename is not None:
         target = f"{exc.filename} -> {exc.filename2}" if exc.filename2 is not None else str(exc.filename)
         hint = " (the disk is full)" if exc.errno == 28 else ""
