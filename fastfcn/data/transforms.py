@@ -10,9 +10,6 @@ from __future__ import annotations
 
 import torch
 from torch import Tensor
-from torchvision import tv_tensors
-from torchvision.transforms.v2 import InterpolationMode
-from torchvision.transforms.v2 import functional as F
 
 from ..model import MEAN, STD
 from .base import IGNORE_INDEX
@@ -85,6 +82,11 @@ class TrainTransform:
                 f"base_size={self.base_size}, flip={self.flip})")
 
     def __call__(self, image: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
+        # torchvision's transforms take a second to import: only what augments pays for it
+        from torchvision import tv_tensors
+        from torchvision.transforms.v2 import InterpolationMode
+        from torchvision.transforms.v2 import functional as F
+
         img = tv_tensors.Image(_as_uint8(image))
         msk = tv_tensors.Mask(mask.long())
         if img.shape[-2:] != msk.shape[-2:]:
