@@ -5,15 +5,28 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 PROFILE ?= quick
 DEVICE ?= auto
+# complete (solutions included, collapsed) or student (solutions removed): `make book EDITION=student`
+EDITION ?= complete
+ifeq ($(filter complete student,$(EDITION)),)
+$(error EDITION=$(EDITION) is not an edition of the book: use EDITION=complete (the default) or EDITION=student)
+endif
 
 .PHONY: install test lint book book-run book-html clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[book,test]'
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[book,test,lab,deploy]'
 	touch $(STAMP)
 
-install: $(STAMP)
+# a double click on a chapter (.md) in `.venv/bin/jupyter lab` opens it as a notebook: jupytext's
+# viewer as the default, in a settings file of the venv's JupyterLab that the project controls
+LAB_SETTINGS := $(VENV)/share/jupyter/lab/settings/overrides.d/fastfcn-book.json
+
+$(LAB_SETTINGS): jupyter/fastfcn-book.json $(STAMP)
+	mkdir -p $(dir $@)
+	cp $< $@
+
+install: $(STAMP) $(LAB_SETTINGS)
 
 lint: install
 	$(VENV)/bin/ruff check .
@@ -24,14 +37,13 @@ test: install lint
 # Execute the chapters that changed (papermill), then render the HTML (jupyter-book, strict, offline).
 book: install
 	$(PY) -m fastfcn book run --profile $(PROFILE) --device $(DEVICE)
-	$(PY) -m fastfcn book build
-	@echo "The book is at $(CURDIR)/book/_build/html/index.html"
+	$(PY) -m fastfcn book build --edition $(EDITION)
 
 book-run: install
 	$(PY) -m fastfcn book run --profile $(PROFILE) --device $(DEVICE)
 
 book-html: install
-	$(PY) -m fastfcn book build
+	$(PY) -m fastfcn book build --edition $(EDITION)
 
 clean:
 	rm -rf book/_build book/_executed

@@ -18,7 +18,8 @@ checks it):
 * ``lessons/``    helpers only the chapters use, named after their chapter's topic
 * ``cli/``        the ``fastfcn`` command, one module per family of sub-commands
 
-Only the network is imported here: ``import fastfcn`` loads no data, training or book code.
+Only the network is imported here: ``import fastfcn`` loads no data, training or book code
+(``fastfcn.optimize``, the fast inference path, is loaded when it is first used).
 """
 
 from . import ops
@@ -29,5 +30,15 @@ from .official import convert_official_state_dict, load_official
 from .resnet import BACKBONES, build_resnet
 
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str):  # fastfcn.optimize, loaded on first use: `import fastfcn` stays the network only
+    if name == "optimize":
+        from .inference.fast_path import optimize
+
+        return optimize
+    raise AttributeError(f"module 'fastfcn' has no attribute {name!r}")
+
+
 __all__ = ["BACKBONES", "HEADS", "JPU", "MEAN", "STD", "UPSAMPLINGS", "FastFCN", "build_model", "build_resnet",
            "complexity", "convert_official_state_dict", "load_official", "ops"]

@@ -68,11 +68,13 @@ class JPU(nn.Module):
 
     def fuse(self, c3: Tensor, c4: Tensor, c5: Tensor) -> Tensor:
         """Steps 1-2: embed each input and stack them at C3's resolution -> ``y_c``."""
-        feats = [self.conv5(c5), self.conv4(c4), self.conv3(c3)]
-        size = feats[-1].shape[-2:]
-        feats = [F.interpolate(f, size, mode="bilinear", align_corners=True) if f.shape[-2:] != size else f
-                 for f in feats]
-        return torch.cat(feats, dim=1)
+        y3 = self.conv3(c3)
+        size = y3.shape[-2:]
+        # always resized, as the official code does (an identity where the sizes already match, e.g. on a
+        # dilated backbone): a branch on the shapes would stop an exported graph from taking any size
+        y5, y4 = (F.interpolate(self.conv5(c5), size, mode="bilinear", align_corners=True),
+                  F.interpolate(self.conv4(c4), size, mode="bilinear", align_corners=True))
+        return torch.cat([y5, y4, y3], dim=1)
 
     def forward(self, c3: Tensor, c4: Tensor, c5: Tensor) -> Tensor:
         y_c = self.fuse(c3, c4, c5)

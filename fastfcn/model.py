@@ -57,8 +57,9 @@ class FastFCN(nn.Module):
         return feats, high_res
 
     def forward(self, x: Tensor, with_aux: bool = True) -> dict[str, Tensor]:
-        """Logits for a normalised batch ``(N, 3, H, W)``. ``with_aux=False`` skips the auxiliary head,
-        which only the training loss reads (the official models compute it at test time too)."""
+        """Logits for a normalised batch ``(N, 3, H, W)``. ``with_aux=False`` returns the main output alone,
+        without the auxiliary head and EncNet's SE output, which only the training loss reads (the official
+        models compute them at test time too)."""
         if x.dim() != 4 or x.shape[1] != 3:
             raise ValueError(f"expected a batch of RGB images (N, 3, H, W), got shape {tuple(x.shape)}")
         if not x.is_floating_point():
@@ -72,7 +73,9 @@ class FastFCN(nn.Module):
         feats, high_res = self.features(x)
         out = self.head(high_res)
         out["out"] = F.interpolate(out["out"], size, mode="bilinear", align_corners=True)
-        if self.aux_head is not None and with_aux:
+        if not with_aux:  # inference: the main output only (EncNet's SE output, one small linear layer, is
+            return {"out": out["out"]}  # dropped too, so an exported or compiled graph leaves it out)
+        if self.aux_head is not None:
             out["aux"] = F.interpolate(self.aux_head(feats[2]), size, mode="bilinear", align_corners=True)
         return out
 

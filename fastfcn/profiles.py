@@ -45,6 +45,8 @@ PROFILES: dict[str, dict[str, Any]] = {
         "bench_train_runs": 1,
         "bench_fast_variants": ["fp32", "channels_last", "fold_bn"],  # fast-path candidates, or "auto"
         "bench_fast_images": 1,             # procedural val scenes on which the fast path's labels are compared
+        "bench_predict_images": 1,  # images of the predict-cost measurement (chapter 6)
+        "bench_predict_rounds": 1,
         "bench_isolate": False,             # one fresh process per measurement (needed for CPU peak memory)
         # chapter 7: the Table 1 ablation, trained on the procedural set (image side: train_image_size)
         "ablation_iterations": 3,           # SGD iterations per model (the same for every model)
@@ -85,6 +87,8 @@ PROFILES: dict[str, dict[str, Any]] = {
                                 "channels_last+bf16", "channels_last+fold_bn+bf16",
                                 "channels_last+fold_bn+bf16+early_fp32"],
         "bench_fast_images": 4,
+        "bench_predict_images": 2,  # images of the predict-cost measurement (chapter 6)
+        "bench_predict_rounds": 1,
         "bench_isolate": True,
         "ablation_iterations": 250,
         "ablation_batch_size": 8,
@@ -122,6 +126,8 @@ PROFILES: dict[str, dict[str, Any]] = {
         "bench_train_runs": 20,
         "bench_fast_variants": "auto",
         "bench_fast_images": 16,
+        "bench_predict_images": 8,  # images of the predict-cost measurement (chapter 6)
+        "bench_predict_rounds": 3,
         "bench_isolate": True,
         "ablation_iterations": 4000,
         "ablation_batch_size": 16,

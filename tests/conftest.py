@@ -15,3 +15,32 @@ def one_thread() -> Iterator[None]:
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+# ------------------------------------------------------------------------------------------------
+# the book in Jupyter (tests/test_jupyter.py, tests/test_teaching.py): one `jupyter server` serves a
+# chapter, one kernel executes it in the smoke profile, and both editions are built from that run
+
+@pytest.fixture(scope="session")
+def served_chapter(tmp_path_factory) -> dict:
+    """A chapter as `.venv/bin/jupyter server` serves it through the contents API; the server is stopped after."""
+    pytest.importorskip("jupyter_server")
+    pytest.importorskip("jupytext")
+    from jupyter_helpers import INTERACTIVE_CHAPTER, REPO, jupyter_command, running_server
+
+    command = jupyter_command("server")
+    with running_server(command, REPO, tmp_path_factory.mktemp("jupyter-server")) as server:
+        return {"command": command, "pid": server.pid, "started_in": server.started_in,
+                "chapter": server.get(f"/api/contents/book/{INTERACTIVE_CHAPTER}.md?type=notebook&content=1")}
+
+
+@pytest.fixture(scope="session")
+def kernel_executed_chapter(served_chapter, tmp_path_factory) -> dict:
+    """The served chapter with its parameters cell set to ``profile = "smoke"``, run top to bottom in a
+    ``python3`` kernel started in ``book/`` (what *Restart Kernel and Run All Cells* does); the
+    executed notebook is written to ``<tmp>/<chapter>.ipynb``."""
+    from jupyter_helpers import INTERACTIVE_CHAPTER, run_in_kernel
+
+    status, _, body = served_chapter["chapter"]
+    assert status == 200, body[:500]
+    return run_in_kernel(body, INTERACTIVE_CHAPTER, tmp_path_factory.mktemp("kernel"))

@@ -91,12 +91,16 @@ def test_label_boundary() -> None:
 
 def test_variants() -> None:
     assert fast_path.parse_variant("channels_last+fold_bn+bf16", "cpu") == {
-        "dtype": "bf16", "early_fp32": False, "channels_last": True, "fold_bn": True, "compile": False}
+        "runtime": "torch", "dtype": "bf16", "dtype_given": True, "early_fp32": False, "channels_last": True,
+        "fold_bn": True, "compile": False}
+    assert fast_path.parse_variant("openvino+fp32", "cpu")["runtime"] == "openvino"
     assert fast_path.parse_variant("bf16+early_fp32", "cpu")["early_fp32"]
     cpu = fast_path.default_variants("cpu", with_compile=False)
     assert cpu[0] == "fp32" and "fp16" not in " ".join(cpu) and "channels_last+fold_bn+bf16" in cpu
     assert not any("compile" in v for v in cpu)
+    assert cpu[-len(fast_path.other_runtimes("cpu")) or len(cpu):] == fast_path.other_runtimes("cpu")
     cuda = fast_path.default_variants("cuda")
+    assert fast_path.other_runtimes("cuda") == [] and not any(v in cuda for v in ("onnxruntime", "openvino"))
     assert "compile+channels_last+fold_bn+fp16" in cuda and "channels_last+fold_bn+fp16+early_fp32" in cuda
 
 

@@ -6,7 +6,8 @@
 * :mod:`~fastfcn.benchmark.measure` -- latency, FPS and peak memory of inference and a training step
 * :mod:`~fastfcn.benchmark.memory` -- the peak-memory probe and the training-memory fit
 * :mod:`~fastfcn.benchmark.worker` -- one measurement in a fresh process
-* :mod:`~fastfcn.benchmark.variants` -- the fast path's variants: speed-up and labels changed
+* :mod:`~fastfcn.benchmark.variants` -- the fast path's variants and other runtimes: speed-up and labels changed
+* :mod:`~fastfcn.benchmark.predict_cost` -- what ``fastfcn predict`` costs per image, in each mode and variant
 * :mod:`~fastfcn.benchmark.report` -- CSV/JSON with the environment stamp, terminal tables
 """
 
@@ -15,6 +16,7 @@ from .measure import annotate, measure, run_benchmark
 from .memory import TITAN_XP_BYTES, training_memory_fit
 from .models import build_spec_model, calibrate_bn, flops_by_part, model_complexity, synthetic_images
 from .options import DTYPES, MODES, BenchOptions
+from .predict_cost import format_predict_cost, predict_cost
 from .report import (
     CSV_FIELDS,
     DEFAULT_RESULTS_DIR,
@@ -48,6 +50,6 @@ from .variants import (
 __all__ = ["AGREEMENT_THRESHOLD", "CSV_FIELDS", "DEFAULT_RESULTS_DIR", "DTYPES", "MODES", "STEMS", "TITAN_XP_BYTES",
            "TORCHVISION_MODELS", "BenchOptions", "ModelSpec", "annotate", "build_spec_model", "calibrate_bn",
            "comparison_images", "default_output_name", "describe_measurement", "dilated_jpu_spec", "environment",
-           "fast_path", "flops_by_part", "fmt", "format_fast_path", "format_table", "gpu_result_files", "load_json",
-           "measure", "model_complexity", "parse_rows", "result_files", "run_benchmark", "spec_fields",
+           "fast_path", "flops_by_part", "fmt", "format_fast_path", "format_predict_cost", "format_table", "gpu_result_files", "load_json",
+           "measure", "model_complexity", "parse_rows", "predict_cost", "result_files", "run_benchmark", "spec_fields",
            "synthetic_images", "table2_specs", "torchvision_specs", "training_memory_fit", "write_csv", "write_json"]

@@ -4,6 +4,8 @@
 * :mod:`~fastfcn.book.chapters` -- the chapters of ``_toc.yml``, read with jupytext.
 * :mod:`~fastfcn.book.runner` -- ``fastfcn book run``: papermill, one kernel per chapter, cached.
 * :mod:`~fastfcn.book.build` -- ``fastfcn book build``: jupyter-book 1.x, strict and offline.
+* :mod:`~fastfcn.book.exercises` -- the exercises' kind and effort, and cutting out the solutions.
+* :mod:`~fastfcn.book.editions` -- ``--edition student``: the same chapters without the solutions.
 """
 
 from .record import RESULTS_ENV, note, record

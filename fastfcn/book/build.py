@@ -16,12 +16,24 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from .chapters import CHAPTER_RE, DEFAULT_BOOK_DIR, ChapterError, list_chapters, read_yaml
+from .chapters import (
+    CHAPTER_RE,
+    DEFAULT_BOOK_DIR,
+    Chapter,
+    ChapterError,
+    front_page,
+    list_chapters,
+    read_yaml,
+)
+from .editions import check_edition, default_output_dir, prepare_edition
 
 __all__ = ["merge_injected_parameters", "stage_book", "remote_scripts", "build_book"]
 
 
 _SKIP_IN_STAGE = {"_build", "_executed", "__pycache__", ".ipynb_checkpoints"}
+# pages that link into every chapter (the course page lists each chapter's exercises): a build of
+# some chapters only leaves them out, as their links would not resolve
+WHOLE_BOOK_PAGES = {"course"}
 
 
 def _filter_toc(toc: Any, drop: set[str]) -> Any:
@@ -77,11 +89,24 @@ def merge_injected_parameters(nb: dict[str, Any]) -> dict[str, Any]:
     return nb
 
 
+def _stage_front_page(front: Chapter, executed_dir: Path, stage_dir: Path, partial: bool) -> None:
+    """The executed front page; in a build of some chapters only, a plain page instead (it links to all)."""
+    if partial:
+        title = next((ln for ln in front.path.read_text().splitlines() if ln.startswith("# ")), "# The book")
+        (stage_dir / f"{front.stem}.md").write_text(
+            f"{title}\n\nA build of some chapters only: the front page, which summarises the whole book, is "
+            "left out.\n\n```{tableofcontents}\n```\n")
+        return
+    nb = json.loads((executed_dir / f"{front.stem}.ipynb").read_text())
+    (stage_dir / f"{front.stem}.ipynb").write_text(json.dumps(merge_injected_parameters(nb), indent=1))
+
+
 def stage_book(book_dir: Path, executed_dir: Path, stage_dir: Path, stems: Sequence[str] | None = None) -> Path:
     """Lay out the sources jupyter-book renders: the executed notebooks instead of the ``.md`` chapters.
 
-    Copies ``_config.yml``, ``_toc.yml`` (without the chapters not in ``stems``), ``references.bib`` and
-    every other file of ``book/`` except chapter sources, notebooks and build folders.
+    Copies ``_config.yml``, ``_toc.yml`` (without the chapters not in ``stems``, and then without the
+    :data:`WHOLE_BOOK_PAGES`), ``references.bib`` and every other file of ``book/`` except chapter
+    sources, notebooks and build folders.
     """
     import yaml
 
@@ -96,6 +121,11 @@ def stage_book(book_dir: Path, executed_dir: Path, stage_dir: Path, stems: Seque
     if missing:
         raise ChapterError(f"not executed yet: {', '.join(missing)} (looked in {executed_dir}); "
                            "run `python -m fastfcn book run` first")
+    front, partial = front_page(book_dir), set(stems) != set(all_stems)
+    if front is not None and not partial and not (executed_dir / f"{front.stem}.ipynb").is_file():
+        raise ChapterError(f"the front page {front.path.name} is a notebook and was not executed (looked in "
+                           f"{executed_dir}): `python -m fastfcn book run` runs it after the chapters, "
+                           f"`python -m fastfcn book run --only {front.stem}` alone")
     if stage_dir.exists():
         shutil.rmtree(stage_dir)
     stage_dir.mkdir(parents=True)
@@ -105,15 +135,24 @@ def stage_book(book_dir: Path, executed_dir: Path, stage_dir: Path, stems: Seque
             continue
         if item.is_file() and (item.suffix == ".ipynb" or (item.suffix == ".md" and CHAPTER_RE.match(item.stem))):
             continue
+        if front is not None and item == front.path:  # staged below, executed
+            continue
         if item.is_dir():
             shutil.copytree(item, stage_dir / name, ignore=shutil.ignore_patterns(*_SKIP_IN_STAGE, "*.ipynb"))
         else:
             shutil.copy2(item, stage_dir / name)
-    toc = _filter_toc(read_yaml(book_dir / "_toc.yml"), set(all_stems) - set(stems))
+    drop = set(all_stems) - set(stems)
+    toc = _filter_toc(read_yaml(book_dir / "_toc.yml"), (drop | WHOLE_BOOK_PAGES) if drop else drop)
     (stage_dir / "_toc.yml").write_text(yaml.safe_dump(toc, sort_keys=False))
     for s in stems:
         nb = json.loads((executed_dir / f"{s}.ipynb").read_text())
+        papermill_meta = nb.get("metadata", {}).get("papermill", {})
+        if not isinstance(papermill_meta.get("input_path", ""), str):
+            # papermill stores the notebook it was given (the chapter, with its solutions) as input_path
+            papermill_meta["input_path"] = f"{s}.md"
         (stage_dir / f"{s}.ipynb").write_text(json.dumps(merge_injected_parameters(nb), indent=1))
+    if front is not None:
+        _stage_front_page(front, executed_dir, stage_dir, partial)
     return stage_dir
 
 
@@ -135,17 +174,20 @@ def remote_scripts(html_dir: Path) -> list[tuple[str, str]]:
 
 
 def build_book(book_dir: Path = DEFAULT_BOOK_DIR, executed_dir: Path | None = None, output_dir: Path | None = None,
-               stems: Sequence[str] | None = None, quiet: bool = False) -> Path:
+               stems: Sequence[str] | None = None, quiet: bool = False, edition: str = "complete") -> Path:
     """Render the executed chapters with jupyter-book 1.x, strictly; returns the path of ``index.html``.
 
-    Sources are staged in ``<output_dir>/_build/src`` and the HTML lands in ``<output_dir>/_build/html``
-    (``output_dir`` defaults to ``book/``). Raises ``RuntimeError`` when the build fails, MathJax was
-    not copied, or a page loads a remote script.
+    Sources are staged in ``<output_dir>/_build/src`` and the HTML lands in ``<output_dir>/_build/html``;
+    ``output_dir`` defaults to ``book/`` for the complete edition and to ``book/_build/student`` for the
+    ``"student"`` edition (the same chapters without their solutions, see :mod:`.editions`). Raises
+    ``RuntimeError`` when the build fails, MathJax was not copied, or a page loads a remote script.
     """
     book_dir = Path(book_dir)
+    check_edition(edition)
     executed_dir = Path(executed_dir) if executed_dir is not None else book_dir / "_executed"
-    output_dir = Path(output_dir) if output_dir is not None else book_dir
+    output_dir = Path(output_dir) if output_dir is not None else default_output_dir(book_dir, edition)
     stage = stage_book(book_dir, executed_dir, output_dir / "_build" / "src", stems)
+    prepare_edition(stage, edition)
     html = output_dir / "_build" / "html"
     cmd = [sys.executable, "-c", "from jupyter_book.cli.main import main; main()", "build", str(stage),
            "--path-output", str(output_dir), "--builder", "html", "--all", "-W", "-n", "--keep-going"]

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 __all__ = ["CHAPTER_RE", "DEFAULT_BOOK_DIR", "ChapterError", "Chapter", "read_yaml", "toc_files", "list_chapters",
-           "select_chapters", "read_chapter", "book_dir_or_error"]
+           "front_page", "is_front_page", "select_chapters", "read_chapter", "book_dir_or_error"]
 
 CHAPTER_RE = re.compile(r"^\d\d_[A-Za-z0-9_-]+$")
 # relative to the current directory: the book of the repository when run from its root
@@ -73,6 +73,28 @@ def list_chapters(book_dir: Path = DEFAULT_BOOK_DIR) -> list[Chapter]:
         if CHAPTER_RE.match(Path(stem).name):
             chapters.append(Chapter(stem, book_dir / f"{stem}.md"))
     return chapters
+
+
+def front_page(book_dir: Path = DEFAULT_BOOK_DIR) -> Chapter | None:
+    """The root page of ``_toc.yml`` when it is an executable notebook (it has code cells), else None.
+
+    The front page summarises the chapters' results files, so ``fastfcn book run`` executes it after
+    them and ``fastfcn book build`` renders its executed notebook; a plain Markdown root is copied as is.
+    """
+    toc_path = Path(book_dir) / "_toc.yml"
+    root = read_yaml(toc_path).get("root") if toc_path.is_file() else None
+    if not isinstance(root, str):
+        return None
+    stem = Path(root).stem if root.endswith((".md", ".ipynb")) else root
+    path = Path(book_dir) / f"{stem}.md"
+    if path.is_file() and "```{code-cell}" in path.read_text():
+        return Chapter(stem, path)
+    return None
+
+
+def is_front_page(key: str, page: Chapter | None) -> bool:
+    """Whether ``key`` (as given to ``--only``: ``intro``, ``intro.md`` or ``book/intro.md``) names the front page."""
+    return page is not None and Path(key).stem == page.stem
 
 
 def select_chapters(chapters: Sequence[Chapter], only: Iterable[str] | None) -> list[Chapter]:

@@ -5,6 +5,11 @@ jupytext notebooks) with papermill and writes ``book/_executed/<stem>.ipynb`` an
 ``book/_executed/<stem>.json`` (key figures, per-cell times, environment). A chapter is executed
 again only when its text, any file of the ``fastfcn`` package, the profile, the device or the seed
 changed.
+
+The front page (the table of contents' root, when it is a notebook: ``book/intro.md``) reads the
+chapters' results files, so it runs last, with the folder of those files as its ``executed_dir``
+parameter, and again whenever one of them changed. It runs with the whole book, or when ``--only``
+names it (``--only 07 intro``).
 """
 
 from __future__ import annotations
@@ -22,7 +27,16 @@ from typing import Any
 
 from ..utils.environment import environment
 from ..utils.io import atomic_write_text
-from .chapters import DEFAULT_BOOK_DIR, Chapter, ChapterError, list_chapters, read_chapter, select_chapters
+from .chapters import (
+    DEFAULT_BOOK_DIR,
+    Chapter,
+    ChapterError,
+    front_page,
+    is_front_page,
+    list_chapters,
+    read_chapter,
+    select_chapters,
+)
 from .record import RESULTS_ENV
 
 __all__ = ["PACKAGE_DIR", "content_hash", "needs_run", "execute_chapter", "run_book", "stale_chapters"]
@@ -37,13 +51,18 @@ def _package_files(package_dir: Path) -> list[Path]:
 
 
 def content_hash(chapter_path: Path, package_dir: Path = PACKAGE_DIR, *, profile: str, device: str,
-                 seed: int = 0) -> str:
-    """SHA-256 of the chapter's text, every file of the package, the profile, the device and the seed."""
+                 seed: int = 0, inputs: Iterable[Path] = ()) -> str:
+    """SHA-256 of the chapter's text, every file of the package, the profile, the device and the seed.
+
+    ``inputs``: files the page reads besides the package (the front page: the chapters' results files).
+    """
     h = hashlib.sha256()
     h.update(b"chapter\0" + Path(chapter_path).read_bytes() + b"\0")
     package_dir = Path(package_dir)
     for p in _package_files(package_dir):
         h.update(b"file\0" + p.relative_to(package_dir).as_posix().encode() + b"\0" + p.read_bytes() + b"\0")
+    for p in inputs:
+        h.update(b"input\0" + Path(p).name.encode() + b"\0" + Path(p).read_bytes() + b"\0")
     h.update(json.dumps({"profile": profile, "device": device, "seed": seed}, sort_keys=True).encode())
     return h.hexdigest()
 
@@ -115,8 +134,11 @@ def _cell_times(nb) -> list[dict[str, Any]]:
 
 def execute_chapter(chapter: Chapter, out_dir: Path, *, profile: str, device: str, seed: int = 0,
                     digest: str | None = None, resolved_device: str | None = None,
-                    cell_timeout: int | None = None, cwd: Path | None = None) -> dict[str, Any]:
+                    cell_timeout: int | None = None, cwd: Path | None = None,
+                    parameters: dict[str, Any] | None = None) -> dict[str, Any]:
     """Execute one chapter with papermill; write ``<stem>.ipynb`` and ``<stem>.json`` atomically.
+
+    ``parameters`` are injected besides profile, device and seed (the front page's ``executed_dir``).
 
     Raises ``ChapterError`` naming the chapter and the failing cell; the partly executed notebook is
     then kept as ``<stem>.failed.ipynb`` and the chapter's old outputs are removed.
@@ -141,7 +163,7 @@ def execute_chapter(chapter: Chapter, out_dir: Path, *, profile: str, device: st
     start = time.perf_counter()
     try:
         executed = papermill.execute_notebook(
-            nb, str(partial), parameters={"profile": profile, "device": device, "seed": seed},
+            nb, str(partial), parameters={"profile": profile, "device": device, "seed": seed, **(parameters or {})},
             kernel_name="python3", cwd=str(cwd or chapter.path.parent), progress_bar=False,
             execution_timeout=cell_timeout,
             # the kernel's own log (not the chapter's output) warns about plain-TCP transport on every start
@@ -210,10 +232,15 @@ def run_book(book_dir: Path = DEFAULT_BOOK_DIR, out_dir: Path | None = None, *, 
     out_dir = Path(out_dir).resolve() if out_dir is not None else book_dir / "_executed"
     get_profile(profile)  # fail early on an unknown profile
     resolved = resolve_device(device)
-    chapters = select_chapters(list_chapters(book_dir), only)
+    every = list_chapters(book_dir)
+    front, only = front_page(book_dir), list(only or [])
+    rest = [o for o in only if not is_front_page(o, front)]
+    chapters = select_chapters(every, rest) if rest or not only else []
     missing = [c.stem for c in chapters if not c.exists]
     if missing:
         raise ChapterError(f"chapters listed in {book_dir / '_toc.yml'} but not written: {', '.join(missing)}")
+    if front is not None and (not only or len(rest) < len(only)):
+        chapters.append(front)  # last: it reads the results files the chapters write
     for c in chapters:  # check every chapter's parameters cell before spending time on any
         read_chapter(c.path)
 
@@ -223,7 +250,12 @@ def run_book(book_dir: Path = DEFAULT_BOOK_DIR, out_dir: Path | None = None, *, 
     try:
         for chapter in bar:
             bar.set_postfix_str(chapter.stem)
-            digest = content_hash(chapter.path, package_dir, profile=profile, device=resolved, seed=seed)
+            inputs, params = (), None
+            if chapter == front:
+                inputs = _results_files(out_dir, every)
+                params = {"executed_dir": os.path.relpath(out_dir, book_dir)}  # the page runs in book_dir
+            digest = content_hash(chapter.path, package_dir, profile=profile, device=resolved, seed=seed,
+                                  inputs=inputs)
             reason = needs_run(chapter.stem, out_dir, digest, force)
             if reason is None:
                 res = json.loads((out_dir / f"{chapter.stem}.json").read_text())
@@ -232,7 +264,8 @@ def run_book(book_dir: Path = DEFAULT_BOOK_DIR, out_dir: Path | None = None, *, 
                     tqdm.write(f"  {chapter.stem:<28} cached    (executed in {res.get('total_seconds', 0):.1f} s)")
                 continue
             res = execute_chapter(chapter, out_dir, profile=profile, device=device, seed=seed, digest=digest,
-                                  resolved_device=resolved, cell_timeout=cell_timeout, cwd=book_dir)
+                                  resolved_device=resolved, cell_timeout=cell_timeout, cwd=book_dir,
+                                  parameters=params)
             summary.append({"chapter": chapter.stem, "status": "executed", "reason": reason,
                             "seconds": res["total_seconds"]})
             if progress:
@@ -242,20 +275,27 @@ def run_book(book_dir: Path = DEFAULT_BOOK_DIR, out_dir: Path | None = None, *, 
     return summary
 
 
+def _results_files(out_dir: Path, chapters: Iterable[Chapter]) -> list[Path]:
+    """The chapters' results files that exist: what the front page reads."""
+    return [p for c in chapters if (p := Path(out_dir) / f"{c.stem}.json").is_file()]
+
+
 def stale_chapters(book_dir: Path = DEFAULT_BOOK_DIR, executed_dir: Path | None = None,
                    package_dir: Path = PACKAGE_DIR) -> list[str]:
     """Human-readable notes on executed chapters that no longer match their sources (or each other)."""
     book_dir = Path(book_dir)
     executed_dir = Path(executed_dir) if executed_dir is not None else book_dir / "_executed"
     notes, profiles = [], {}
-    for c in list_chapters(book_dir):
+    chapters, front = list_chapters(book_dir), front_page(book_dir)
+    for c in chapters + ([front] if front is not None else []):
         res_path = executed_dir / f"{c.stem}.json"
         if not c.exists or not res_path.is_file():
             continue
         res = json.loads(res_path.read_text())
         profiles.setdefault(res.get("profile"), []).append(c.stem)
+        inputs = _results_files(executed_dir, chapters) if c == front else ()
         digest = content_hash(c.path, package_dir, profile=res.get("profile"), device=res.get("device"),
-                              seed=res.get("seed", 0))
+                              seed=res.get("seed", 0), inputs=inputs)
         if digest != res.get("hash"):
             notes.append(f"{c.stem} was executed from an older version of the chapter or of the package")
     if len(profiles) > 1:

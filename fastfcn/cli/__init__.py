@@ -1,6 +1,6 @@
 """The ``fastfcn`` command line: one module per family of sub-commands; ``main`` dispatches.
 
-* :mod:`~fastfcn.cli.model` -- ``convert``, ``complexity``
+* :mod:`~fastfcn.cli.model` -- ``convert``, ``export``, ``complexity``
 * :mod:`~fastfcn.cli.training` -- ``train``, ``eval``, ``predict``
 * :mod:`~fastfcn.cli.bench` -- ``bench``
 * :mod:`~fastfcn.cli.book` -- ``book run``, ``book build``
@@ -20,7 +20,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="fastfcn", description="FastFCN: train, evaluate, segment, benchmark, "
                                      "and execute the book.")
     sub = parser.add_subparsers(dest="command", required=True)
-    model.add_subcommands(sub)      # convert, complexity
+    model.add_subcommands(sub)      # convert, export, complexity
     book.add_subcommands(sub)       # book run, book build
     training.add_subcommands(sub)   # train, eval, predict
     bench.add_subcommands(sub)      # bench

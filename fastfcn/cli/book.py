@@ -33,12 +33,14 @@ def _cmd_book_build(args: argparse.Namespace) -> int:
     book_dir = book_dir_or_error(args.book_dir)
     for note in stale_chapters(book_dir, args.executed):
         print(f"warning: {note}; `python -m fastfcn book run` brings it up to date", file=sys.stderr)
-    index = build_book(book_dir, args.executed, args.output, stems=args.only or None)
-    print(f"the book is at {index.resolve()} (built in {time.perf_counter() - start:.0f} s)")
+    index = build_book(book_dir, args.executed, args.output, stems=args.only or None, edition=args.edition)
+    which = "the student edition (no solutions)" if args.edition == "student" else "the book"
+    print(f"{which} is at {index.resolve()} (built in {time.perf_counter() - start:.0f} s)")
     return 0
 
 
 def add_subcommands(sub: argparse._SubParsersAction) -> None:
+    from ..book.editions import EDITIONS
     from ..profiles import PROFILES
 
     p = sub.add_parser("book", help="execute the book's chapters (papermill) and render them (jupyter-book)")
@@ -57,5 +59,8 @@ def add_subcommands(sub: argparse._SubParsersAction) -> None:
     q.add_argument("--only", nargs="+", metavar="STEM", help="render only these chapters (default: all in _toc.yml)")
     q.add_argument("--book-dir", type=Path, default=None, help="the book's folder (default ./book)")
     q.add_argument("--executed", type=Path, default=None, help="executed notebooks (default book/_executed)")
-    q.add_argument("--output", type=Path, default=None, help="output root; HTML goes to OUTPUT/_build/html")
+    q.add_argument("--output", type=Path, default=None, help="output root; HTML goes to OUTPUT/_build/html "
+                   "(default: book/, or book/_build/student for --edition student)")
+    q.add_argument("--edition", default="complete", choices=list(EDITIONS),
+                   help="complete (the default) or student: the same chapters with the solutions removed")
     q.set_defaults(func=_cmd_book_build)

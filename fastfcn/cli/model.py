@@ -1,4 +1,4 @@
-"""``fastfcn convert`` and ``fastfcn complexity``: the network and the released checkpoints."""
+"""``fastfcn convert``, ``fastfcn export`` and ``fastfcn complexity``: the network and its checkpoints."""
 
 from __future__ import annotations
 
@@ -31,6 +31,37 @@ def _cmd_convert(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_export(args: argparse.Namespace) -> int:
+    from ..inference.export import MAX_ABS_DIFF, MIN_AGREEMENT, export_checkpoint
+
+    out = Path(args.out).expanduser()
+    _check_convert_out(out, args.overwrite)
+    if not Path(args.checkpoint).is_file():
+        raise ValueError(f"checkpoint {args.checkpoint} not found: give a file written by `fastfcn train` "
+                         "(its last.pth) or `fastfcn convert`")
+    print(f"exporting {args.checkpoint} to ONNX and checking it in ONNX Runtime ...")
+    r = export_checkpoint(args.checkpoint, out, images=args.images, size=args.size,
+                          max_abs_diff=MAX_ABS_DIFF if args.max_abs_diff is None else args.max_abs_diff,
+                          min_agreement=MIN_AGREEMENT if args.min_agreement is None else args.min_agreement)
+    sizes = ", ".join("x".join(map(str, s)) for s in r["sizes"])
+    print(f"checked on {r['images']} procedural scenes ({sizes}): logits differ by at most {r['max_abs_diff']:.2g} "
+          f"(allowed {r['max_abs_diff_allowed']:g}), labels agree on {100 * r['agreement']:.4f} % "
+          f"(needed {100 * r['min_agreement']:g} %)")
+    print(f"wrote {out} ({r['bytes'] / 2**20:.0f} MiB, exported in {r['export_s']:.0f} s); run it with "
+          f"`fastfcn predict IMAGES --checkpoint {args.checkpoint} --onnx {out} --out OUT`")
+    return 0
+
+
+def _fraction(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a share between 0 and 1, got {text!r}") from None
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"expected a share between 0 and 1, got {text}")
+    return value
+
+
 def _cmd_complexity(args: argparse.Namespace) -> int:
     from ..complexity import complexity
     from ..model import build_model
@@ -59,6 +90,22 @@ def add_subcommands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--trusted", action="store_true",
                    help="unpickle the whole file (needed when it holds non-tensor objects); only for trusted files")
     p.set_defaults(func=_cmd_convert)
+
+    p = sub.add_parser("export", help="write a checkpoint as an ONNX graph (checked in ONNX Runtime)",
+                       description="Export the main output of a fastfcn checkpoint to ONNX (batch, height and width "
+                                   "free; at least 33 pixels a side), run it in ONNX Runtime beside the model on "
+                                   "procedural scenes and write it only if the two agree. Needs the deploy extra: "
+                                   "pip install -e '.[deploy]'.")
+    p.add_argument("checkpoint", type=Path, help="a fastfcn checkpoint (fastfcn train / fastfcn convert)")
+    p.add_argument("out", help="the .onnx file to write (not replaced if it exists, unless --overwrite)")
+    p.add_argument("--images", type=int, default=3, help="procedural scenes of the check (3, plus one 3:4 crop)")
+    p.add_argument("--size", type=int, default=None, help="their side (the training size of a procedural "
+                                                          "checkpoint, else 256)")
+    # defaults in fastfcn.inference.export (not imported here: the command line starts without torch)
+    p.add_argument("--max-abs-diff", type=float, default=None, help="largest allowed difference of the logits (1e-3)")
+    p.add_argument("--min-agreement", type=_fraction, default=None, help="least share of labels that agree (0.999)")
+    p.add_argument("--overwrite", action="store_true", help="replace OUT if it exists")
+    p.set_defaults(func=_cmd_export)
 
     p = sub.add_parser("complexity", help="parameters, GMACs and activation memory of one configuration")
     _model_args(p, backbone="resnet50")

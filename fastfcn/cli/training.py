@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
+import warnings
+from collections.abc import Iterator
 from pathlib import Path
 
 __all__ = ["add_subcommands", "TRAIN_EPILOG"]
@@ -80,9 +83,16 @@ def _show_train_warning(message: Warning | str, *args: object, **kwargs: object)
     print(f"fastfcn train: warning: {message}", file=sys.stderr)
 
 
-def _cmd_train(args: argparse.Namespace) -> int:
-    import warnings
+@contextlib.contextmanager
+def _one_line_warnings(command: str) -> Iterator[None]:
+    """Warnings (bf16 not native, ...) as one line each, ``fastfcn COMMAND: warning: ...``."""
+    with warnings.catch_warnings():
+        warnings.showwarning = lambda message, *a, **k: print(f"fastfcn {command}: warning: {message}",
+                                                               file=sys.stderr)
+        yield
 
+
+def _cmd_train(args: argparse.Namespace) -> int:
     from ..training.config import ConfigError
     from ..training.loop import TrainConfig, train
     from ..training.resume import load_resume_checkpoint
@@ -138,11 +148,18 @@ def _check_file_out(out: Path, what: str) -> None:
 
 
 def _cmd_eval(args: argparse.Namespace) -> int:
+    with _one_line_warnings("eval"):
+        return _evaluate(args)
+
+
+def _evaluate(args: argparse.Namespace) -> int:
     from ..checkpoint import model_from_checkpoint
     from ..data import build_dataset
     from ..data.transforms import EvalTransform
     from ..inference.evaluate import MS_SCALES, collect_nonfinite, evaluate
+    from ..inference.fast_path import variant_for
     from ..inference.metrics import format_metrics
+    from ..inference.predict import engine_for
     from ..utils.device import resolve_device
     from ..utils.io import atomic_write_text
 
@@ -171,12 +188,16 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     flip = args.flip or args.ms
     base_size = args.base_size or tc.get("base_size") or 520
     crop_size = args.crop_size or tc.get("crop_size") or 480
+    variant = variant_for(args.runtime, args.precision, device, args.compile)
+    engine = engine_for(model.to(device), args.checkpoint, variant, args.onnx)
+    print(f"{engine.variant} on {device}, {args.mode} mode", file=sys.stderr)
     with collect_nonfinite() as found:
-        metrics = evaluate(model.to(device), dataset, scales=scales, flip=flip, base_size=base_size,
-                           crop_size=crop_size, device=device, limit=args.limit, progress=not args.no_progress)
+        metrics = evaluate(engine, dataset, scales=scales, flip=flip, base_size=base_size, crop_size=crop_size,
+                           device=device, limit=args.limit, progress=not args.no_progress, mode=args.mode)
     for message in found:
         print(f"fastfcn eval: warning: {message}", file=sys.stderr)
-    print(f"{name} {args.split}: {metrics['images']} images, scales {list(scales)}{' + flip' if flip else ''}, "
+    print(f"{name} {args.split}: {metrics['images']} images, {args.mode} mode, scales {list(scales)}"
+          f"{' + flip' if flip else ''}, "
           f"{metrics['time_s']:.0f} s")
     print(format_metrics(metrics))
     if args.per_class:
@@ -184,6 +205,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
             print(f"  {cls:>24s}  {'-' if iou is None else f'{100 * iou:6.2f}%'}")
     if args.out:
         atomic_write_text(args.out, json.dumps({"checkpoint": str(args.checkpoint), "dataset": name,
+                                                "variant": engine.variant,
                                                 "split": args.split, **metrics}, indent=2) + "\n")
     return 0
 
@@ -222,8 +244,15 @@ def _pixel_limit(text: str) -> int:
 def _cmd_predict(args: argparse.Namespace) -> int:
     from ..inference.predict import predict_files
 
+    with _one_line_warnings("predict"):
+        return _predict(args, predict_files)
+
+
+def _predict(args: argparse.Namespace, predict_files) -> int:
     result = predict_files(args.inputs, args.checkpoint, args.out, device=args.device, multi_scale=args.ms,
-                           alpha=args.alpha, progress=not args.no_progress, max_pixels=args.max_pixels)
+                           alpha=args.alpha, progress=not args.no_progress, max_pixels=args.max_pixels,
+                           mode=args.mode, runtime=args.runtime, precision=args.precision, compile=args.compile,
+                           onnx_path=args.onnx)
     images = len(result.written) // 2
     note = f" ({result.skipped_non_images} non-image file(s) in folders ignored)" if result.skipped_non_images else ""
     if result.warnings:
@@ -234,6 +263,22 @@ def _cmd_predict(args: argparse.Namespace) -> int:
               + ", ".join(str(p) for p, _ in result.failed), file=sys.stderr)
         return 1
     return 0
+
+
+def _runtime_arguments(p: argparse.ArgumentParser, default_mode: str) -> None:
+    g = p.add_argument_group("how the network runs")
+    g.add_argument("--mode", choices=["whole", "slide"], default=default_mode,
+                   help="whole: one forward of the image at long side --base-size; slide: the official sliding "
+                        f"window of --crop-size crops (default {default_mode})")
+    g.add_argument("--runtime", choices=["auto", "torch", "onnxruntime", "openvino"], default="auto",
+                   help="auto (default): ONNX Runtime on the CPU where the deploy extra is installed, else torch's "
+                        "exact path (fp32, channels_last, BatchNorm folded)")
+    g.add_argument("--precision", choices=["fp32", "bf16"], default="fp32",
+                   help="fp32 (default, exact) or bf16 (faster where the CPU computes bf16; a few labels change)")
+    g.add_argument("--compile", action="store_true", help="torch.compile the torch path (pays off over many images "
+                                                          "of one size)")
+    g.add_argument("--onnx", type=Path, default=None, metavar="FILE",
+                   help="the checkpoint exported by `fastfcn export` (default: exported once into the cache folder)")
 
 
 def add_subcommands(sub: argparse._SubParsersAction) -> None:
@@ -256,6 +301,7 @@ def add_subcommands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--base-size", type=int, default=None, help="default: the training base size (520)")
     p.add_argument("--crop-size", type=int, default=None, help="default: the training crop (480)")
     p.add_argument("--device", default="auto")
+    _runtime_arguments(p, default_mode="slide")
     p.add_argument("--limit", type=int, default=None, help="evaluate the first N images only")
     p.add_argument("--per-class", action="store_true", help="print every class's IoU")
     p.add_argument("--out", type=Path, default=None, help="write the metrics as JSON here")
@@ -269,6 +315,7 @@ def add_subcommands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", required=True, type=Path, help="output folder (created; never read as input)")
     p.add_argument("--device", default="auto")
     p.add_argument("--ms", action="store_true", help="multi-scale + flip")
+    _runtime_arguments(p, default_mode="whole")
     p.add_argument("--alpha", type=_opacity, default=0.5, help="overlay opacity of the colours, 0..1 (0.5)")
     p.add_argument("--max-pixels", type=_pixel_limit, default=DEFAULT_MAX_PIXELS, metavar="N",
                    help=f"refuse images of more than N pixels, read from the file's header before decoding, "

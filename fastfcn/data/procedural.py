@@ -9,7 +9,7 @@ from torch import Tensor
 from .base import SegmentationDataset, Transform
 from .scene import CLASSES, COLOURS, render_scene
 
-__all__ = ["ProceduralScenes", "SPLIT_CODES"]
+__all__ = ["ProceduralScenes", "SPLIT_CODES", "validation_scenes"]
 
 SPLIT_CODES = {"train": 0, "val": 1, "test": 2}
 DEFAULT_NUM_IMAGES = {"train": 1000, "val": 200, "test": 200}
@@ -52,3 +52,16 @@ class ProceduralScenes(SegmentationDataset):
     def load(self, index: int) -> tuple[Tensor, Tensor]:
         image, mask = self.generate(index)
         return torch.from_numpy(image).permute(2, 0, 1).contiguous(), torch.from_numpy(mask)
+
+
+def validation_scenes(count: int, size: int, seed: int = 0) -> torch.Tensor:
+    """The first ``count`` scenes of the procedural validation set at ``size`` x ``size``, normalised with
+    MEAN/STD: a float tensor ``[count, 3, size, size]``, the same on every machine (for comparing the
+    labels of two ways of running one model)."""
+    from .transforms import normalize
+
+    if not isinstance(count, int) or isinstance(count, bool) or count < 1:
+        raise ValueError(f"the label comparison needs at least one image, got images={count!r}")
+    scenes = ProceduralScenes("val", num_images=count, image_size=size, seed=seed)
+    rgb = np.stack([scenes.generate(i)[0] for i in range(count)])
+    return normalize(torch.from_numpy(rgb).permute(0, 3, 1, 2))

@@ -23,7 +23,8 @@ import numpy as np
 
 from .noise import fractal_noise, value_noise
 
-__all__ = ["CLASSES", "COLOURS", "SKY", "GRASS", "WALL", "BALL", "BALLOON", "BOX", "TRIANGLE", "POLE", "render_scene"]
+__all__ = ["CLASSES", "COLOURS", "SCALE_PX", "THIN_WIDTH_PX", "SKY", "GRASS", "WALL", "BALL", "BALLOON", "BOX",
+           "TRIANGLE", "POLE", "render_scene"]
 
 CLASSES = ["sky", "grass", "wall", "ball", "balloon", "box", "triangle", "pole"]
 SKY, GRASS, WALL, BALL, BALLOON, BOX, TRIANGLE, POLE = range(len(CLASSES))
@@ -31,7 +32,8 @@ SKY, GRASS, WALL, BALL, BALLOON, BOX, TRIANGLE, POLE = range(len(CLASSES))
 COLOURS = np.array([[135, 190, 235], [60, 160, 60], [150, 90, 60], [255, 150, 0], [230, 40, 200],
                     [250, 230, 40], [120, 70, 200], [255, 255, 255]], dtype=np.uint8)
 
-THIN_WIDTH_PX = (3.0, 6.0)  # width of thin structures at a 128 px image; scaled with min(H, W) / 128
+SCALE_PX = 128.0  # the image side at which the sizes below hold; they scale with min(H, W) / SCALE_PX
+THIN_WIDTH_PX = (3.0, 6.0)  # width of thin structures at a SCALE_PX image
 
 
 def _hsv(h: float, s: float, v: float) -> np.ndarray:
@@ -311,7 +313,7 @@ def render_scene(rng: np.random.Generator, height: int, width: int) -> tuple[np.
         raise ValueError(f"procedural scenes need at least 8x8 pixels, got {height}x{width}")
     cv = _Canvas(height, width)
     size = float(min(height, width))
-    unit = size / 128.0
+    unit = size / SCALE_PX
     detail = value_noise(rng, height, width, (2.0 * unit, 2.0 * unit))
 
     horizon = _paint_stuff(rng, cv, unit, detail)

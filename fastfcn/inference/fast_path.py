@@ -3,46 +3,132 @@
 A *variant* joins tokens with ``+``: a numeric format (``fp32``; ``bf16`` or ``fp16`` autocast, with
 ``early_fp32`` keeping the backbone's first, high-resolution layers in fp32), the ``channels_last``
 memory layout, ``fold_bn`` (BatchNorm folded into the convolutions, see :mod:`fastfcn.inference.fold`)
-and ``compile`` (``torch.compile``). :func:`optimize` builds one variant of a model; how much each
+and ``compile`` (``torch.compile``, with the weights frozen); or another runtime on the exported graph
+(``onnxruntime``; ``openvino``, alone for its default precision or with ``fp32``/``bf16``, see
+:mod:`fastfcn.inference.runtimes`). The presets ``exact``, ``reduced`` and ``auto`` name the variants a
+user picks from (:func:`resolve_variant`). :func:`optimize` builds one variant of a model; how much each
 variant gains and how many labels it changes is measured by :mod:`fastfcn.benchmark.variants`.
 """
 
 from __future__ import annotations
 
+import contextlib
 import copy
+import warnings
+from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
+from ..model import FastFCN
 from ..utils.device import autocast
 from .fold import fold_batchnorm
 
-__all__ = ["VARIANT_TOKENS", "DTYPES", "parse_variant", "default_variants", "FullPrecision", "early_layers_in_fp32",
-           "OptimizedModel", "optimize"]
+__all__ = ["VARIANT_TOKENS", "DTYPES", "RUNTIME_TOKENS", "PRESETS", "EXACT", "parse_variant", "resolve_variant", "variant_for",
+           "default_variants", "other_runtimes", "FullPrecision", "early_layers_in_fp32", "OptimizedModel", "optimize"]
 
-VARIANT_TOKENS = ("fp32", "bf16", "fp16", "early_fp32", "channels_last", "fold_bn", "compile")
+VARIANT_TOKENS = ("fp32", "bf16", "fp16", "early_fp32", "channels_last", "fold_bn", "compile", "onnxruntime", "openvino")
 DTYPES = ("fp32", "bf16", "fp16")
+RUNTIME_TOKENS = ("onnxruntime", "openvino")
+# named choices, resolved per device by resolve_variant
+PRESETS = ("exact", "reduced", "auto")
+EXACT = "channels_last+fold_bn"
 
 
 def parse_variant(name: str, device: str) -> dict[str, Any]:
-    """``"channels_last+bf16"`` -> ``{"dtype": "bf16", "early_fp32": False, "channels_last": True, "fold_bn": False,
-    "compile": False}``."""
+    """``"channels_last+bf16"`` -> ``{"runtime": "torch", "dtype": "bf16", "dtype_given": True, "early_fp32": False,
+    "channels_last": True, "fold_bn": False, "compile": False}``."""
     tokens = name.split("+")
     bad = [t for t in tokens if t not in VARIANT_TOKENS]
     if bad or len(set(tokens)) != len(tokens):
-        raise ValueError(f"bad fast-path variant {name!r}: join {', '.join(VARIANT_TOKENS)} with '+'")
+        raise ValueError(f"bad fast-path variant {name!r}: join {', '.join(VARIANT_TOKENS)} with '+', or use one "
+                         f"of {', '.join(PRESETS)}")
     dtypes = [t for t in tokens if t in DTYPES]
     if len(dtypes) > 1:
         raise ValueError(f"fast-path variant {name!r} names more than one dtype")
     dtype = dtypes[0] if dtypes else "fp32"
+    runtimes = [t for t in tokens if t in RUNTIME_TOKENS]
+    if runtimes:
+        extra = [t for t in tokens if t not in DTYPES and t not in RUNTIME_TOKENS]
+        if len(runtimes) > 1 or extra:
+            raise ValueError(f"fast-path variant {name!r}: {runtimes[0]} runs the exported graph as it is; it "
+                             "takes no other runtime, layout, folding or compilation token")
+        if not device.startswith("cpu"):
+            raise ValueError(f"fast-path variant {name!r}: {runtimes[0]} is run on the CPU here; use device cpu")
+        allowed = ("fp32",) if runtimes[0] == "onnxruntime" else ("fp32", "bf16")
+        if dtype not in allowed:
+            raise ValueError(f"fast-path variant {name!r}: {runtimes[0]} runs {' or '.join(allowed)}")
     if dtype == "fp16" and not device.startswith("cuda"):
         raise ValueError(f"fast-path variant {name!r}: fp16 autocast is for CUDA; on the CPU use bf16")
     if "early_fp32" in tokens and dtype == "fp32":
         raise ValueError(f"fast-path variant {name!r}: early_fp32 keeps the first layers in fp32 when the rest "
                          "runs in bf16 or fp16; add one of them")
-    return {"dtype": dtype, "early_fp32": "early_fp32" in tokens, "channels_last": "channels_last" in tokens,
+    return {"runtime": runtimes[0] if runtimes else "torch", "dtype": dtype, "dtype_given": bool(dtypes),
+            "early_fp32": "early_fp32" in tokens, "channels_last": "channels_last" in tokens,
             "fold_bn": "fold_bn" in tokens, "compile": "compile" in tokens}
+
+
+def resolve_variant(variant: str, device: str) -> str:
+    """A preset as the variant it stands for on ``device`` (other variants are returned as they are).
+
+    * ``exact``: fp32, channels_last memory layout and BatchNorm folded: the same function as the model,
+      to float rounding (the labels of fp32 eager on the check images).
+    * ``reduced``: ``exact`` plus bf16 autocast (fp16 on a GPU without bf16) with the early layers in
+      fp32; on a CPU that does not compute bf16 natively (no AVX-512 BF16 or AMX) bf16 runs slower than
+      fp32, so this falls back to ``exact`` with a warning.
+    * ``auto``: ONNX Runtime where it is installed and the device is the CPU (it is faster than our
+      exact path there, as the benchmark of chapter 6 measures), else ``exact``.
+    """
+    if variant == "exact":
+        return EXACT
+    if variant == "reduced":
+        from ..utils.device import bf16_supported
+
+        if bf16_supported(device):
+            return f"{EXACT}+bf16+early_fp32"
+        if device.startswith("cuda"):
+            return f"{EXACT}+fp16+early_fp32"
+        warnings.warn("this CPU does not compute bfloat16 natively (no AVX-512 BF16 or AMX), so bf16 would run "
+                      "slower than fp32: running the exact fp32 path instead", RuntimeWarning, stacklevel=2)
+        return EXACT
+    if variant == "auto":
+        from .runtimes import available
+
+        return "onnxruntime" if device.startswith("cpu") and available("onnxruntime") else EXACT
+    return variant
+
+
+def variant_for(runtime: str = "auto", precision: str = "fp32", device: str = "cpu", compile: bool = False) -> str:
+    """The variant a user's choice of runtime and precision stands for (``fastfcn predict/eval --runtime
+    --precision``): ``torch`` runs ``exact`` or ``reduced``; ``onnxruntime`` fp32; ``openvino`` fp32 or bf16;
+    ``auto`` is ONNX Runtime for fp32 and OpenVINO's default precision for bf16 where they are installed."""
+    from .runtimes import available
+
+    if runtime not in ("auto", "torch", *RUNTIME_TOKENS):
+        raise ValueError(f"unknown runtime {runtime!r}; choose auto, torch, onnxruntime or openvino")
+    if precision not in ("fp32", "bf16"):
+        raise ValueError(f"unknown precision {precision!r}; choose fp32 (exact) or bf16 (faster, a few labels change)")
+    if compile and runtime not in ("torch", "auto"):
+        raise ValueError(f"compilation is for the torch runtime; {runtime} optimises its graph itself")
+    if runtime == "auto":
+        cpu = device.startswith("cpu")
+        if compile or not cpu:
+            runtime = "torch"
+        elif precision == "fp32":
+            runtime = "onnxruntime" if available("onnxruntime") else "torch"
+        else:
+            from ..utils.device import bf16_supported
+
+            runtime = "openvino" if available("openvino") and bf16_supported(device) else "torch"
+            if runtime == "openvino":
+                return "openvino"  # its default precision: bf16 on this CPU
+    if runtime == "torch":
+        name = resolve_variant("exact" if precision == "fp32" else "reduced", device)
+        return f"compile+{name}" if compile else name
+    if runtime == "onnxruntime" and precision != "fp32":
+        raise ValueError("ONNX Runtime runs fp32 here; for bf16 use --runtime openvino or --runtime torch")
+    return f"{runtime}+{precision}" if runtime == "openvino" else runtime
 
 
 def default_variants(device: str, with_compile: bool = True) -> list[str]:
@@ -55,7 +141,18 @@ def default_variants(device: str, with_compile: bool = True) -> list[str]:
         base += ["compile", "compile+channels_last", "compile+channels_last+fold_bn"]
         base += [f"compile+channels_last+fold_bn+{d}" for d in low]
         base += [f"compile+channels_last+fold_bn+{d}+early_fp32" for d in low]
-    return base
+    return base + other_runtimes(device)
+
+
+def other_runtimes(device: str) -> list[str]:
+    """The installed runtimes' variants worth timing on ``device`` (none on a GPU): ONNX Runtime fp32,
+    OpenVINO with the f32 hint and at its default precision (bf16 where the CPU computes it)."""
+    from .runtimes import available
+
+    if not device.startswith("cpu"):
+        return []
+    found = ["onnxruntime"] if available("onnxruntime") else []
+    return found + (["openvino+fp32", "openvino"] if available("openvino") else [])
 
 
 class FullPrecision(nn.Module):
@@ -85,33 +182,64 @@ def early_layers_in_fp32(model: nn.Module) -> nn.Module:
 
 class OptimizedModel(nn.Module):
     """A model run in one fast-path variant: inputs are put in the variant's memory layout and the forward
-    runs under its autocast; the output is the wrapped model's (a dict with ``"out"``)."""
+    runs under its autocast, without the auxiliary and SE heads (they serve the training loss only); the
+    output is a dict with ``"out"``. ``config`` is the wrapped model's configuration."""
 
-    def __init__(self, model: nn.Module, variant: str, dtype: str, channels_last: bool) -> None:
+    def __init__(self, model: nn.Module, variant: str, dtype: str, channels_last: bool, main_only: bool,
+                 config: dict[str, Any] | None = None, compiled: bool = False) -> None:
         super().__init__()
         self.model = model
         self.variant = variant
         self.dtype = dtype
         self.layout = torch.channels_last if channels_last else torch.contiguous_format
+        self.main_only = main_only
+        self.compiled = compiled
+        self.config = dict(config or {})
 
     def forward(self, x: torch.Tensor) -> Any:
-        with autocast(x.device, self.dtype):
-            return self.model(x.contiguous(memory_format=self.layout))
+        x = x.contiguous(memory_format=self.layout)
+        # freezing: the compiler treats the weights as constants (folds BatchNorm, pre-packs the
+        # convolution weights); right for inference only, so it is switched on for these calls alone
+        frozen = _inductor_freezing() if self.compiled else contextlib.nullcontext()
+        with autocast(x.device, self.dtype), frozen:
+            return self.model(x, with_aux=False) if self.main_only else self.model(x)
 
 
-def optimize(model: nn.Module, variant: str = "fp32", example: torch.Tensor | None = None) -> OptimizedModel:
-    """A copy of ``model`` (put in eval mode) that runs as ``variant`` (e.g. ``"channels_last+fold_bn"``).
+def _inductor_freezing() -> Any:
+    from torch._inductor import config
+
+    return config.patch(freezing=True)
+
+
+def optimize(model: nn.Module, variant: str = "exact", example: torch.Tensor | None = None, *,
+             onnx_path: str | Path | None = None) -> OptimizedModel:
+    """A copy of ``model`` (put in eval mode) that runs as ``variant`` for inference: a preset (``exact``,
+    ``reduced``, ``auto``; see :func:`resolve_variant`) or tokens joined by ``+`` (e.g.
+    ``"channels_last+fold_bn"``, ``"onnxruntime"``, ``"openvino+fp32"``).
 
     ``example``: an input the model accepts, needed by ``fold_bn`` (which runs the model once to find the
-    convolution/BatchNorm pairs and once to check the folded copy); a small crop is enough. ``model``
-    itself is left as it was.
+    convolution/BatchNorm pairs and once to check the folded copy); a small crop is enough (default: a
+    random 64x64 image). ``onnx_path``: an exported graph of this model for ``onnxruntime``/``openvino``
+    (default: exported now, which takes a while; see :func:`fastfcn.inference.runtimes.export_onnx`).
+    ``model`` itself is left as it was. The result's ``variant`` is the resolved variant.
     """
     device = str(next(model.parameters()).device)
-    v = parse_variant(variant, device)
+    name = resolve_variant(variant, device)
+    v = parse_variant(name, device)
     model = model.eval()
+    config = getattr(model, "config", None)
+    if v["runtime"] != "torch":
+        from .runtimes import OnnxRuntimeModel, OpenVinoModel
+
+        if v["runtime"] == "onnxruntime":
+            engine: nn.Module = OnnxRuntimeModel(model, onnx_path, config=config)
+        else:
+            engine = OpenVinoModel(model, onnx_path, config=config, precision=v["dtype"] if v["dtype_given"] else None)
+        return OptimizedModel(engine, name, "fp32", False, main_only=False, config=config)
+    main_only = isinstance(model, FastFCN)
     if v["fold_bn"]:
         if example is None:
-            raise ValueError(f"variant {variant!r} folds BatchNorm: pass an example input")
+            example = torch.randn(1, 3, 64, 64, device=device)
         m = fold_batchnorm(model, example)[0]
     else:
         m = copy.deepcopy(model)
@@ -121,4 +249,5 @@ def optimize(model: nn.Module, variant: str = "fp32", example: torch.Tensor | No
         m = m.to(memory_format=torch.channels_last)
     if v["compile"]:
         m = torch.compile(m)
-    return OptimizedModel(m, variant, v["dtype"], v["channels_last"])
+    return OptimizedModel(m, name, v["dtype"], v["channels_last"], main_only=main_only, config=config,
+                          compiled=v["compile"])

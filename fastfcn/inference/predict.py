@@ -4,8 +4,10 @@
   extension that Pillow knows; names starting with ``.`` are skipped). A file named explicitly is always
   tried. The output folder (and the sub-folders this run writes into) is never read as input, so running
   twice with ``--out`` inside an input folder does not segment the masks.
-* Any size works (the image is resized so its long side is the checkpoint's ``base_size`` and covered by
-  sliding windows, as in evaluation); only label maps are kept at full resolution
+* Any size works: the image is resized so its long side is the checkpoint's ``base_size`` and run once
+  (``mode="whole"``, the default) or covered by sliding windows as in evaluation (``mode="slide"``), in
+  the runtime :class:`Predictor` chooses (ONNX Runtime where installed, else our exact fp32 path; reduced
+  precision on request); only label maps are kept at full resolution
   (:func:`fastfcn.inference.evaluate.predict_labels`), so memory does not grow with classes x pixels.
   An image above ``max_pixels`` (default :data:`~fastfcn.data.images.DEFAULT_MAX_PIXELS`, 100 million) is
   refused from its header, before it is decoded, as Pillow's decompression-bomb guard does.
@@ -33,6 +35,7 @@ import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -43,7 +46,7 @@ from ..utils.io import atomic_write
 from .evaluate import PREDICT_BYTES, collect_nonfinite
 
 __all__ = ["collect_inputs", "overlay", "save_png", "Predictor", "predict_files", "PredictResult",
-           "output_paths"]
+           "output_paths", "cached_onnx", "engine_for"]
 
 _BAND_PIXELS = 2**20  # pixels per band when the overlay is blended
 
@@ -145,15 +148,33 @@ def save_png(image: Image.Image, path: Path) -> Path:
 
 
 class Predictor:
-    """A model from a checkpoint plus the inference settings it was trained with."""
+    """A model from a checkpoint, the inference settings it was trained with, and the way it is run.
+
+    ``mode``: ``"whole"`` (one forward of the image resized to its long side ``base_size``; the default) or
+    ``"slide"`` (the official sliding window, four forwards for a photo at the paper's sizes); see
+    :mod:`fastfcn.inference.windows`. ``runtime``/``precision``/``compile``: how the forward runs
+    (:func:`fastfcn.inference.fast_path.variant_for`): by default ONNX Runtime where it is installed, else
+    our exact path (fp32, channels_last, BatchNorm folded). ``onnx_path``: an exported graph of this
+    checkpoint for ONNX Runtime/OpenVINO; by default it is exported once and kept in the cache folder.
+    ``variant``: a fast-path variant that replaces the three (e.g. ``"fp32"``: plain eager, the reference).
+    """
 
     def __init__(self, checkpoint: str | Path, device: str = "auto", multi_scale: bool = False,
                  base_size: int | None = None, crop_size: int | None = None,
-                 max_bytes: int = PREDICT_BYTES) -> None:
+                 max_bytes: int = PREDICT_BYTES, mode: str = "whole", runtime: str = "auto",
+                 precision: str = "fp32", compile: bool = False, onnx_path: str | Path | None = None,
+                 variant: str | None = None) -> None:
         from ..checkpoint import model_from_checkpoint
         from ..utils.device import resolve_device
+        from .evaluate import MS_SCALES
+        from .fast_path import variant_for
+        from .windows import MODES
 
+        if mode not in MODES:
+            raise ValueError(f"unknown inference mode {mode!r}; choose one of {', '.join(MODES)}")
         self.device = resolve_device(device)
+        if variant is None:  # bad choices fail before the loading
+            variant = variant_for(runtime, precision, self.device, compile)
         self.model, ckpt = model_from_checkpoint(checkpoint)
         self.model.to(self.device)
         train_config = ckpt.get("train_config") or {}
@@ -162,10 +183,24 @@ class Predictor:
         self.num_classes = int(self.model.config["num_classes"])
         self.classes = ckpt.get("classes")
         self.max_bytes = max_bytes
-        from .evaluate import MS_SCALES
-
+        self.mode = mode
         self.scales = MS_SCALES if multi_scale else (1.0,)
         self.flip = multi_scale
+        self.engine = engine_for(self.model, checkpoint, variant, onnx_path)
+        self.variant = self.engine.variant
+
+    @property
+    def reduced(self) -> bool:
+        """Whether the network runs in reduced precision (bf16/fp16, or OpenVINO at its default)."""
+        return any(t in self.variant.split("+") for t in ("bf16", "fp16")) or self.variant == "openvino"
+
+    def describe(self) -> str:
+        """One line: how the images are run (runtime, precision, mode, sizes)."""
+        mode = (f"whole image at long side {self.base_size}" if self.mode == "whole" else
+                f"sliding {self.crop_size} windows at long side {self.base_size}")
+        scales = " x 6 scales + flip" if len(self.scales) > 1 else ""
+        note = "; reduced precision: a few labels may differ from fp32" if self.reduced else ""
+        return f"{self.variant} on {self.device}, {mode}{scales}{note}"
 
     def labels(self, rgb: np.ndarray) -> np.ndarray:
         """``uint8 [H, W, 3]`` -> class ids ``[H, W]`` (uint8 up to 256 classes, else int32)."""
@@ -174,9 +209,36 @@ class Predictor:
         if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
             raise ValueError(f"expected an RGB uint8 image [H, W, 3], got {rgb.dtype} {rgb.shape}")
         image = torch.from_numpy(np.ascontiguousarray(rgb)).permute(2, 0, 1).to(self.device)
-        labels = predict_labels(self.model, image, self.scales, self.flip, self.base_size, self.crop_size,
-                                max_bytes=self.max_bytes)
+        labels = predict_labels(self.engine, image, self.scales, self.flip, self.base_size, self.crop_size,
+                                max_bytes=self.max_bytes, mode=self.mode)
         return labels.cpu().numpy()
+
+
+def engine_for(model: torch.nn.Module, checkpoint: str | Path, variant: str,
+               onnx_path: str | Path | None = None) -> torch.nn.Module:
+    """``model`` (loaded from ``checkpoint``) run as ``variant``; another runtime runs ``onnx_path`` or the
+    checkpoint's graph from the cache (:func:`cached_onnx`)."""
+    from .fast_path import optimize, parse_variant
+
+    if parse_variant(variant, str(next(model.parameters()).device))["runtime"] != "torch" and onnx_path is None:
+        onnx_path = cached_onnx(checkpoint, model)
+    return optimize(model, variant, onnx_path=onnx_path)
+
+
+def cached_onnx(checkpoint: str | Path, model: torch.nn.Module) -> Path:
+    """The exported graph of ``checkpoint`` in the cache folder, exported now if it is not there yet
+    (the name holds the checkpoint's digest and the versions that made it, so a changed file or an
+    upgrade exports again)."""
+    from ..utils.cache import cache_dir, file_digest
+    from .runtimes import EXPORT_VERSION, export_onnx
+
+    name = f"{file_digest(checkpoint)}-export{EXPORT_VERSION}-torch{torch.__version__.split('+')[0]}.onnx"
+    path = cache_dir("onnx") / name
+    if not path.is_file():
+        print(f"fastfcn: exporting {checkpoint} to ONNX once (seconds; a minute on a slow CPU), kept as {path}",
+              file=sys.stderr)
+        export_onnx(model, path)
+    return path
 
 
 def _palette_table(num_classes: int) -> np.ndarray:
@@ -264,10 +326,12 @@ def _check_out_dir(out_dir: Path) -> None:
 
 def predict_files(inputs: Iterable[str | Path], checkpoint: str | Path, out_dir: str | Path, device: str = "auto",
                   multi_scale: bool = False, alpha: float = 0.5, progress: bool = True,
-                  predictor: Predictor | None = None, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> PredictResult:
+                  predictor: Predictor | None = None, max_pixels: int | None = DEFAULT_MAX_PIXELS,
+                  **settings: Any) -> PredictResult:
     """Write ``NAME_mask.png`` and ``NAME_overlay.png`` under ``out_dir`` for every input image (``NAME``:
     the input's file name with its extension, see the module docstring). ``max_pixels``: larger images are
-    refused (0 or None: no limit of ours; None keeps Pillow's guard)."""
+    refused (0 or None: no limit of ours; None keeps Pillow's guard). ``settings``: passed to
+    :class:`Predictor` (``mode``, ``runtime``, ``precision``, ``compile``, ``onnx_path``)."""
     if not 0.0 <= alpha <= 1.0:
         raise ValueError(f"alpha (the overlay's opacity) must lie in [0, 1], got {alpha}")
     if max_pixels is not None and max_pixels < 0:
@@ -281,7 +345,9 @@ def predict_files(inputs: Iterable[str | Path], checkpoint: str | Path, out_dir:
         print(f"fastfcn predict: {path}: {reason}; skipped", file=sys.stderr)
     if not files:
         return result
-    predictor = predictor or Predictor(checkpoint, device=device, multi_scale=multi_scale)
+    predictor = predictor or Predictor(checkpoint, device=device, multi_scale=multi_scale, **settings)
+    if progress or predictor.reduced:  # reduced precision is always said
+        print(f"fastfcn predict: {predictor.describe()}", file=sys.stderr)
     table = _palette_table(predictor.num_classes)
     bar = None
     if progress and len(files) > 1:

@@ -7,7 +7,7 @@ from typing import Any
 
 import torch
 
-__all__ = ["resolve_device", "synchronize", "autocast"]
+__all__ = ["resolve_device", "synchronize", "autocast", "bf16_supported"]
 
 
 def resolve_device(device: str = "auto") -> str:
@@ -35,3 +35,18 @@ def autocast(device: str | torch.device, dtype: str) -> Any:
         raise ValueError(f"unknown dtype {dtype!r}; choose fp32, bf16 or fp16")
     device_type = "cuda" if str(device).startswith("cuda") else "cpu"
     return torch.autocast(device_type, dtype=torch.bfloat16 if dtype == "bf16" else torch.float16)
+
+
+def bf16_supported(device: str | torch.device) -> bool:
+    """Whether ``device`` computes bfloat16 natively (fast): a CUDA GPU that supports it, or a CPU with
+    AVX-512 BF16 or AMX. Elsewhere oneDNN emulates bf16 and it runs slower than fp32."""
+    if str(device).startswith("cuda"):
+        return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):  # a build without oneDNN: read the CPU's flags
+        try:
+            flags = open("/proc/cpuinfo").read()
+        except OSError:
+            return False
+        return "avx512_bf16" in flags or "amx_bf16" in flags

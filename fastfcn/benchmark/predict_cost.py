@@ -1,0 +1,125 @@
+"""What ``fastfcn predict`` costs per image, against one fp32 eager forward of the same model.
+
+A folder of procedural validation scenes is written as PNG files and segmented by :func:`predict_files`
+with each configuration (inference mode and fast-path variant); the model is built, exported and
+warmed up before the clock starts, so the figure is the marginal cost of one more image: reading it,
+the network, the resizing and the two PNGs written. Every configuration's masks are compared with the
+labels of fp32 eager whole-image inference. Rounds go over every configuration in turn, so that a drift
+of the machine's speed favours none.
+"""
+
+from __future__ import annotations
+
+import statistics
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image
+
+from ..checkpoint import save_checkpoint
+from ..data.procedural import ProceduralScenes
+from ..inference.predict import Predictor, output_paths, predict_files
+from ..inference.runtimes import available, export_onnx
+from ..utils.timing import time_calls
+from .models import prepare_model
+from .options import BenchOptions
+from .specs import ModelSpec, spec_fields
+
+__all__ = ["DEFAULT_CONFIGURATIONS", "predict_cost", "format_predict_cost"]
+
+# (mode, variant or preset); "default" is what `fastfcn predict` does with no option
+DEFAULT_CONFIGURATIONS = (("slide", "fp32"), ("whole", "fp32"), ("whole", "exact"), ("whole", "default"))
+
+
+def _write_scenes(folder: Path, count: int, size: int, seed: int) -> list[Path]:
+    scenes = ProceduralScenes("val", num_images=count, image_size=size, seed=seed)
+    paths = []
+    for i in range(count):
+        path = folder / f"scene{i:03d}.png"
+        Image.fromarray(scenes.generate(i)[0]).save(path)
+        paths.append(path)
+    return paths
+
+
+def _predictor(checkpoint: Path, mode: str, variant: str, device: str, onnx_path: Path) -> Predictor:
+    if variant == "default":
+        return Predictor(checkpoint, device=device, mode=mode, onnx_path=onnx_path)
+    if variant in ("exact", "reduced"):
+        return Predictor(checkpoint, device=device, mode=mode, runtime="torch",
+                         precision="fp32" if variant == "exact" else "bf16")
+    return Predictor(checkpoint, device=device, mode=mode, variant=variant, onnx_path=onnx_path)
+
+
+def predict_cost(spec: ModelSpec, opts: BenchOptions, images: int = 4, rounds: int = 2,
+                 configurations: Sequence[tuple[str, str]] = DEFAULT_CONFIGURATIONS) -> dict[str, Any]:
+    """Seconds per image of ``fastfcn predict`` for each ``(mode, variant)`` (``variant``: a fast-path
+    variant, ``exact``/``reduced``, or ``default``: predict's own choice), as a ratio to one fp32 eager
+    forward of the main output at ``opts.size`` x ``opts.size``; images of that size, the checkpoint's
+    sizes those of the paper (long side 520, crops of 480 at 512 pixels; scaled for other sizes). Random
+    weights, BatchNorm calibrated."""
+    opts = opts.validated()
+    if images < 1 or rounds < 1:
+        raise ValueError(f"predict_cost needs at least one image and one round, got images={images}, rounds={rounds}")
+    model, x = prepare_model(spec, opts, 1)
+    model.eval()
+    with tempfile.TemporaryDirectory(prefix="fastfcn-predict-cost-") as tmp:
+        folder = Path(tmp)
+        # the paper's sizes for 512x512 images (long side 520, crops of 480), scaled to other image sizes
+        sizes = {"base_size": round(opts.size * 520 / 512), "crop_size": round(opts.size * 480 / 512)}
+        checkpoint = save_checkpoint(model, folder / "model.pth", classes=None, train_config=sizes)
+        (folder / "in").mkdir()
+        files = _write_scenes(folder / "in", images, opts.size, opts.seed)
+        onnx_path = None
+        if opts.device == "cpu" and any(available(r) for r in ("onnxruntime", "openvino")):
+            onnx_path = export_onnx(model, folder / "model.onnx")  # once, here, not in the user's cache
+        predictors = [_predictor(checkpoint, mode, variant, opts.device, onnx_path) for mode, variant in configurations]
+        reference = Predictor(checkpoint, device=opts.device, mode="whole", variant="fp32")
+        want = [reference.labels(np.array(Image.open(f).convert("RGB"))) for f in files]
+        with torch.inference_mode():
+            forward = lambda: model(x, with_aux=False)  # noqa: E731  the reference: one fp32 eager forward
+            forward()
+        per_image: list[list[float]] = [[] for _ in predictors]
+        forwards: list[float] = []
+        for round_ in range(rounds + 1):  # round 0 warms every configuration up
+            with torch.inference_mode():
+                t = time_calls(forward, 1, 0, opts.device)[0]
+            if round_:
+                forwards.append(t)
+            for i, p in enumerate(predictors):
+                out = folder / f"out{i}"
+                start = time.perf_counter()
+                predict_files(files if round_ else files[:1], checkpoint, out, predictor=p, progress=False)
+                if round_:
+                    per_image[i].append((time.perf_counter() - start) / len(files))
+        rows = []
+        forward_s = statistics.median(forwards)
+        for i, ((mode, asked), p) in enumerate(zip(configurations, predictors, strict=True)):
+            same = total = 0
+            for f, labels in zip(files, want, strict=True):
+                mask = np.asarray(Image.open(output_paths(folder / f"out{i}", Path(f.name))[0]))
+                same += int((mask == labels).sum())
+                total += labels.size
+            seconds = statistics.median(per_image[i])
+            rows.append({"mode": mode, "asked": asked, "variant": p.variant, "per_image_s": seconds,
+                         "ratio_to_forward": seconds / forward_s, "agreement": same / total,
+                         "times_s": per_image[i]})
+    return {**spec_fields(spec), "device": opts.device, "size": opts.size, "images": images, "rounds": rounds,
+            "threads": torch.get_num_threads(), "base_size": reference.base_size, "crop_size": reference.crop_size,
+            "forward_s": forward_s, "forward_times_s": forwards, "rows": rows}
+
+
+def format_predict_cost(pc: dict[str, Any]) -> str:
+    """The predict-cost result as a terminal table."""
+    lines = [f"fastfcn predict on {pc['images']} procedural scenes of {pc['size']}x{pc['size']} ({pc['name']} "
+             f"{pc['backbone']}, long side {pc['base_size']}, crops {pc['crop_size']}); one fp32 eager forward at "
+             f"{pc['size']}x{pc['size']}: {pc['forward_s']:.3f} s",
+             f"{'mode':<6} {'asked':<8} {'variant':<32} {'s / image':>9} {'x forward':>9} {'labels = fp32 whole':>19}"]
+    for r in pc["rows"]:
+        lines.append(f"{r['mode']:<6} {r['asked']:<8} {r['variant']:<32} {r['per_image_s']:>9.3f} "
+                     f"{r['ratio_to_forward']:>9.2f} {100 * r['agreement']:>18.3f}%")
+    return "\n".join(lines)

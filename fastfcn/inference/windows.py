@@ -1,0 +1,112 @@
+"""How one resized image becomes class probabilities: the official sliding window, or one forward.
+
+``slide`` (the official FastFCN/EncNet test protocol, the default of ``fastfcn eval``): the image is
+padded to at least one ``crop_size`` crop per side and covered by ``crop_size`` windows placed every
+``2/3 * crop_size`` pixels; the windows' probabilities are averaged where they overlap. At the
+paper's sizes (long side 520, crops of 480) a 512x512 photo takes four forwards.
+
+``whole`` (mmsegmentation's ``whole`` test mode, the default of ``fastfcn predict``): the resized
+image goes through the network once, at its own size. The network is fully convolutional and its
+output is resized to its input, so any size works (a side under ``MIN_SIDE`` pixels is padded); one
+forward costs about a quarter of the four.
+
+With ``flip`` every forward is also run on the mirrored input and the two probabilities averaged.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Literal
+
+import torch
+from torch import Tensor, nn
+
+from ..model import MEAN, STD, FastFCN
+
+__all__ = ["MODES", "Mode", "STRIDE_RATE", "MIN_SIDE", "segment_logits", "sliding_windows", "pad_to", "forward_probs",
+           "image_probs"]
+
+Mode = Literal["slide", "whole"]
+MODES: tuple[str, ...] = ("slide", "whole")
+STRIDE_RATE = 2.0 / 3.0
+# whole mode pads a thinner image (a strip) to this many pixels a side, as slide pads to a crop: C5, at
+# 1/32 of the input, then has two rows and columns, the least an exported graph takes
+MIN_SIDE = 33
+
+
+def segment_logits(model: nn.Module, x: Tensor) -> Tensor:
+    """The main logits at the input's size, without computing the auxiliary head (unused at test time)."""
+    net = model.module if hasattr(model, "module") else model  # DistributedDataParallel
+    if isinstance(net, FastFCN):
+        return net(x, with_aux=False)["out"]
+    return net(x)["out"]
+
+
+def sliding_windows(height: int, width: int, crop_size: int,
+                    stride_rate: float = STRIDE_RATE) -> tuple[list[tuple[int, int, int, int]], tuple[int, int]]:
+    """Windows ``(top, bottom, left, right)`` over an image padded to ``(max(h, crop), max(w, crop))``.
+
+    Returns the windows and that padded size. Windows start every ``int(crop * stride_rate)`` pixels;
+    the last one of a row/column may end past the padded image (the caller pads it to a full crop).
+    """
+    if crop_size < 1 or height < 1 or width < 1:
+        raise ValueError(f"bad sizes: image {height}x{width}, crop {crop_size}")
+    stride = max(1, int(crop_size * stride_rate))
+    ph, pw = max(height, crop_size), max(width, crop_size)
+    rows = math.ceil((ph - crop_size) / stride) + 1
+    cols = math.ceil((pw - crop_size) / stride) + 1
+    windows = []
+    for r in range(rows):
+        for c in range(cols):
+            top, left = r * stride, c * stride
+            windows.append((top, min(top + crop_size, ph), left, min(left + crop_size, pw)))
+    return windows, (ph, pw)
+
+
+def pad_to(x: Tensor, height: int, width: int) -> Tensor:
+    """Pad ``[B, 3, h, w]`` at the bottom/right to ``height x width`` with normalised black."""
+    dh, dw = height - x.shape[-2], width - x.shape[-1]
+    if dh <= 0 and dw <= 0:
+        return x
+    value = torch.tensor([-m / s for m, s in zip(MEAN, STD, strict=True)], dtype=x.dtype, device=x.device)
+    out = value.view(1, 3, 1, 1).expand(x.shape[0], 3, x.shape[-2] + max(dh, 0), x.shape[-1] + max(dw, 0)).clone()
+    out[..., : x.shape[-2], : x.shape[-1]] = x
+    return out
+
+
+def forward_probs(model: nn.Module, x: Tensor, flip: bool) -> Tensor:
+    """Softmax probabilities ``[1, C, h, w]`` of one forward of ``x`` (``[1, 3, h, w]``), flip-averaged."""
+    batch = torch.cat([x, x.flip(-1)]) if flip else x
+    probs = segment_logits(model, batch).float().softmax(1)
+    if flip:
+        probs = 0.5 * (probs[:1] + probs[1:].flip(-1))
+    return probs
+
+
+def _slide_probs(model: nn.Module, image: Tensor, crop_size: int, flip: bool) -> Tensor:
+    h, w = image.shape[-2:]
+    windows, (ph, pw) = sliding_windows(h, w, crop_size)
+    padded = pad_to(image, ph, pw)
+    total: Tensor | None = None
+    counts = torch.zeros(1, 1, ph, pw, device=image.device)
+    for top, bottom, left, right in windows:
+        crop = pad_to(padded[..., top:bottom, left:right], crop_size, crop_size)
+        probs = forward_probs(model, crop, flip)[..., : bottom - top, : right - left]
+        if total is None:
+            total = torch.zeros(1, probs.shape[1], ph, pw, device=image.device)
+        total[..., top:bottom, left:right] += probs
+        counts[..., top:bottom, left:right] += 1
+    assert total is not None
+    return (total / counts)[..., :h, :w]
+
+
+def image_probs(model: nn.Module, image: Tensor, crop_size: int, flip: bool, mode: str = "slide") -> Tensor:
+    """Probabilities ``[1, C, h, w]`` of one (already resized and normalised) image ``[1, 3, h, w]``."""
+    if mode == "whole":
+        h, w = image.shape[-2:]
+        if h >= MIN_SIDE and w >= MIN_SIDE:
+            return forward_probs(model, image, flip)
+        return forward_probs(model, pad_to(image, max(h, MIN_SIDE), max(w, MIN_SIDE)), flip)[..., :h, :w]
+    if mode == "slide":
+        return _slide_probs(model, image, crop_size, flip)
+    raise ValueError(f"unknown inference mode {mode!r}; choose one of {', '.join(MODES)}")
