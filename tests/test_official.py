@@ -30,6 +30,7 @@ from fastfcn.heads import Encoding
 from fastfcn.official import OfficialCheckpointError
 
 ATOL = 1e-4
+ATOL_FP32 = 3e-4  # a float32 run on any machine against the float32 reference (see test_matches_official_outputs)
 NAMES = fixture_names()
 EXPECTED = ["deeplab_dilated_r50", "deeplab_jpu_r50", "encnet_dilated_r50", "encnet_jpu_r101", "encnet_jpu_r50",
             "psp_dilated_r50", "psp_jpu_r50"]
@@ -76,12 +77,14 @@ def test_matches_official_outputs(name: str, tmp_path: Path) -> None:
     model = fastfcn.load_official(path, **meta["load"])
     assert not model.training
     assert model.config["aux_loss"] and model.config["se_loss"] == meta["official"]["se_loss"]
-    diffs = _max_diffs(model, ref)
-    print(f"{name}: max abs diff (float32) {diffs}")
-    assert max(diffs.values()) <= ATOL, diffs
-    # in float64 only the float32 rounding of the stored reference remains
+    # in float64 only the float32 rounding of the stored reference remains: the exact test of faithfulness
     diffs64 = _max_diffs(model, ref, torch.float64)
     assert max(diffs64.values()) <= 1e-5, diffs64
+    # in float32 the machine's kernels add their own rounding (the order in which a convolution sums
+    # depends on the CPU's vector width: 1.2e-4 seen on an AVX2 EPYC, 4e-5 on AVX-512 machines)
+    diffs = _max_diffs(model, ref)
+    print(f"{name}: max abs diff (float32) {diffs}")
+    assert max(diffs.values()) <= ATOL_FP32, diffs
 
 
 def test_data_parallel_prefix(tmp_path: Path) -> None:
