@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from .arguments import unit_interval
+
 __all__ = ["add_subcommands"]
 
 
@@ -52,16 +54,6 @@ def _cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
-def _fraction(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a share between 0 and 1, got {text!r}") from None
-    if not 0.0 <= value <= 1.0:
-        raise argparse.ArgumentTypeError(f"expected a share between 0 and 1, got {text}")
-    return value
-
-
 def _cmd_complexity(args: argparse.Namespace) -> int:
     from ..complexity import complexity
     from ..model import build_model
@@ -103,7 +95,7 @@ def add_subcommands(sub: argparse._SubParsersAction) -> None:
                                                           "checkpoint, else 256)")
     # defaults in fastfcn.inference.export (not imported here: the command line starts without torch)
     p.add_argument("--max-abs-diff", type=float, default=None, help="largest allowed difference of the logits (1e-3)")
-    p.add_argument("--min-agreement", type=_fraction, default=None, help="least share of labels that agree (0.999)")
+    p.add_argument("--min-agreement", type=unit_interval("the share of labels"), default=None, help="least share of labels that agree (0.999)")
     p.add_argument("--overwrite", action="store_true", help="replace OUT if it exists")
     p.set_defaults(func=_cmd_export)
 

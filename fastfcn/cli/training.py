@@ -11,6 +11,8 @@ import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
+from .arguments import unit_interval
+
 __all__ = ["add_subcommands", "TRAIN_EPILOG"]
 
 TRAIN_EPILOG = """\
@@ -221,16 +223,6 @@ A file that cannot be read or segmented, a broken link or an unreadable folder i
 others are still processed (exit status 1)."""
 
 
-def _opacity(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number between 0 and 1, got {text!r}") from None
-    if not 0.0 <= value <= 1.0:
-        raise argparse.ArgumentTypeError(f"the opacity must lie between 0 and 1, got {text}")
-    return value
-
-
 def _pixel_limit(text: str) -> int:
     try:
         value = int(float(text))
@@ -316,7 +308,7 @@ def add_subcommands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--device", default="auto")
     p.add_argument("--ms", action="store_true", help="multi-scale + flip")
     _runtime_arguments(p, default_mode="whole")
-    p.add_argument("--alpha", type=_opacity, default=0.5, help="overlay opacity of the colours, 0..1 (0.5)")
+    p.add_argument("--alpha", type=unit_interval("the opacity"), default=0.5, help="overlay opacity of the colours, 0..1 (0.5)")
     p.add_argument("--max-pixels", type=_pixel_limit, default=DEFAULT_MAX_PIXELS, metavar="N",
                    help=f"refuse images of more than N pixels, read from the file's header before decoding, "
                         f"like Pillow's decompression-bomb guard (default {DEFAULT_MAX_PIXELS}, i.e. 10000 x 10000; "
