@@ -149,3 +149,14 @@ def test_ties_go_to_the_first_class_as_argmax_does() -> None:
         probs = predict_probs(Tied(), image, base_size=48, crop_size=40, mode=mode)
         labels = predict_labels(Tied(), image, base_size=48, crop_size=40, mode=mode)
         assert torch.equal(labels.long(), probs.argmax(0)) and bool((labels == 1).all())
+
+
+def test_emulated_bf16_is_not_timed(monkeypatch) -> None:
+    variants = ["fp32", "channels_last", "bf16", "channels_last+fold_bn+bf16+early_fp32", "onnxruntime", "openvino"]
+    monkeypatch.setattr("fastfcn.utils.device.bf16_supported", lambda device: False)
+    assert fast_path.native_variants(variants, "cpu") == (
+        ["fp32", "channels_last", "onnxruntime", "openvino"], ["bf16", "channels_last+fold_bn+bf16+early_fp32"])
+    assert not any("bf16" in v for v in fast_path.default_variants("cpu"))
+    monkeypatch.setattr("fastfcn.utils.device.bf16_supported", lambda device: True)
+    assert fast_path.native_variants(variants, "cpu") == (variants, [])
+    assert "channels_last+fold_bn+bf16+early_fp32" in fast_path.default_variants("cpu", with_compile=False)
