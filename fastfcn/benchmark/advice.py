@@ -38,9 +38,11 @@ def runtime_rows(fp: dict[str, Any]) -> list[dict[str, Any]]:
 
 def format_runtime_rows(rows: list[dict[str, Any]]) -> str:
     """The paths as a terminal table."""
-    lines = [f"{'path':<32} {'variant':<40} {'median ms':>9} {'speed-up':>8} {'labels changed':>14}"]
+    pw = max([len("path"), *(len(r["path"]) for r in rows)])
+    vw = max([len("variant"), *(len(r["variant"]) for r in rows)])
+    lines = [f"{'path':<{pw}} {'variant':<{vw}} {'median ms':>9} {'speed-up':>8} {'labels changed':>14}"]
     for r in rows:
-        lines.append(f"{r['path']:<32} {r['variant']:<40} {r['latency_median_s'] * 1e3:>9.0f} {r['speedup']:>8.2f} "
+        lines.append(f"{r['path']:<{pw}} {r['variant']:<{vw}} {r['latency_median_s'] * 1e3:>9.0f} {r['speedup']:>8.2f} "
                      f"{100 * r['changed_fraction']:>13.3f}%")
     return "\n".join(lines)
 

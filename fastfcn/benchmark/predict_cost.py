@@ -115,11 +115,12 @@ def predict_cost(spec: ModelSpec, opts: BenchOptions, images: int = 4, rounds: i
 
 def format_predict_cost(pc: dict[str, Any]) -> str:
     """The predict-cost result as a terminal table."""
+    vw = max([len("variant"), *(len(r["variant"]) for r in pc["rows"])])
     lines = [f"fastfcn predict on {pc['images']} procedural scenes of {pc['size']}x{pc['size']} ({pc['name']} "
              f"{pc['backbone']}, long side {pc['base_size']}, crops {pc['crop_size']}); one fp32 eager forward at "
              f"{pc['size']}x{pc['size']}: {pc['forward_s']:.3f} s",
-             f"{'mode':<6} {'asked':<8} {'variant':<32} {'s / image':>9} {'x forward':>9} {'labels = fp32 whole':>19}"]
+             f"{'mode':<6} {'asked':<8} {'variant':<{vw}} {'s / image':>9} {'x forward':>9} {'labels = fp32 whole':>19}"]
     for r in pc["rows"]:
-        lines.append(f"{r['mode']:<6} {r['asked']:<8} {r['variant']:<32} {r['per_image_s']:>9.3f} "
+        lines.append(f"{r['mode']:<6} {r['asked']:<8} {r['variant']:<{vw}} {r['per_image_s']:>9.3f} "
                      f"{r['ratio_to_forward']:>9.2f} {100 * r['agreement']:>18.3f}%")
     return "\n".join(lines)
