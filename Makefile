@@ -11,7 +11,7 @@ ifeq ($(filter complete student,$(EDITION)),)
 $(error EDITION=$(EDITION) is not an edition of the book: use EDITION=complete (the default) or EDITION=student)
 endif
 
-.PHONY: install test lint book book-run book-html clean
+.PHONY: install test lint book book-run book-html clean gpu-run gpu-wheels
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -44,6 +44,16 @@ book-run: install
 
 book-html: install
 	$(PY) -m fastfcn book build --edition $(EDITION)
+
+# Every GPU figure of the book, on a machine with a GPU (scripts/gpu_run.sh --help): the venv's python when there
+# is one, else python3 with the wheels of `make gpu-wheels`. GPU_RUN_ARGS: e.g. GPU_RUN_ARGS="--profile full".
+GPU_PYTHON ?= $(if $(wildcard $(PY)),$(PY),python3)
+gpu-run:
+	bash scripts/gpu_run.sh --python $(GPU_PYTHON) $(GPU_RUN_ARGS)
+
+# papermill, jupytext, ipykernel and their needs as python 3.12 wheels in .gpu-wheels/, for a GPU machine with no registry
+gpu-wheels: install
+	PYTHON=$(PY) bash scripts/gpu_wheels.sh
 
 clean:
 	rm -rf book/_build book/_executed

@@ -150,6 +150,15 @@ _TORCHVISION_WEIGHTS = {"resnet18": "ResNet18_Weights", "resnet34": "ResNet34_We
                         "resnet50": "ResNet50_Weights", "resnet101": "ResNet101_Weights"}
 
 
+def imagenet_weights_url(name: str) -> str | None:
+    """Where torchvision downloads the ImageNet weights of backbone ``name`` from (``None``: it has none)."""
+    if name not in _TORCHVISION_WEIGHTS:
+        return None
+    import torchvision.models as tvm
+
+    return getattr(tvm, _TORCHVISION_WEIGHTS[name]).IMAGENET1K_V1.url
+
+
 def _load_backbone_weights(model: ResNet, name: str, weights: str) -> None:
     if weights == "imagenet":
         if name not in _TORCHVISION_WEIGHTS:

@@ -8,6 +8,23 @@ import pytest
 import torch
 
 
+@pytest.fixture(scope="session", autouse=True)
+def book_runs(tmp_path_factory) -> Iterator[None]:
+    """The chapters' Table 1 trainings go to one temporary folder for the whole session: chapters 7-9
+    share them (as in a real build), and the repository's book/_build/runs is never touched."""
+    import os
+
+    from fastfcn.lessons.trainings import RUNS_ENV
+
+    before = os.environ.get(RUNS_ENV)
+    os.environ[RUNS_ENV] = str(tmp_path_factory.mktemp("book-runs"))
+    yield
+    if before is None:
+        os.environ.pop(RUNS_ENV, None)
+    else:
+        os.environ[RUNS_ENV] = before
+
+
 @pytest.fixture
 def one_thread() -> Iterator[None]:
     """The CI/dev machines have 2 shared cores: one thread per test process is faster and steadier."""

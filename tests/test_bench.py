@@ -194,3 +194,24 @@ def test_cli_bench(tmp_path, capsys) -> None:
     doc = json.loads((tmp_path / "bench_cpu_cli.json").read_text())
     assert doc["fast_path"]["variants"][1]["variant"] == "channels_last"
     assert len(doc["results"]) == 1 and (tmp_path / "bench_cpu_cli.csv").is_file()
+
+
+def test_official_fps_records_both_timings(tmp_path, capsys) -> None:
+    """``--official-fps`` also times the loop unsynchronised (the official script's way); on the CPU synchronising
+    is a no-op, so both figures are measured and recorded, and the CUDA-event figures are None."""
+    spec = bench.parse_rows(ROWS[1:], substitute="resnet18")[0]
+    (r,) = bench.run_benchmark([spec], replace(TINY, size=32, runs=2, official_fps=True))
+    assert r["fps"] > 0 and r["fps_unsynchronised"] > 0
+    assert r["fps_cuda_events"] is None and r["latency_cuda_events_median_s"] is None
+    (plain,) = bench.run_benchmark([spec], replace(TINY, size=32))
+    assert plain["fps_unsynchronised"] is None  # not asked for
+    rc = main(["bench", "--device", "cpu", "--substitute-backbone", "resnet18", "--size", "32", "--runs", "2",
+               "--warmup", "0", "--rows", "encnet/resnet50/jpu", "--no-torchvision", "--in-process", "--threads", "1",
+               "--quiet", "--official-fps", "--out-dir", str(tmp_path), "--name", "bench_cpu_official"])
+    assert rc == 0, capsys.readouterr().out
+    doc = json.loads((tmp_path / "bench_cpu_official.json").read_text())
+    assert doc["options"]["official_fps"] is True
+    (row,) = doc["results"]
+    assert row["fps"] > 0 and row["fps_unsynchronised"] > 0 and "fps_cuda_events" in row
+    with (tmp_path / "bench_cpu_official.csv").open() as f:
+        assert float(next(csv.DictReader(f))["fps_unsynchronised"]) > 0

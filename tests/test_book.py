@@ -28,7 +28,8 @@ from fastfcn.book import runner as book_runner  # noqa: E402
 REPO = Path(__file__).resolve().parents[1]
 BOOK = REPO / "book"
 EXPECTED_CHAPTERS = ["01_overview", "02_price_of_dilation", "03_dilated_vs_stride_1d", "04_joint_upsampling",
-                     "05_building_jpu"]
+                     "05_building_jpu", "06_how_fast", "07_table1", "08_where_they_differ", "09_recovering_dilated",
+                     "10_reproduction_report"]
 SMOKE_SECONDS = 150  # "about a minute" per chapter, with slack for a busy 2-core machine
 HEADER = """---
 jupytext: {text_representation: {extension: .md, format_name: myst, format_version: 0.13}}

@@ -1,10 +1,10 @@
 """Chapter 6 ("How fast is FastFCN?"): the report functions it prints with, and its GPU-results branch.
 
 The unit tests feed hand-made result dicts to the tables and figures of ``fastfcn.benchmark.report``.
-The chapter test writes a small but real ``bench_gpu_*.json`` (a tiny in-process benchmark relabelled as a
-GPU's) into a temporary folder and executes the chapter in the smoke profile with ``results_dir`` pointing
-there: that folder holds no trained fast-path file, so the "not measured" branch of the trained-weights
-section runs too.
+The chapter test writes a small but real GPU run into ``<tmp>/gpu/`` as ``scripts/gpu_run.sh`` writes it
+(``bench.json``, ``device.json``, ``bench_fast_path.json``: tiny in-process benchmarks relabelled as a GPU's)
+and executes the chapter in the smoke profile with ``results_dir`` pointing at ``<tmp>``: that folder holds
+no trained fast-path file, so the "not measured" branch of the trained-weights section runs too.
 """
 
 from __future__ import annotations
@@ -255,21 +255,35 @@ def test_format_gpu_comparison() -> None:
 # the chapter, executed with a GPU results file
 
 
-def _gpu_results_file(folder: Path) -> tuple[Path, dict]:
-    """A tiny real benchmark (in-process, CPU) written as ``fastfcn bench`` writes it, relabelled as a GPU's."""
-    opts = bench.BenchOptions(device="cpu", size=64, runs=1, warmup=0, isolate=False)
-    specs = bench.parse_rows(["encnet/resnet50/none", "encnet/resnet50/jpu"], substitute="resnet18")
-    results = bench.run_benchmark(specs, opts, modes=("inference", "train"))
-    fast = bench.fast_path(specs[1], opts, ["fp32", "channels_last"], images=1)
-    path = bench.write_json(folder / "bench_gpu_test-gpu.json", results, opts, {"fast_path": fast})
+def _relabel(path: Path) -> dict:
     doc = json.loads(path.read_text())
     doc["environment"].update(device="cuda", device_name="Test GPU")
     doc["options"]["device"] = "cuda"
     for r in doc["results"]:
         r["device"] = "cuda"
-    doc["fast_path"]["device"] = "cuda"
+    if doc.get("fast_path"):
+        doc["fast_path"]["device"] = "cuda"
     path.write_text(json.dumps(doc, indent=1))
-    return path, doc
+    return doc
+
+
+def _gpu_results_file(folder: Path) -> tuple[Path, dict]:
+    """A tiny real GPU run (in-process benchmarks on the CPU, relabelled as a GPU's) in ``folder/gpu``, the files
+    ``scripts/gpu_run.sh`` writes: ``bench.json`` (official FPS too), ``device.json``, ``bench_fast_path.json``."""
+    from fastfcn.benchmark import gpu_report
+
+    gpu = folder / gpu_report.GPU_DIR
+    opts = bench.BenchOptions(device="cpu", size=64, runs=1, warmup=0, isolate=False, official_fps=True)
+    specs = bench.parse_rows(["encnet/resnet50/none", "encnet/resnet50/jpu"], substitute="resnet18")
+    results = bench.run_benchmark(specs, opts, modes=("inference", "train"))
+    path = bench.write_json(gpu / "bench.json", results, opts)
+    fast = bench.fast_path(specs[1], opts, ["fp32", "channels_last"], images=1)
+    bench.write_json(gpu / "bench_fast_path.json", [], opts, {"fast_path": fast})
+    (gpu / "device.json").write_text(json.dumps({"name": "Test GPU", "driver": "1.0", "torch": "2.11.0",
+                                                 "cuda": "13.0", "date": "2026-12-01T00:00:00+00:00",
+                                                 "commit": "abc123def0123"}))
+    _relabel(gpu / "bench_fast_path.json")
+    return path, _relabel(path)
 
 
 def _stream_text(cell) -> str:
@@ -298,28 +312,34 @@ def test_chapter_shows_gpu_results(tmp_path, monkeypatch, one_thread) -> None:
     code = [c for c in out["cells"] if c["cell_type"] == "code"]
     errors = [o for c in code for o in c.get("outputs", []) if o.get("output_type") == "error"]
     assert not errors, errors
-    gpu_cell = next(c for c in code if "gpu_result_files(RESULTS)" in c["source"])
+    from fastfcn.benchmark import gpu_report
+
+    gpu_cell = next(c for c in code if "load_gpu_run(RESULTS" in c["source"])
     text = _stream_text(gpu_cell)
-    env = doc["environment"]
-    assert f"bench_gpu_test-gpu.json: Test GPU, torch {env['torch']}, created {env['created']}" in text
-    assert bench.format_table(doc["results"]) in text
+    run = gpu_report.load_gpu_run(path.parent)
+    gpu_rows = gpu_report.gpu_rows(run)
+    assert text.startswith("Test GPU, driver 1.0, torch 2.11.0, CUDA 13.0, 2026-12-01, commit abc123def0; 64x64")
+    assert gpu_report.format_gpu_table(gpu_rows) in text and gpu_report.gpu_summary(run, gpu_rows) in text
     lines = text.splitlines()
     header = next(i for i, ln in enumerate(lines) if ln.startswith("head    backbone   ups       CPU x dilated"))
     rows = [ln.split() for ln in lines[header + 1:header + 3]]  # inference rows only: the training rows are skipped
     gpu = {r["upsampling"]: r for r in doc["results"] if r["mode"] == "inference"}
     assert [r[:3] for r in rows] == [["encnet", "resnet50", "none"], ["encnet", "resnet50", "jpu"]]
     assert rows[1][4:7] == [f"{gpu['jpu']['ratio']:.2f}", "2.00", f"{gpu['jpu']['fps']:.1f}"]
-    assert rows[1][7] == "-"  # no unsynchronised FPS without --official-fps
+    assert rows[1][7] == f"{gpu['jpu']['fps_unsynchronised']:.1f}"  # the official FPS script's way
     assert lines[header + 3] == ""  # then the fast path, measured on the "GPU"
-    assert bench.format_fast_path(doc["fast_path"]) in text
+    assert bench.format_fast_path(run.fast_path) in text
     assert "fast inference path: encnet/jpu resnet18 at 64x64, batch 1, cuda" in text
-    assert "No GPU figures yet" not in text
+    assert gpu_report.NO_GPU_RUN not in text
 
     trained_cell = next(c for c in code if "result_files(RESULTS)" in c["source"] and "gpu" not in c["source"])
     assert _stream_text(trained_cell).startswith("No book/results/fast_path_*.json")
 
     figures = json.loads(figures_path.read_text())
-    assert figures["gpu_result_files"] == {"value": 1, "unit": None}
+    assert figures["gpu_run_committed"] == {"value": True, "unit": None}
+    assert figures["gpu_encnet_r50_ratio"] == {"value": round(gpu["jpu"]["ratio"], 2), "unit": "x"}
+    assert figures["gpu_encnet_r50_paper_ratio"] == {"value": 2.0, "unit": "x"}
+    assert figures["gpu_encnet_r101_ratio"] == {"value": None, "unit": "x"}  # not in this run: NaN, null
     assert figures["trained_fast_files"]["value"] == 0
     assert figures["trained_best_speedup"] == {"value": None, "unit": "x"}  # NaN: not measured
     assert figures["trained_best_variant"]["value"] == "(not measured)"

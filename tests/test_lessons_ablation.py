@@ -260,3 +260,24 @@ def test_plot_training_curves(plt: ModuleType) -> None:
     assert (left.lines[0].get_alpha(), left.lines[1].get_alpha()) == (0.9, 0.4)
     assert right.get_xlabel() == "seconds"
     assert [t.get_text() for t in left.get_legend().get_texts()] == ["JPU"]   # one legend entry per network
+
+
+def test_compare_reads_a_difference_against_both_noises() -> None:
+    from fastfcn.lessons.ablation import compare
+
+    def runs(mious, shift):
+        return [{"metrics": {"mIoU": m}, "boot": torch.tensor([m + shift - 0.01, m + shift, m + shift + 0.01])}
+                for m in mious]
+
+    big = compare("JPU", "bilinear", runs([0.50, 0.52], 0.0), runs([0.40, 0.41], 0.0))
+    assert big.point == pytest.approx(10.5) and big.seed_spread == pytest.approx(2.0)
+    assert big.beyond_seeds and big.beyond_val_images
+    assert big.verdict() == "larger than both the seed spread and the val-image interval"
+    small = compare("JPU", "dilated", runs([0.50, 0.53], 0.0), runs([0.49, 0.50], 0.0))
+    assert not small.beyond_seeds                       # 2.0 points < a 3.0-point seed spread
+    assert small.beyond_val_images                      # but the first seeds' difference clears its interval
+    assert small.verdict() == "outside the val-image interval but within the seed spread"
+    tie = compare("a", "b", [{"metrics": {"mIoU": 0.5}, "boot": torch.tensor([0.45, 0.55])}],
+                  [{"metrics": {"mIoU": 0.5}, "boot": torch.tensor([0.55, 0.45])}])
+    assert tie.verdict() == "within both the seed spread and the val-image interval"
+    assert "+0.0 points" in tie.sentence()

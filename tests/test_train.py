@@ -212,3 +212,54 @@ def test_cli_train_resume_and_eval(tmp_path: Path, capsys) -> None:
     assert main(["eval", "--checkpoint", out + "/last.pth", "--limit", "2", "--no-progress"]) == 0
     printed = capsys.readouterr().out
     assert "procedural val: 2 images" in printed and "mIoU" in printed
+
+
+def test_mixed_precision_choice(monkeypatch) -> None:
+    from fastfcn.training import precision
+
+    assert precision.mixed_precision("cpu", None, None) == (None, None)  # off on the CPU unless asked
+    assert precision.mixed_precision("cpu", False, "bf16") == (None, None)
+    monkeypatch.setattr(precision, "bf16_supported", lambda device: True)
+    assert precision.mixed_precision("cpu", True, None) == (torch.bfloat16, None)
+    dtype, why = precision.mixed_precision("cpu", True, "fp16")
+    assert dtype is None and "needs a GPU" in why
+    monkeypatch.setattr(precision, "bf16_supported", lambda device: False)
+    dtype, why = precision.mixed_precision("cpu", True, None)
+    assert dtype is None and "emulated" in why
+    with pytest.raises(ValueError, match="amp_dtype must be one of fp16, bf16"):
+        TrainConfig(amp_dtype="int8")
+
+
+@pytest.mark.parametrize("native", [True, False])
+def test_bf16_channels_last_training_lowers_the_loss(tmp_path: Path, monkeypatch, native: bool) -> None:
+    """A tiny model trained with bf16 autocast + channels_last: its loss falls; without native bf16 the run
+    says so once and trains in float32 (the weights stay float32 either way)."""
+    from fastfcn.training import precision
+
+    monkeypatch.setattr(precision, "bf16_supported", lambda device: native)
+    calls: list[torch.dtype] = []
+    real_autocast = torch.autocast
+
+    def spy(*args, **kw):
+        if kw.get("enabled", True):
+            calls.append(kw["dtype"])
+        return real_autocast(*args, **kw)
+
+    monkeypatch.setattr(torch, "autocast", spy)   # the trainer calls torch.autocast
+    cfg = tiny_config(tmp_path / "run", amp=True, channels_last=True, iterations=12, epochs=None, num_images=4,
+                      lr=0.01, log_every=1)
+    if native:
+        result = train(cfg)
+    else:
+        with pytest.warns(UserWarning, match="no native bfloat16"):
+            result = train(cfg)
+    assert calls == ([torch.bfloat16] * 12 if native else [])
+    losses = [json.loads(line)["loss"] for line in (tmp_path / "run" / "steps.jsonl").read_text().splitlines()]
+    assert len(losses) == 12 and all(math.isfinite(v) for v in losses)
+    assert sum(losses[-3:]) / 3 < 0.8 * sum(losses[:3]) / 3, losses
+    state = load_checkpoint(result["checkpoint"])["state_dict"]
+    assert all(v.dtype == torch.float32 for v in state.values() if v.is_floating_point())
+    # a resume may change the precision: it does not change what is learned
+    resumed = train(tiny_config(tmp_path / "run", iterations=12, epochs=None, num_images=4, lr=0.01, log_every=1),
+                    resume=True)
+    assert resumed["iterations"] == 12

@@ -10,6 +10,8 @@ torchvision's dilated ``deeplabv3_resnet50/101`` and ``fcn_resnet50``, is measur
   min/max; ``fps = batch / median``. ``official_fps=True`` also times the loop the way the official FPS
   script does, without synchronising the device: on a GPU that measures how fast the host queues the work
   (until the queue fills up), not how fast the GPU finishes it; on the CPU it is the same measurement.
+  On CUDA each model is also timed with CUDA events recorded around each call (``fps_cuda_events``):
+  the GPU's own clock, without the host's launch and synchronisation overhead.
   With ``compile=True`` the first call (compilation) is untimed and outside the peak memory.
 * **Peak memory.** See :mod:`fastfcn.benchmark.memory`; ``isolate=True`` runs each measurement in a
   fresh Python process (:mod:`fastfcn.benchmark.worker`), which the CPU peak needs.
@@ -94,11 +96,14 @@ def measure(spec: ModelSpec, opts: BenchOptions, mode: str = "inference", isolat
             total = time_unsynchronised(step, opts.runs, 0)
             synchronize(opts.device)
             unsynced = opts.runs * batch / total
+        events = _cuda_event_times(step, opts.runs) if opts.is_cuda else None
         result = {
             **spec_fields(spec), "mode": mode, "batch": batch, "size": opts.size, "device": opts.device,
             "dtype": opts.dtype, "channels_last": opts.channels_last, "compile": opts.compile, "aux": opts.aux,
             "threads": torch.get_num_threads(), "runs": opts.runs, "warmup": opts.warmup,
             **latency_stats(times), "fps": batch / statistics.median(times), "fps_unsynchronised": unsynced,
+            "latency_cuda_events_median_s": statistics.median(events) if events else None,
+            "fps_cuda_events": batch / statistics.median(events) if events else None,
             **memory, "isolated": isolated, "times_s": times,
         }
         result["wall_s"] = time.perf_counter() - start
@@ -106,6 +111,19 @@ def measure(spec: ModelSpec, opts: BenchOptions, mode: str = "inference", isolat
     finally:
         torch.set_num_threads(old_threads)
         torch.backends.cudnn.benchmark = old_bench
+
+
+def _cuda_event_times(step: Any, runs: int) -> list[float]:
+    """Seconds of each of ``runs`` calls between two CUDA events recorded around it (the GPU's clock)."""
+    times = []
+    for _ in range(runs):
+        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        start.record()
+        step()
+        end.record()
+        end.synchronize()  # one call at a time, as the synchronised timing: no overlap between calls
+        times.append(start.elapsed_time(end) / 1e3)
+    return times
 
 
 def measure_isolated(spec: dict[str, Any], opts: dict[str, Any], mode: str) -> dict[str, Any]:

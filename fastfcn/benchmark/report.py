@@ -43,8 +43,8 @@ CSV_FIELDS = ["name", "kind", "head", "backbone", "upsampling", "paper_backbone"
                "output_stride", "mode", "batch", "size", "device", "dtype", "channels_last", "compile", "aux",
                "threads", "runs", "warmup", "params", "gmacs", "activation_bytes", "latency_median_s",
                "latency_q25_s", "latency_q75_s", "latency_min_s", "latency_max_s", "latency_mean_s", "fps",
-               "fps_unsynchronised", "peak_mem_bytes", "peak_total_bytes", "baseline_bytes", "memory_method",
-               "isolated", "paper_fps", "ratio", "paper_ratio", "official_cpu_latency_s", "wall_s"]
+               "fps_unsynchronised", "fps_cuda_events", "peak_mem_bytes", "peak_total_bytes", "baseline_bytes",
+               "memory_method", "isolated", "paper_fps", "ratio", "paper_ratio", "official_cpu_latency_s", "wall_s"]
 
 
 def write_csv(results: Sequence[dict[str, Any]], path: str | Path) -> Path:

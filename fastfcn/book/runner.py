@@ -250,9 +250,8 @@ def run_book(book_dir: Path = DEFAULT_BOOK_DIR, out_dir: Path | None = None, *, 
     try:
         for chapter in bar:
             bar.set_postfix_str(chapter.stem)
-            inputs, params = (), None
-            if chapter == front:
-                inputs = _results_files(out_dir, every)
+            inputs, params = _inputs(chapter, front, every, out_dir), None
+            if chapter == front or reads_results(chapter):
                 params = {"executed_dir": os.path.relpath(out_dir, book_dir)}  # the page runs in book_dir
             digest = content_hash(chapter.path, package_dir, profile=profile, device=resolved, seed=seed,
                                   inputs=inputs)
@@ -280,6 +279,24 @@ def _results_files(out_dir: Path, chapters: Iterable[Chapter]) -> list[Path]:
     return [p for c in chapters if (p := Path(out_dir) / f"{c.stem}.json").is_file()]
 
 
+def reads_results(chapter: Chapter) -> bool:
+    """Whether a chapter reads other chapters' results files: its parameters cell names ``executed_dir``."""
+    if not chapter.exists:
+        return False
+    nb = read_chapter(chapter.path)
+    cell = next(c for c in nb.cells if "parameters" in c.get("metadata", {}).get("tags", []))
+    return re.search(r"^executed_dir\s*=", cell.source, re.M) is not None
+
+
+def _inputs(chapter: Chapter, front: Chapter | None, every: list[Chapter], out_dir: Path) -> list[Path]:
+    """The results files a page depends on: the front page all chapters', a reader (the report) the earlier ones'."""
+    if chapter == front:
+        return _results_files(out_dir, every)
+    if reads_results(chapter):
+        return _results_files(out_dir, every[:every.index(chapter)])
+    return []
+
+
 def stale_chapters(book_dir: Path = DEFAULT_BOOK_DIR, executed_dir: Path | None = None,
                    package_dir: Path = PACKAGE_DIR) -> list[str]:
     """Human-readable notes on executed chapters that no longer match their sources (or each other)."""
@@ -293,7 +310,7 @@ def stale_chapters(book_dir: Path = DEFAULT_BOOK_DIR, executed_dir: Path | None 
             continue
         res = json.loads(res_path.read_text())
         profiles.setdefault(res.get("profile"), []).append(c.stem)
-        inputs = _results_files(executed_dir, chapters) if c == front else ()
+        inputs = _inputs(c, front, chapters, executed_dir)
         digest = content_hash(c.path, package_dir, profile=res.get("profile"), device=res.get("device"),
                               seed=res.get("seed", 0), inputs=inputs)
         if digest != res.get("hash"):

@@ -67,7 +67,10 @@ def _train_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--seed", type=int, default=S)
     g.add_argument("--device", default=S, help="auto (default), cpu, cuda")
     g.add_argument("--amp", action=argparse.BooleanOptionalAction, default=S,
-                   help="float16 mixed precision (default: on with CUDA)")
+                   help="mixed precision (default: on with CUDA): fp16 on a GPU, bf16 on a CPU that has it")
+    g.add_argument("--amp-dtype", choices=["fp16", "bf16"], default=S, help="the --amp dtype (fp16 CUDA, bf16 CPU)")
+    g.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=S,
+                   help="NHWC activations (faster convolutions on CPUs)")
     g = p.add_argument_group("run")
     g.add_argument("--out-dir", default=S, help="log.jsonl, config.json and last.pth go here (runs/train)")
     g.add_argument("--resume", nargs="?", const=True, default=False, metavar="CKPT",

@@ -7,9 +7,9 @@ import torch
 from torch import Tensor
 
 from .base import SegmentationDataset, Transform
-from .scene import CLASSES, COLOURS, render_scene
+from .scene import CLASSES, COLOURS, SCENE_VERSION, render_scene
 
-__all__ = ["ProceduralScenes", "SPLIT_CODES", "validation_scenes"]
+__all__ = ["ProceduralScenes", "SCENE_VERSION", "SPLIT_CODES", "validation_scenes"]
 
 SPLIT_CODES = {"train": 0, "val": 1, "test": 2}
 DEFAULT_NUM_IMAGES = {"train": 1000, "val": 200, "test": 200}
@@ -19,11 +19,14 @@ class ProceduralScenes(SegmentationDataset):
     """Outdoor scenes with textured stuff, objects at many scales, thin structures and a context class.
 
     Image ``i`` of a split is a pure function of ``(seed, split, i)`` and the image size: the same arguments give
-    the same pixels in any process, and the splits never share a scene. See :mod:`fastfcn.data.scene` for what is
-    drawn and why. ``image_size`` is an int (square) or ``(height, width)``.
+    the same pixels in any process, and the splits never share a scene (within one :attr:`version` of the drawing
+    code). See :mod:`fastfcn.data.scene` for what is drawn and why. ``image_size`` is an int (square) or
+    ``(height, width)``.
     """
 
     name = "procedural"
+    # which drawing of the scenes this is: a key for anything trained or cached on them (see scene.SCENE_VERSION)
+    version = SCENE_VERSION
 
     def __init__(self, split: str = "train", num_images: int | None = None,
                  image_size: int | tuple[int, int] = 128, seed: int = 0,

@@ -7,9 +7,13 @@ The scene is built so that the questions of the FastFCN paper matter on it:
 * **objects at many scales**: ``ball``, ``box`` and ``triangle`` from a few pixels to almost half the image;
 * **thin structures** (``pole``: poles, sagging wires and branches with side shoots) 3-6 px wide at 128 px (the width
   scales with the image), which an output-stride-32 feature map cannot resolve;
-* **context**: ``balloon`` is drawn exactly like ``ball`` (same shapes, sizes, colours and shading) but always
-  floats in the sky, while a ball always lies on the ground or in front of the wall. Only the surroundings tell
-  the two classes apart.
+* **context**: ``balloon`` is drawn exactly like ``ball``, by the same code (same shape, colours, shading and
+  texture), but always floats in the sky, while a ball always lies on the ground or in front of the wall. Only
+  the surroundings tell the two classes apart. So that nothing else does, they come in pairs of one radius (the
+  sky has less room than the ground: drawn apart, big balloons would fit less often than big balls), they are
+  painted last onto free stuff (nothing occludes one, nor cuts it in two), and they lie wholly inside the image
+  (no cut-off side that would say "top edge" or "bottom edge"). :mod:`fastfcn.lessons.context` checks that a
+  classifier of the object's own pixels is at chance.
 
 Everything comes from one ``numpy.random.Generator``: the same generator state gives the same scene.
 """
@@ -23,8 +27,8 @@ import numpy as np
 
 from .noise import fractal_noise, value_noise
 
-__all__ = ["CLASSES", "COLOURS", "SCALE_PX", "THIN_WIDTH_PX", "SKY", "GRASS", "WALL", "BALL", "BALLOON", "BOX",
-           "TRIANGLE", "POLE", "render_scene"]
+__all__ = ["CLASSES", "COLOURS", "SCALE_PX", "THIN_WIDTH_PX", "ROUND_RADIUS", "SCENE_VERSION", "SKY", "GRASS",
+           "WALL", "BALL", "BALLOON", "BOX", "TRIANGLE", "POLE", "render_scene"]
 
 CLASSES = ["sky", "grass", "wall", "ball", "balloon", "box", "triangle", "pole"]
 SKY, GRASS, WALL, BALL, BALLOON, BOX, TRIANGLE, POLE = range(len(CLASSES))
@@ -34,6 +38,11 @@ COLOURS = np.array([[135, 190, 235], [60, 160, 60], [150, 90, 60], [255, 150, 0]
 
 SCALE_PX = 128.0  # the image side at which the sizes below hold; they scale with min(H, W) / SCALE_PX
 THIN_WIDTH_PX = (3.0, 6.0)  # width of thin structures at a SCALE_PX image
+ROUND_RADIUS = (0.025, 0.16)  # radius of balls and balloons, a fraction of min(H, W) (log-uniform, before fitting)
+# raise whenever render_scene draws other pixels for the same generator state, so that anything keyed on the
+# procedural data (trained runs, cached results) can tell the scenes of two versions apart
+# (2: balls and balloons in pairs of one radius, painted last, unoccluded and inside the image)
+SCENE_VERSION = 2
 
 
 def _hsv(h: float, s: float, v: float) -> np.ndarray:
@@ -148,25 +157,47 @@ def _object_colour(rng: np.random.Generator) -> np.ndarray:
     return _hsv(rng.uniform(0, 1), rng.uniform(0.45, 0.95), rng.uniform(0.55, 1.0))
 
 
-def _place_round(rng: np.random.Generator, cv: _Canvas, stuff: np.ndarray, want_sky: bool, size: float,
-                 tries: int = 25) -> tuple[float, float, float] | None:
-    """A disc (cx, cy, r) whose centre and surroundings are all sky (``want_sky``) or all ground."""
+def _place_round(rng: np.random.Generator, cv: _Canvas, want_sky: bool, r: float,
+                 tries: int = 25) -> tuple[float, float] | None:
+    """A centre for a disc of radius ``r`` wholly inside the image, whose disc and surroundings (out to
+    ``1.15 r + 2`` px) are all sky (``want_sky``) or all grass/wall in the label map painted so far."""
+    reach = 1.15 * r + 2.0
+    if 2 * r >= min(cv.w, cv.h):
+        return None
     for _ in range(tries):
-        r = size * math.exp(rng.uniform(math.log(0.025), math.log(0.16)))
-        cx, cy = rng.uniform(0, cv.w), rng.uniform(0, cv.h)
-        angles = np.linspace(0, 2 * math.pi, 9)[:-1]
-        px = np.concatenate([[cx], cx + 1.5 * r * np.cos(angles)])
-        py = np.concatenate([[cy], cy + 1.5 * r * np.sin(angles)])
-        px = np.clip(px, 0, cv.w - 1).astype(np.int64)
-        py = np.clip(py, 0, cv.h - 1).astype(np.int64)
-        is_sky = stuff[py, px] == SKY
-        if (is_sky.all() if want_sky else not is_sky.any()):
-            return cx, cy, r
+        cx, cy = rng.uniform(r, cv.w - r), rng.uniform(r, cv.h - r)
+        area = cv.box(cx - reach, cy - reach, cx + reach, cy + reach)
+        if area is None:
+            continue
+        rows, cols = area
+        ys, xs = cv.grid(rows, cols)
+        near = (xs - cx) ** 2 + (ys - cy) ** 2 <= reach * reach
+        found = cv.label[rows, cols][near]
+        if (found == SKY).all() if want_sky else ((found == GRASS) | (found == WALL)).all():
+            return cx, cy
     return None
+
+
+def _paint_rounds(rng: np.random.Generator, cv: _Canvas, size: float, detail: np.ndarray) -> None:
+    """1-3 pairs of one ball and one balloon of the same radius, each with its own colour and light.
+
+    A radius is kept only when both fit (else it is drawn again, up to three times), so whatever the room in the
+    sky does to the sizes that fit, it does to both classes alike.
+    """
+    lo, hi = math.log(ROUND_RADIUS[0]), math.log(ROUND_RADIUS[1])
+    for _ in range(int(rng.integers(1, 4))):
+        for _attempt in range(3):
+            r = size * math.exp(rng.uniform(lo, hi))
+            ball, balloon = _place_round(rng, cv, False, r), _place_round(rng, cv, True, r)
+            if ball is not None and balloon is not None:
+                _paint_ball(rng, cv, *ball, r, BALL, detail)
+                _paint_ball(rng, cv, *balloon, r, BALLOON, detail)
+                break
 
 
 def _paint_ball(rng: np.random.Generator, cv: _Canvas, cx: float, cy: float, r: float, cls: int,
                 detail: np.ndarray) -> None:
+    """A shaded sphere: the one drawing of both look-alikes (colour, light and highlight drawn here, per object)."""
     area = cv.box(cx - r, cy - r, cx + r, cy + r)
     if area is None:
         return
@@ -317,22 +348,14 @@ def render_scene(rng: np.random.Generator, height: int, width: int) -> tuple[np.
     detail = value_noise(rng, height, width, (2.0 * unit, 2.0 * unit))
 
     horizon = _paint_stuff(rng, cv, unit, detail)
-    stuff = cv.label.copy()
-
-    # balls on the ground and balloons in the sky: identical appearance, told apart by their surroundings
-    rounds = [(BALL, False)] * int(rng.integers(0, 4)) + [(BALLOON, True)] * int(rng.integers(0, 4))
-    for i in rng.permutation(len(rounds)):
-        cls, in_sky = rounds[i]
-        placed = _place_round(rng, cv, stuff, in_sky, size)
-        if placed is not None:
-            _paint_ball(rng, cv, *placed, cls, detail)
-
     for _ in range(int(rng.integers(0, 4))):
         _paint_box(rng, cv, size, horizon, detail)
     for _ in range(int(rng.integers(0, 3))):
         _paint_triangle(rng, cv, size, horizon, detail)
     for _ in range(int(rng.integers(1, 4))):
         _paint_thin(rng, cv, unit, horizon, detail)
+    # balls on the ground and balloons in the sky, last: identical appearance, told apart by their surroundings
+    _paint_rounds(rng, cv, size, detail)
 
     # global exposure, a slight colour cast, and sensor noise
     gain = rng.uniform(0.85, 1.1) * (1 + rng.uniform(-0.05, 0.05, size=3)).astype(np.float32)

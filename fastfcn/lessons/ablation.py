@@ -28,7 +28,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
     from ..paper import Row
 
-__all__ = ["UPSAMPLING_COLOURS", "Fate", "best_in_words", "bootstrap_counts", "bootstrap_miou", "class_legend",
+__all__ = ["UPSAMPLING_COLOURS", "Comparison", "Fate", "compare", "best_in_words", "bootstrap_counts", "bootstrap_miou", "class_legend",
            "class_share_table", "class_statistics", "context_table", "difference_sentence", "fate_phrase",
            "image_grid", "interval", "markdown_table", "pixel_fate", "plot_class_iou", "plot_training_curves",
            "summarize_seeds", "table1_markdown", "top_distinct", "twin_share_of_errors", "twin_verdict"]
@@ -119,6 +119,52 @@ def interval(values: Tensor | np.ndarray, level: float = 0.9) -> tuple[float, fl
     """The central ``level`` interval of ``values`` (quantiles ``(1 - level) / 2`` and ``(1 + level) / 2``)."""
     lo, hi = np.quantile(np.asarray(values), [(1 - level) / 2, (1 + level) / 2])
     return float(lo), float(hi)
+
+
+class Comparison(NamedTuple):
+    """One difference of Table 1 (``a`` minus ``b``, mIoU points) and the two noises it is read against."""
+
+    a: str
+    b: str
+    point: float          # difference of the seed means
+    seed_spread: float    # the larger of the two rows' ranges over seeds
+    lo: float             # 90% interval of the difference over resampled val images (first seed)
+    hi: float
+
+    @property
+    def beyond_seeds(self) -> bool:
+        return abs(self.point) > self.seed_spread
+
+    @property
+    def beyond_val_images(self) -> bool:
+        return self.lo > 0 or self.hi < 0
+
+    def verdict(self) -> str:
+        """Whether the difference is larger than both noises, in words."""
+        if self.beyond_seeds and self.beyond_val_images:
+            return "larger than both the seed spread and the val-image interval"
+        if self.beyond_val_images:
+            return "outside the val-image interval but within the seed spread"
+        if self.beyond_seeds:
+            return "larger than the seed spread but within the val-image interval"
+        return "within both the seed spread and the val-image interval"
+
+    def sentence(self) -> str:
+        return (f"{self.a} against {self.b}: {self.point:+.1f} points (seed spread {self.seed_spread:.1f}, "
+                f"val-image interval {self.lo:+.1f} to {self.hi:+.1f}): {self.verdict()}")
+
+
+def compare(a: str, b: str, runs_a: Sequence[Mapping[str, Any]], runs_b: Sequence[Mapping[str, Any]]
+            ) -> Comparison:
+    """Compare two networks' seeds (runs hold ``"metrics"`` and ``"boot"`` as for :func:`summarize_seeds`).
+
+    The val-image interval is of the first seeds' difference on the *same* resampled images.
+    """
+    ma = np.array([r["metrics"]["mIoU"] for r in runs_a]) * 100
+    mb = np.array([r["metrics"]["mIoU"] for r in runs_b]) * 100
+    lo, hi = interval(100 * (runs_a[0]["boot"] - runs_b[0]["boot"]))
+    spread = max(float(np.ptp(ma)), float(np.ptp(mb)))
+    return Comparison(a, b, float(ma.mean() - mb.mean()), spread, lo, hi)
 
 
 def difference_sentence(point: float, lo: float, hi: float, against: str) -> str:

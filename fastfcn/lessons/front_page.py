@@ -9,14 +9,12 @@ beside their own. Where a chapter has not run yet, the page says which command p
 
 from __future__ import annotations
 
-import json
-import math
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..profiles import PROFILES
 from .ablation import UPSAMPLING_COLOURS
+from .results import figures, load_results, number  # one reader of the results files, shared
 
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.figure import Figure
@@ -24,38 +22,15 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = ["SPEED", "TRAINING", "UPSAMPLINGS", "HeadlinePoint", "load_results", "figures", "run_command",
            "headline_points", "missing", "headline_table", "draw_headline", "phrases"]
 
-SPEED, TRAINING = "06_how_fast", "07_training_ablation"  # the chapters the front page summarises
+SPEED, TRAINING = "06_how_fast", "07_table1"  # the chapters the front page summarises
 UPSAMPLINGS = ("none", "bilinear", "fpn", "jpu")           # Table 1's EncNet rows, in its order
 LABELS = {"none": "dilated (OS 8)", "bilinear": "bilinear", "fpn": "FPN", "jpu": "JPU"}
 NOT_MEASURED = "not measured yet"
 
 
-def load_results(executed_dir: str | Path) -> dict[str, dict[str, Any]]:
-    """Every chapter's results file in ``executed_dir``, ``{stem: parsed JSON}`` (unreadable ones left out)."""
-    out = {}
-    for path in sorted(Path(executed_dir).glob("[0-9][0-9]_*.json")):
-        try:
-            out[path.stem] = json.loads(path.read_text())
-        except (OSError, ValueError):
-            continue  # a file being written or broken: the page says the chapter is missing
-    return out
-
-
-def figures(results: dict[str, dict[str, Any]], stem: str) -> dict[str, Any]:
-    """The figures chapter ``stem`` recorded, ``{name: value}`` (empty when it has not run)."""
-    return {k: v.get("value") for k, v in results.get(stem, {}).get("figures", {}).items()}
-
-
 def run_command(*stems: str) -> str:
     """The command that executes these chapters (and then the front page)."""
     return "python -m fastfcn book run --only " + " ".join(s.split("_", 1)[0] for s in stems) + " intro"
-
-
-def _number(value: Any) -> float | None:
-    """A recorded figure as a float; None when it was not measured (null, NaN or not a number)."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        return None
-    return float(value)
 
 
 @dataclass(frozen=True)
@@ -82,7 +57,7 @@ def headline_points(results: dict[str, dict[str, Any]]) -> list[HeadlinePoint]:
     f = figures(results, TRAINING)
     points = []
     for u in UPSAMPLINGS:
-        values = [_number(f.get(k)) for k in (f"miou_{u}", f"latency_ms_{u}", f"paper_miou_{u}", f"paper_fps_{u}")]
+        values = [number(f.get(k)) for k in (f"miou_{u}", f"latency_ms_{u}", f"paper_miou_{u}", f"paper_fps_{u}")]
         if all(v is not None for v in values):
             points.append(HeadlinePoint(u, *values))
     return points
@@ -150,8 +125,8 @@ def draw_headline(results: dict[str, dict[str, Any]]) -> tuple[Figure, list[Head
 
 
 def _fmt(value: Any, spec: str, unit: str = "") -> str:
-    number = _number(value)
-    return f"{number:{spec}}{unit}" if number is not None else f"({NOT_MEASURED})"
+    x = number(value)
+    return f"{x:{spec}}{unit}" if x is not None else f"({NOT_MEASURED})"
 
 
 def _speed_backbone(results: dict[str, dict[str, Any]]) -> str:
@@ -182,7 +157,7 @@ def phrases(results: dict[str, dict[str, Any]]) -> dict[str, str]:
         out["front_caption"] = f"Chapter 7 has not run in this build: `{run_command(TRAINING)}` draws the left panel."
         out["front_reproduced"] = f"Chapter 7 has not run in this build yet: `{run_command(TRAINING)}`."
     if speed:
-        dil, jpu = _number(t.get("latency_ms_none")), _number(t.get("latency_ms_jpu"))
+        dil, jpu = number(t.get("latency_ms_none")), number(t.get("latency_ms_jpu"))
         small = (f" On chapter 7's small trained networks the dilated one took {dil / jpu:.2f} times the JPU "
                  "network's time per image." if dil and jpu else "")
         out["front_speedup"] = (

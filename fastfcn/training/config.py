@@ -29,8 +29,10 @@ PROCEDURAL_IMAGE_SIZE = 128
 REFERENCE_BATCH = 16
 
 # Fields that may differ between a run and its resumption (they do not change the result).
-RUNTIME_FIELDS = frozenset({"root", "out_dir", "device", "amp", "workers", "log_every", "progress",
-                            "stop_after_epochs", "eval_every", "eval_limit", "overwrite"})
+# amp, amp_dtype and channels_last change the rounding, not what is learned: a run may resume with others.
+RUNTIME_FIELDS = frozenset({"root", "out_dir", "device", "amp", "amp_dtype", "channels_last", "workers", "log_every",
+                            "progress", "stop_after_epochs", "eval_every", "eval_limit", "overwrite"})
+AMP_DTYPES = ("fp16", "bf16")
 
 # The allowed values of the numeric fields (None, where a field allows it, means "the default").
 # Integers: the smallest value. Crops and images below 8 pixels break the network's resizing.
@@ -85,6 +87,8 @@ def _check_fields(c: TrainConfig) -> None:
             and all(isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v) for v in sr)
             and 0 < sr[0] <= sr[1]):
         raise ConfigError("scale_range", "two finite numbers LOW HIGH with 0 < LOW <= HIGH", sr)
+    if c.amp_dtype is not None and c.amp_dtype not in AMP_DTYPES:
+        raise ConfigError("amp_dtype", f"one of {', '.join(AMP_DTYPES)}", c.amp_dtype)
 
 
 @dataclass
@@ -119,7 +123,9 @@ class TrainConfig:
     workers: int | None = None
     seed: int = 0
     device: str = "auto"
-    amp: bool | None = None              # None: on with CUDA, off on the CPU
+    amp: bool | None = None              # mixed precision. None: on with CUDA, off on the CPU
+    amp_dtype: str | None = None         # None: fp16 on CUDA, bf16 on the CPU (fp32 where the CPU emulates bf16)
+    channels_last: bool = False          # NHWC activations (faster convolutions on CPUs)
     out_dir: str = "runs/train"
     log_every: int = 20
     eval_every: int | None = None        # evaluate on val_split every N epochs (0: never; the last epoch too)

@@ -7,7 +7,10 @@
   (:mod:`fastfcn.training.schedule`).
 * The "poly" schedule, updated every iteration: ``lr_it = lr * (1 - it / max_it) ** 0.9``.
 * The loss of :mod:`fastfcn.training.losses` (CE + 0.2/0.4 aux + 0.2 SE for EncNet).
-* On a GPU: mixed precision (``torch.autocast`` float16 + ``GradScaler``). On the CPU: float32.
+* Mixed precision (``amp``): on a GPU by default, ``torch.autocast`` float16 + ``GradScaler``; on the CPU
+  when asked, bfloat16 autocast (no scaler: bf16 has float32's range) where the CPU computes bf16
+  natively, float32 with a message where it would emulate it (slower than float32).
+  ``channels_last`` keeps activations NHWC (faster convolutions on CPUs). The loss is always float32.
 * Under ``torchrun`` (``RANK``/``WORLD_SIZE`` set): one process per GPU with NCCL, SyncBatchNorm and
   ``DistributedDataParallel``; on CPU-only machines gloo without SyncBatchNorm (gloo has no
   SyncBatchNorm kernel: each process keeps its own BN statistics). ``batch_size`` is the global batch,
@@ -48,6 +51,7 @@ from ..utils.io import atomic_write_text, pause_point
 from .config import DATASET_DEFAULTS, RUNTIME_FIELDS, TrainConfig, config_differences
 from .distributed import DistContext, setup_distributed
 from .lock import RunLock, remove_stale_temp_files
+from .precision import mixed_precision
 from .resume import load_resume_checkpoint, refuse_replacing_another_run
 from .rng import epoch_seed, rng_state, seed_all, seed_worker, set_rng_state
 from .runlog import JsonLog, read_json_lines
@@ -111,12 +115,14 @@ class _Run:
 
         self.ctx, self.device = ctx, device
         self.cuda = device.startswith("cuda")
-        self.amp = self.cuda if config.amp is None else bool(config.amp)
-        if self.amp and not self.cuda:
-            raise ValueError("amp needs a GPU (float16 autocast); on the CPU train in float32")
+        self.autocast_dtype, fallback = mixed_precision(device, config.amp, config.amp_dtype)
+        self.amp = self.autocast_dtype is not None
+        self.memory_format = torch.channels_last if config.channels_last else torch.contiguous_format
         if self.cuda:
             torch.backends.cudnn.benchmark = True
         self.show = config.progress and ctx.is_main
+        if fallback and ctx.is_main:
+            warnings.warn(fallback, stacklevel=3)
 
         pre = config.resolved()
         self.out_dir = Path(pre.out_dir)
@@ -148,12 +154,13 @@ class _Run:
         elif ctx.enabled and ctx.is_main:
             warnings.warn("distributed training on the CPU (gloo): SyncBatchNorm needs CUDA, so each process "
                           "keeps its own BatchNorm statistics", stacklevel=3)
-        self.model = model.to(device)
+        self.model = model.to(device, memory_format=self.memory_format)
         self.criterion = SegmentationLoss(cfg.num_classes, aux_weight=cfg.aux_weight, se_weight=cfg.se_weight,
                                           ignore_index=getattr(self.train_set, "ignore_index", IGNORE_INDEX))
         self.optimizer = torch.optim.SGD(param_groups(model, cfg.lr, cfg.head_lr_mult), lr=cfg.lr,
                                          momentum=cfg.momentum, weight_decay=cfg.weight_decay)
-        self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp)
+        # loss scaling guards fp16's narrow range; bf16 has float32's exponent and needs none
+        self.scaler = torch.amp.GradScaler("cuda", enabled=self.autocast_dtype == torch.float16 and self.cuda)
 
         from torch.utils.data import DistributedSampler
 
@@ -200,16 +207,18 @@ class _Run:
             atomic_write_text(self.out_dir / "config.json", json.dumps(cfg.to_dict(), indent=2) + "\n")
         self.last_good = (f"{self.ckpt_path} (epoch {self.start_epoch}, iteration {self.iteration})"
                           if ckpt is not None else "none (no epoch had finished)")
+        precision = (f", {str(self.autocast_dtype).removeprefix('torch.')} autocast" if self.amp else "") + (
+            ", channels_last" if cfg.channels_last else "")
         _message(f"training {cfg.head}+{cfg.upsampling} ({cfg.backbone}) on {cfg.dataset} ({len(self.train_set)} "
                  f"images, {cfg.num_classes} classes) on {device}"
-                 f"{' x' + str(ctx.world_size) if ctx.enabled else ''}{', amp' if self.amp else ''}: {self.epochs} "
+                 f"{' x' + str(ctx.world_size) if ctx.enabled else ''}{precision}: {self.epochs} "
                  f"epochs, {self.max_iter} iterations, batch {cfg.batch_size}, lr {cfg.lr:g}"
                  f"{f', resuming at epoch {self.start_epoch + 1}' if ckpt is not None else ''}", self.show)
 
     def _restore(self, ckpt: dict[str, Any]) -> None:
         self.model.load_state_dict(ckpt["state_dict"])
         self.optimizer.load_state_dict(ckpt["optimizer"])
-        if ckpt.get("scaler") and self.amp:
+        if ckpt.get("scaler") and self.scaler.is_enabled():
             self.scaler.load_state_dict(ckpt["scaler"])
         self.start_epoch, self.iteration = int(ckpt["epoch"]), int(ckpt["iteration"])
         states = ckpt.get("rng") or []
@@ -235,11 +244,13 @@ class _Run:
               ) -> tuple[torch.Tensor, dict[str, torch.Tensor], float]:
         lr = poly_lr(self.cfg.lr, self.iteration, self.max_iter, self.cfg.power)
         set_lr(self.optimizer, lr)
-        images = images.to(self.device, non_blocking=True)
+        images = images.to(self.device, non_blocking=True).contiguous(memory_format=self.memory_format)
         masks = masks.to(self.device, non_blocking=True)
-        with torch.autocast(device_type="cuda" if self.cuda else "cpu", dtype=torch.float16, enabled=self.amp):
+        with torch.autocast(device_type="cuda" if self.cuda else "cpu", dtype=self.autocast_dtype or torch.float16,
+                            enabled=self.amp):
             outputs = self.net(images)
-        loss, parts = self.criterion(outputs, masks)
+        # the loss (a log-softmax over classes) in float32, whatever precision the network ran in
+        loss, parts = self.criterion({k: v.float() for k, v in outputs.items()}, masks)
         finite = torch.isfinite(loss.detach()).float()
         if self.ctx.enabled:  # every process must stop together
             dist.all_reduce(finite, op=dist.ReduceOp.MIN)
@@ -312,7 +323,7 @@ class _Run:
         if self.ctx.is_main:
             records = [*(self.records or []), record]
             save_checkpoint(self.model, self.ckpt_path, classes=self.classes, optimizer=self.optimizer.state_dict(),
-                            scaler=self.scaler.state_dict() if self.amp else None, epoch=epoch + 1,
+                            scaler=self.scaler.state_dict() if self.scaler.is_enabled() else None, epoch=epoch + 1,
                             iteration=self.iteration, max_iterations=self.max_iter, rng=states,
                             train_config=self.cfg.to_dict(), dataset=self.cfg.dataset, metrics=record,
                             epoch_log=records)

@@ -1,0 +1,331 @@
+"""The trainings behind the book's Table 1: one configuration per row and seed, trained once, found again.
+
+Chapters 7, 8 and 9 need the same trained networks, and a ``full`` run of them takes GPU-hours, so:
+
+* :func:`table1_config` is the one place that turns (profile, head, upsampling, seed) into a
+  :class:`~fastfcn.training.TrainConfig`: the procedural scenes from random weights in ``smoke`` and
+  ``quick``; Pascal Context from ImageNet weights in ``full`` (:func:`check_full_inputs` says what is
+  missing, and how to get it, before anything trains);
+* :func:`ensure_trained` looks through the runs folder for a run of *that configuration* (read from
+  each run's ``config.json``, whatever its folder is called): a finished one is reused, an interrupted
+  one resumed from its last checkpoint, and only a missing one is trained, through ``torchrun`` when
+  several GPUs are visible;
+* :func:`gpu_hours` states what the whole table costs on a GPU, from measured step times where there
+  are some and from FLOPs otherwise (and says which).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import urllib.request
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from ..training.config import TrainConfig
+
+__all__ = ["UPSAMPLINGS", "RUNS_ENV", "IMAGENET_ENV", "Training", "FullRunInputsMissing", "table1_rows",
+           "table1_config", "check_full_inputs", "run_identity", "find_run", "ensure_trained", "default_runs_dir",
+           "gpu_hours", "train_table1"]
+
+# Table 1's rows: EncNet with four ways to reach output stride 8, ASPP and PSP without and with JPU
+UPSAMPLINGS: dict[str, tuple[str, ...]] = {"encnet": ("none", "bilinear", "fpn", "jpu"), "aspp": ("none", "jpu"),
+                                           "psp": ("none", "jpu")}
+RUNS_ENV = "FASTFCN_BOOK_RUNS"           # where the book's trainings live (default: _build/runs under the book)
+IMAGENET_ENV = "FASTFCN_IMAGENET_WEIGHTS"  # a local ImageNet ResNet-50 state_dict for the full profile
+# settings that say where or how a run is watched, not what it trains: two runs that differ only in
+# these are the same training
+NOT_IDENTITY = frozenset({"root", "out_dir", "device", "workers", "log_every", "progress", "stop_after_epochs",
+                          "eval_every", "eval_limit", "overwrite", "extra",
+                          "num_classes"})  # num_classes: filled in from the dataset when a run starts
+
+
+class FullRunInputsMissing(RuntimeError):
+    """The ``full`` profile needs Pascal Context and ImageNet weights; the message names what is missing."""
+
+
+@dataclass
+class Training:
+    """One finished training: its configuration, checkpoint and what its logs say."""
+
+    config: TrainConfig
+    out_dir: Path
+    checkpoint: Path
+    iterations: int
+    train_s: float               # seconds spent in training steps (all invocations together)
+    steps: list[dict[str, Any]]  # the logged {"iteration", "loss", ...} records
+    status: str                  # "trained", "resumed" or "reused"
+
+    @property
+    def s_per_it(self) -> float:
+        return self.train_s / max(self.iterations, 1)
+
+
+def table1_rows(heads: Sequence[str]) -> list[tuple[str, str]]:
+    """The ``(head, upsampling)`` rows of Table 1 for the given heads, in the paper's order."""
+    unknown = [h for h in heads if h not in UPSAMPLINGS]
+    if unknown:
+        raise ValueError(f"unknown head {unknown[0]!r}; Table 1 has {', '.join(UPSAMPLINGS)}")
+    return [(h, u) for h in UPSAMPLINGS if h in heads for u in UPSAMPLINGS[h]]
+
+
+def table1_config(profile: Mapping[str, Any], head: str, upsampling: str, seed: int, *, device: str = "auto",
+                  root: str | Path | None = None, weights: str | None = None) -> TrainConfig:
+    """The training of one Table 1 row and seed under ``profile`` (a :func:`fastfcn.profiles.get_profile`).
+
+    Every row gets the same recipe, data, iterations and initial backbone weights; mixed precision and
+    channels_last are asked for everywhere (bf16 on a CPU that computes it natively, fp16 on a GPU;
+    float32 elsewhere, with a message). ``full`` trains on Pascal Context (59 classes) from ImageNet
+    weights (``weights``: a local file, else torchvision's); the other profiles on the procedural scenes.
+    """
+    common = dict(head=head, upsampling=upsampling, seed=seed, device=device, backbone=profile["small_backbone"],
+                  jpu_width=profile["jpu_width"], iterations=profile["ablation_iterations"],
+                  batch_size=profile["ablation_batch_size"], workers=profile["ablation_workers"], eval_every=0,
+                  amp=True, channels_last=True, progress=False,
+                  log_every=max(1, profile["ablation_iterations"] // 50))
+    if getattr(profile, "name", None) == "full":
+        return TrainConfig(dataset="pcontext", root=None if root is None else str(root),
+                           weights_backbone=weights or "imagenet", crop_size=profile["train_image_size"], **common)
+    return _stamped(TrainConfig(dataset="procedural", image_size=profile["train_image_size"],
+                                num_images=profile["ablation_train_images"], **common))
+
+
+def _imagenet_reachable(backbone: str) -> tuple[bool, str]:
+    """Whether torchvision's ImageNet weights for ``backbone`` are in its cache or can be downloaded."""
+    import torch.hub
+
+    from ..resnet import imagenet_weights_url
+
+    url = imagenet_weights_url(backbone)
+    if url is None:
+        return False, f"torchvision has no ImageNet weights for {backbone}"
+    cached = Path(torch.hub.get_dir()) / "checkpoints" / url.rsplit("/", 1)[-1]
+    if cached.is_file():
+        return True, str(cached)
+    try:
+        with urllib.request.urlopen(urllib.request.Request(url, method="HEAD"), timeout=5):
+            return True, url
+    except OSError as exc:
+        return False, f"{url} is not in {cached.parent} and cannot be downloaded ({type(exc).__name__})"
+
+
+def check_full_inputs(root: str | Path | None = None, backbone: str = "resnet50",
+                      weights: str | None = None) -> str:
+    """Check what the ``full`` profile trains from; returns the weights to use (a file or ``"imagenet"``).
+
+    Raises :class:`FullRunInputsMissing` listing everything missing (the prepared Pascal Context
+    train and val splits, the ImageNet weights) and the commands that get it.
+    """
+    from ..data import build_dataset
+    from ..data.base import DatasetNotFoundError
+
+    problems: list[str] = []
+    for split in ("train", "val"):
+        try:
+            build_dataset("pcontext", split, root=root)
+        except DatasetNotFoundError as exc:
+            problems.append(str(exc))
+            break
+    weights = weights or os.environ.get(IMAGENET_ENV)
+    if weights:
+        if not Path(weights).expanduser().is_file():
+            problems.append(f"ImageNet weights: {weights} (from {IMAGENET_ENV} or the weights parameter) is no file")
+    else:
+        ok, where = _imagenet_reachable(backbone)
+        if ok:
+            weights = "imagenet"
+        else:
+            problems.append(f"ImageNet weights for {backbone}: {where}.\nDownload that file on a machine with "
+                            f"network access, then either put it there or set {IMAGENET_ENV}=/path/to/file.pth")
+    if problems:
+        raise FullRunInputsMissing("the full profile trains Table 1 on Pascal Context from ImageNet weights, and "
+                                   "this machine lacks:\n- " + "\n- ".join(problems))
+    return weights or "imagenet"
+
+
+def run_identity(config: TrainConfig | Mapping[str, Any]) -> dict[str, Any]:
+    """What makes a training what it is: its settings, without where and how it is watched."""
+    d = config.to_dict() if isinstance(config, TrainConfig) else dict(config)
+    identity = {k: v for k, v in sorted(d.items()) if k not in NOT_IDENTITY}
+    if d.get("dataset") == "procedural":  # scenes drawn by another version of the generator are other data
+        # a run stored without the stamp predates it: it was drawn by version 1
+        identity["scene_version"] = (d.get("extra") or {}).get("scene_version", 1)
+    return identity
+
+
+def _stamped(config: TrainConfig) -> TrainConfig:
+    """``config`` with the procedural generator's version in ``extra`` (what :func:`run_identity` compares)."""
+    if config.dataset != "procedural" or "scene_version" in config.extra:
+        return config
+    from ..data.procedural import ProceduralScenes
+
+    return replace(config, extra={**config.extra, "scene_version": ProceduralScenes.version})
+
+
+def _identity_digest(config: TrainConfig) -> str:
+    return hashlib.sha256(json.dumps(run_identity(config), sort_keys=True).encode()).hexdigest()[:12]
+
+
+def default_runs_dir() -> Path:
+    """``$FASTFCN_BOOK_RUNS``, else ``_build/runs`` under the current folder (the book's, when it runs)."""
+    env = os.environ.get(RUNS_ENV)
+    return Path(env) if env else Path("_build") / "runs"
+
+
+def _read_log(out_dir: Path) -> list[dict[str, Any]]:
+    path = out_dir / "log.jsonl"
+    if not path.is_file():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def _finished(config: TrainConfig, records: list[dict[str, Any]]) -> bool:
+    if not records:
+        return False
+    last = records[-1]
+    if config.iterations is not None:
+        return int(last.get("iteration", 0)) >= config.iterations
+    return int(last.get("epoch", 0)) >= int(config.resolved().epochs)
+
+
+def find_run(config: TrainConfig, runs_dir: str | Path) -> tuple[Path, bool] | None:
+    """The folder under ``runs_dir`` holding a run of ``config``'s identity and whether it has finished.
+
+    A finished run wins over an unfinished one; ``None`` when no run of it was ever started.
+    """
+    want = run_identity(_stamped(config).resolved())
+    found: list[tuple[bool, Path]] = []
+    for cfg_file in sorted(Path(runs_dir).glob("*/config.json")):
+        try:
+            stored = TrainConfig.from_dict(json.loads(cfg_file.read_text()))
+        except (ValueError, TypeError):  # another version's or a damaged file: not this run
+            continue
+        if run_identity(stored) == want:
+            found.append((_finished(stored, _read_log(cfg_file.parent)), cfg_file.parent))
+    if not found:
+        return None
+    done, folder = max(found, key=lambda t: t[0])
+    return folder, done
+
+
+def _train_in_process(config: TrainConfig, resume: bool) -> None:
+    from ..training import train
+
+    train(config, resume=resume)
+
+
+def _train_with_torchrun(config: TrainConfig, resume: bool, processes: int) -> None:
+    """One process per GPU: ``torchrun`` runs this module on the configuration written to a file."""
+    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
+        json.dump({"config": config.to_dict(), "resume": resume}, f)
+    try:
+        done = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone",
+                               f"--nproc_per_node={processes}", "-m", "fastfcn.lessons.trainings", f.name])
+        if done.returncode:
+            raise RuntimeError(f"the torchrun training in {config.out_dir} failed (exit {done.returncode}; its "
+                               f"processes' messages are above); running this again resumes it")
+    finally:
+        os.unlink(f.name)
+
+
+def _processes(config: TrainConfig, processes: int | None) -> int:
+    if processes is not None:
+        return processes
+    import torch
+
+    cuda = config.device in ("auto", "cuda") and torch.cuda.is_available()
+    return torch.cuda.device_count() if cuda else 1
+
+
+def ensure_trained(config: TrainConfig, runs_dir: str | Path | None = None, *, processes: int | None = None
+                   ) -> Training:
+    """The finished training of ``config``: reused if one exists, resumed if one was interrupted, else trained.
+
+    Runs live in ``runs_dir`` (default :func:`default_runs_dir`), one folder each, named after a digest of
+    the configuration; they are *found* by the configuration stored inside. ``processes`` > 1 trains
+    through ``torchrun`` (default: one process per visible GPU, one on the CPU).
+    """
+    runs_dir = Path(runs_dir) if runs_dir is not None else default_runs_dir()
+    config = _stamped(config)
+    found = find_run(config, runs_dir)
+    if found is not None and found[1]:
+        folder, status = found[0], "reused"
+    else:
+        folder = found[0] if found is not None else runs_dir / f"{config.head}-{config.upsampling}-seed{config.seed}-" \
+                                                                 f"{_identity_digest(config)}"
+        resume = found is not None and (folder / "last.pth").is_file()
+        run = replace(config, out_dir=str(folder), overwrite=found is not None and not resume)
+        n = _processes(config, processes)
+        if n > 1:
+            _train_with_torchrun(run, resume, n)
+        else:
+            _train_in_process(run, resume)
+        status = "resumed" if resume else "trained"
+    records = _read_log(folder)
+    steps_file = folder / "steps.jsonl"
+    steps = [json.loads(line) for line in steps_file.read_text().splitlines()] if steps_file.is_file() else []
+    return Training(config=config, out_dir=folder, checkpoint=folder / "last.pth",
+                    iterations=int(records[-1]["iteration"]), train_s=sum(r["train_time_s"] for r in records),
+                    steps=steps, status=status)
+
+
+def train_table1(profile: Mapping[str, Any], seed: int, *, device: str = "auto", runs_dir: str | Path | None = None,
+                 root: str | Path | None = None, weights: str | None = None, progress: bool = True
+                 ) -> dict[tuple[str, str, int], Training]:
+    """Every Table 1 row of ``profile`` for each of its seeds (``seed``, ``seed + 1``, ...), found or trained.
+
+    In ``full`` the inputs are checked first (:func:`check_full_inputs`): nothing trains when the data
+    or the weights are missing. Keys are ``(head, upsampling, seed)``, in the paper's row order.
+    """
+    from tqdm.auto import tqdm
+
+    if getattr(profile, "name", None) == "full":
+        weights = check_full_inputs(root, profile["small_backbone"], weights)
+    rows = table1_rows(profile["ablation_heads"])
+    seeds = [seed + k for k in range(profile["ablation_seeds"])]
+    jobs = [(h, u, s) for s in seeds for h, u in rows]
+    out: dict[tuple[str, str, int], Training] = {}
+    with tqdm(jobs, desc="Table 1 trainings", disable=not progress) as bar:
+        for h, u, s in bar:
+            bar.set_postfix_str(f"{h}+{u} seed {s}")
+            cfg = table1_config(profile, h, u, s, device=device, root=root, weights=weights)
+            out[h, u, s] = ensure_trained(cfg, runs_dir)
+    return {k: out[k] for k in sorted(out, key=lambda k: (rows.index(k[:2]), k[2]))}
+
+
+def gpu_hours(rows: Sequence[tuple[str, str]], seeds: int, iterations: int, *,
+              step_seconds: Mapping[tuple[str, str], float] | None = None,
+              step_flops: Mapping[tuple[str, str], float] | None = None,
+              sustained_flops: float | None = None) -> dict[str, Any]:
+    """GPU-hours of ``rows`` x ``seeds`` trainings of ``iterations`` steps.
+
+    Per row, a measured step time (``step_seconds``) is used where there is one; otherwise the step's
+    FLOPs divided by ``sustained_flops`` (an assumed throughput, so the result is labelled an estimate).
+    """
+    per_row, basis = {}, {}
+    for row in rows:
+        if step_seconds and row in step_seconds:
+            per_row[row], basis[row] = step_seconds[row], "measured"
+        elif step_flops and row in step_flops and sustained_flops:
+            per_row[row], basis[row] = step_flops[row] / sustained_flops, "estimated from FLOPs"
+        else:
+            raise ValueError(f"no step time and no FLOPs for {row}")
+    hours = {row: s * iterations * seeds / 3600 for row, s in per_row.items()}
+    return {"hours": hours, "total_hours": sum(hours.values()), "basis": basis,
+            "all_measured": all(b == "measured" for b in basis.values())}
+
+
+def _main(argv: Sequence[str]) -> None:
+    """``torchrun ... -m fastfcn.lessons.trainings FILE``: train the configuration in FILE."""
+    spec = json.loads(Path(argv[0]).read_text())
+    _train_in_process(TrainConfig.from_dict(spec["config"]), bool(spec["resume"]))
+
+
+if __name__ == "__main__":  # pragma: no cover - run by torchrun
+    _main(sys.argv[1:])
