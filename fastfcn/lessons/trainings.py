@@ -283,7 +283,7 @@ def train_table1(profile: Mapping[str, Any], seed: int, *, device: str = "auto",
     In ``full`` the inputs are checked first (:func:`check_full_inputs`): nothing trains when the data
     or the weights are missing. Keys are ``(head, upsampling, seed)``, in the paper's row order.
     """
-    from tqdm.auto import tqdm
+    from tqdm import tqdm  # the text bar: tqdm.auto warns in kernels without ipywidgets, even when disabled
 
     if getattr(profile, "name", None) == "full":
         weights = check_full_inputs(root, profile["small_backbone"], weights)
