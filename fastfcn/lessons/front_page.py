@@ -151,8 +151,9 @@ def phrases(results: dict[str, dict[str, Any]]) -> dict[str, str]:
             "machines: compare their shapes, not their values.")
         out["front_reproduced"] = (
             f"In this build the four EncNet networks rank {t.get('ranking')} in mIoU, "
-            f"{t.get('ranking_agrees')} ({t.get('paper_ranking')}, paper), and JPU scores "
-            f"{t.get('jpu_differences')}.")
+            f"{t.get('ranking_agrees')} ({t.get('paper_ranking')}, paper); JPU against the dilated EncNet: "
+            f"{_fmt(t.get('diff_encnet_jpu_vs_none'), '+.1f', ' points')}, "
+            f"{t.get('verdict_encnet_jpu_vs_none') or 'not compared in this build'}.")
     else:
         out["front_caption"] = f"Chapter 7 has not run in this build: `{run_command(TRAINING)}` draws the left panel."
         out["front_reproduced"] = f"Chapter 7 has not run in this build yet: `{run_command(TRAINING)}`."
