@@ -8,6 +8,7 @@ as in the usual counters.
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass, field
 
 import torch
@@ -63,12 +64,16 @@ def _leaf_output_bytes(model: nn.Module, x: torch.Tensor) -> int:
 
 
 def saved_for_backward_bytes(model: nn.Module, x: torch.Tensor) -> int:
+    """Bytes of the distinct storages autograd keeps for backward in one training-mode forward of ``x``
+    (works on the ``meta`` device too: the count depends on shapes only)."""
     seen: dict[tuple, int] = {}
 
     def pack(t: torch.Tensor):
         try:
-            key = (t.untyped_storage().data_ptr(), t.device)
-            seen[key] = max(seen.get(key, 0), t.untyped_storage().nbytes())
+            storage = t.untyped_storage()
+            # meta storages have no address: the storage object itself tells two of them apart
+            key = (storage._cdata if t.is_meta else storage.data_ptr(), t.device)
+            seen[key] = max(seen.get(key, 0), storage.nbytes())
         except RuntimeError:  # tensors without storage (e.g. some views under functionalization)
             pass
         return t
@@ -88,10 +93,13 @@ def complexity(model: nn.Module, input_size: int | tuple[int, int] = 512, batch_
                training_memory: bool = False, by_module_depth: int = 3) -> Complexity:
     """Count parameters, FLOPs and activation memory of ``model`` for one input size.
 
+    The counting forward runs on the ``meta`` device (a copy of the model whose tensors have shapes and no
+    data): the counts depend on shapes only, so they come for free instead of costing a real forward pass.
+
     Args:
         input_size: ``H`` or ``(H, W)`` of the RGB input.
-        training_memory: also measure the bytes autograd saves for backward in train mode
-            (what limits the batch size in training); costs one training-mode forward.
+        training_memory: also count the bytes autograd saves for backward in train mode
+            (what limits the batch size in training).
         by_module_depth: FLOPs are also reported per module down to this depth
             (``backbone.layer3``, ``upsample``, ``head`` ...).
     """
@@ -99,19 +107,16 @@ def complexity(model: nn.Module, input_size: int | tuple[int, int] = 512, batch_
     if h < 1 or w < 1 or batch_size < 1:
         raise ValueError(f"input size and batch size must be positive, got {(batch_size, h, w)}")
     param = next(model.parameters())
-    x = torch.randn(batch_size, 3, h, w, device=param.device, dtype=param.dtype)
-    was_training = model.training
-    model.eval()
-    try:
-        counter = FlopCounterMode(display=False, depth=by_module_depth)
-        with counter, torch.no_grad():
-            model(x)
-        by_module = {}
-        for name, ops in counter.get_flop_counts().items():
-            short = name.split(".", 1)[1] if "." in name else ""
-            by_module[short] = int(sum(ops.values()))
-        activation = _leaf_output_bytes(model, x)
-    finally:
-        model.train(was_training)
-    saved = saved_for_backward_bytes(model, x) if training_memory else None
+    shapes = model if param.is_meta else copy.deepcopy(model).to("meta")
+    x = torch.empty(batch_size, 3, h, w, device="meta", dtype=param.dtype)
+    shapes.eval()
+    counter = FlopCounterMode(display=False, depth=by_module_depth)
+    with counter, torch.no_grad():
+        shapes(x)
+    by_module = {}
+    for name, ops in counter.get_flop_counts().items():
+        short = name.split(".", 1)[1] if "." in name else ""
+        by_module[short] = int(sum(ops.values()))
+    activation = _leaf_output_bytes(shapes, x)
+    saved = saved_for_backward_bytes(shapes, x) if training_memory else None
     return Complexity(count_parameters(model), int(counter.get_total_flops()), activation, saved, by_module)

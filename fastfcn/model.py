@@ -136,7 +136,10 @@ def build_model(head: str, *, backbone: str = "resnet50", upsampling: str = "jpu
         head_in = upsample.out_channels
 
     if head == "encnet":
-        seg_head: nn.Module = EncHead(head_in, num_classes, se_loss=se_loss, after_jpu=upsampling == "jpu")
+        # 512 as the official head on the standard ResNets; a narrower trunk gets a proportionally narrower head
+        # (ASPP, PSP and FCN scale with their input already)
+        seg_head: nn.Module = EncHead(head_in, num_classes, se_loss=se_loss, after_jpu=upsampling == "jpu",
+                                      width=512 * trunk.width // 64)
     elif head == "aspp":
         seg_head = ASPPHead(head_in, num_classes)
     elif head == "psp":

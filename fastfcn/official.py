@@ -158,8 +158,8 @@ def _checkpoint_backbone(state: Mapping[str, Tensor]) -> str | None:
             blocks[layer - 1] = max(blocks[layer - 1], index + 1)
     bottleneck = any(k.startswith("pretrained.layer1.0.conv3.") for k in state)
     deep_stem = "pretrained.conv1.0.weight" in state
-    for name, (block, layers, deep) in BACKBONES.items():
-        if layers == blocks and deep == deep_stem and (block.expansion == 4) == bottleneck:
+    for name, (block, layers, deep, width) in BACKBONES.items():
+        if width == 64 and layers == blocks and deep == deep_stem and (block.expansion == 4) == bottleneck:
             return name
     return None
 
@@ -240,7 +240,7 @@ def load_official(checkpoint: str | Path | Mapping[str, Any], *, head: str, back
                                       f"use head={found_head[0]!r}")
     found_backbone = _checkpoint_backbone(state)
     if found_backbone is not None and found_backbone != backbone:
-        _, layers, deep = BACKBONES[found_backbone]
+        _, layers, deep, _ = BACKBONES[found_backbone]
         raise OfficialCheckpointError(
             f"backbone={backbone!r} does not fit this checkpoint; it has a ResNet with {layers} blocks and "
             f"{'the deep' if deep else 'a 7x7'} stem: use backbone={found_backbone!r}"

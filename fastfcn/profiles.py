@@ -21,8 +21,8 @@ PROFILES: dict[str, dict[str, Any]] = {
         "input_size": 64,                   # side of the square input for cost/timing measurements
         "timing_runs": 1,                   # timed repetitions (median reported)
         "timing_warmup": 0,
-        "small_backbone": "resnet18",       # backbone of the models that are trained in the book
-        "jpu_width": 32,
+        "small_backbone": "resnet18_w32",   # backbone of the models that are trained in the book
+        "jpu_width": 16,
         "train_image_size": 64,
         "train_steps": 3,
         "joint_upsampling_steps": 20,       # gradient-descent steps of the Eq. 1 worked example
@@ -43,12 +43,15 @@ PROFILES: dict[str, dict[str, Any]] = {
         "bench_train_rows": ["encnet/resnet50/none", "encnet/resnet50/jpu"],  # rows timed for a training step
         "bench_train_batch": 2,
         "bench_train_runs": 1,
+        "bench_train_warmup": 0,
         "bench_fast_variants": ["fp32", "channels_last", "fold_bn"],  # fast-path candidates, or "auto"
         "bench_fast_images": 1,             # procedural val scenes on which the fast path's labels are compared
         "bench_predict_images": 1,  # images of the predict-cost measurement (chapter 6)
         "bench_predict_rounds": 1,
         "bench_isolate": False,             # one fresh process per measurement (needed for CPU peak memory)
         # chapter 7: the Table 1 ablation, trained on the procedural set (image side: train_image_size)
+        "pretrain_iterations": 2,           # the shared trunk's pretraining (a plain FCN on the "pretrain" scenes)
+        "pretrain_images": 8,
         "ablation_iterations": 3,           # SGD iterations per model (the same for every model)
         "ablation_batch_size": 2,
         "ablation_train_images": 16,        # procedural train images (the set repeats when iterations need more)
@@ -71,8 +74,8 @@ PROFILES: dict[str, dict[str, Any]] = {
         "input_size": 512,
         "timing_runs": 3,
         "timing_warmup": 1,
-        "small_backbone": "resnet18",
-        "jpu_width": 128,
+        "small_backbone": "resnet18_w32",
+        "jpu_width": 64,
         "train_image_size": 128,
         "train_steps": 300,
         "joint_upsampling_steps": 300,
@@ -85,24 +88,28 @@ PROFILES: dict[str, dict[str, Any]] = {
         "bench_substitute_backbone": None,
         "bench_torchvision": ["deeplabv3_resnet50", "deeplabv3_resnet101", "fcn_resnet50"],
         "bench_size": 512,
-        "bench_runs": 3,
+        # one timed run after a warm-up: with three, the interquartile range of every Table 2 row was within
+        # 3 % of its median (19 models at 512 px, a 2-core AVX2 EPYC, 2026-12-03), and Table 2 took 7 minutes
+        "bench_runs": 1,
         "bench_warmup": 1,
-        "bench_sizes": [256, 512, 768],
+        "bench_sizes": [256, 512, 768],     # 512 (bench_size) is read from Table 2's measurement, not run again
         "bench_sweep_runs": 1,
         "bench_train_rows": ["encnet/resnet50/none", "encnet/resnet50/jpu"],
         "bench_train_batch": 2,
         "bench_train_runs": 1,
+        "bench_train_warmup": 0,            # a 512 px step takes 15-30 s on a 2-core CPU: set-up costs are noise
         "bench_fast_variants": ["fp32", "channels_last", "fold_bn", "channels_last+fold_bn", "bf16",
                                 "channels_last+bf16", "channels_last+fold_bn+bf16",
                                 "channels_last+fold_bn+bf16+early_fp32"],
-        "bench_fast_images": 4,
+        "bench_fast_images": 2,
         "bench_predict_images": 2,  # images of the predict-cost measurement (chapter 6)
         "bench_predict_rounds": 1,
         "bench_isolate": True,
-        # 16 trainings (8 rows x 2 seeds): a fresh clone's quick book took 27.3 min with 200 iterations
-        # (the trainings 13.5 min, 0.25 s per iteration on average with bf16 + channels_last on a 2-core
-        # AVX-512 CPU); 160 iterations and a shorter chapter-6 sweep bring it under the budget of 25
-        "ablation_iterations": 160,
+        # the trunk pretrained once, then 16 fine-tunings (8 rows x 2 seeds), all in float32 (see chapter 7
+        # and book/results/table1_designs_cpu.json for how these sizes were chosen)
+        "pretrain_iterations": 1200,
+        "pretrain_images": 2000,
+        "ablation_iterations": 60,
         "ablation_batch_size": 8,
         "ablation_train_images": 1000,
         "ablation_val_images": 100,
@@ -145,11 +152,14 @@ PROFILES: dict[str, dict[str, Any]] = {
         "bench_train_rows": "all",
         "bench_train_batch": 4,
         "bench_train_runs": 20,
+        "bench_train_warmup": 3,
         "bench_fast_variants": "auto",
         "bench_fast_images": 16,
         "bench_predict_images": 8,  # images of the predict-cost measurement (chapter 6)
         "bench_predict_rounds": 3,
         "bench_isolate": True,
+        "pretrain_iterations": 0,           # none: the full profile starts from ImageNet weights
+        "pretrain_images": 0,
         "ablation_iterations": 24960,       # the paper's 80 epochs of Pascal Context (4,998 images, batch 16)
         "ablation_batch_size": 16,
         "ablation_train_images": 5000,

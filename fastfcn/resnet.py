@@ -75,32 +75,35 @@ class ResNet(nn.Module):
     """
 
     def __init__(self, block: type[BasicBlock] | type[Bottleneck], layers: list[int],
-                 output_stride: int = 32, deep_stem: bool = False) -> None:
+                 output_stride: int = 32, deep_stem: bool = False, width: int = 64) -> None:
         super().__init__()
         if output_stride not in (8, 32):
             raise ValueError(f"output_stride must be 8 (dilated) or 32 (plain), got {output_stride}")
+        if not isinstance(width, int) or width < 1:
+            raise ValueError(f"width must be a positive integer (64 for the standard ResNets), got {width!r}")
         self.output_stride = output_stride
         self.deep_stem = deep_stem
-        stem_width = 128 if deep_stem else 64
+        self.width = width
+        stem_width = 2 * width if deep_stem else width
         if deep_stem:
             self.conv1 = nn.Sequential(
-                nn.Conv2d(3, 64, 3, 2, 1, bias=False), nn.BatchNorm2d(64), nn.ReLU(inplace=True),
-                nn.Conv2d(64, 64, 3, 1, 1, bias=False), nn.BatchNorm2d(64), nn.ReLU(inplace=True),
-                nn.Conv2d(64, 128, 3, 1, 1, bias=False),
+                nn.Conv2d(3, width, 3, 2, 1, bias=False), nn.BatchNorm2d(width), nn.ReLU(inplace=True),
+                nn.Conv2d(width, width, 3, 1, 1, bias=False), nn.BatchNorm2d(width), nn.ReLU(inplace=True),
+                nn.Conv2d(width, 2 * width, 3, 1, 1, bias=False),
             )
         else:
-            self.conv1 = nn.Conv2d(3, 64, 7, 2, 3, bias=False)
+            self.conv1 = nn.Conv2d(3, width, 7, 2, 3, bias=False)
         self.bn1 = nn.BatchNorm2d(stem_width)
         self.relu = nn.ReLU(inplace=True)
         self.maxpool = nn.MaxPool2d(3, 2, 1)
         self.inplanes = stem_width
         self.dilation = 1
         dilate = output_stride == 8
-        self.layer1 = self._make_layer(block, 64, layers[0])
-        self.layer2 = self._make_layer(block, 128, layers[1], stride=2)
-        self.layer3 = self._make_layer(block, 256, layers[2], stride=2, dilate=dilate)
-        self.layer4 = self._make_layer(block, 512, layers[3], stride=2, dilate=dilate)
-        self.channels = [64 * block.expansion * 2**i for i in range(4)]
+        self.layer1 = self._make_layer(block, width, layers[0])
+        self.layer2 = self._make_layer(block, 2 * width, layers[1], stride=2)
+        self.layer3 = self._make_layer(block, 4 * width, layers[2], stride=2, dilate=dilate)
+        self.layer4 = self._make_layer(block, 8 * width, layers[3], stride=2, dilate=dilate)
+        self.channels = [width * block.expansion * 2**i for i in range(4)]
         for m in self.modules():
             if isinstance(m, nn.Conv2d):
                 nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
@@ -136,14 +139,17 @@ class ResNet(nn.Module):
         return [c2, c3, c4, c5]
 
 
-# name -> (block, layers, deep stem)
-BACKBONES: dict[str, tuple[type[BasicBlock] | type[Bottleneck], list[int], bool]] = {
-    "resnet18": (BasicBlock, [2, 2, 2, 2], False),
-    "resnet34": (BasicBlock, [3, 4, 6, 3], False),
-    "resnet50": (Bottleneck, [3, 4, 6, 3], False),
-    "resnet101": (Bottleneck, [3, 4, 23, 3], False),
-    "resnet50s": (Bottleneck, [3, 4, 6, 3], True),
-    "resnet101s": (Bottleneck, [3, 4, 23, 3], True),
+# name -> (block, layers, deep stem, width of the first stage)
+BACKBONES: dict[str, tuple[type[BasicBlock] | type[Bottleneck], list[int], bool, int]] = {
+    "resnet18": (BasicBlock, [2, 2, 2, 2], False, 64),
+    "resnet34": (BasicBlock, [3, 4, 6, 3], False, 64),
+    "resnet50": (Bottleneck, [3, 4, 6, 3], False, 64),
+    "resnet101": (Bottleneck, [3, 4, 23, 3], False, 64),
+    "resnet50s": (Bottleneck, [3, 4, 6, 3], True, 64),
+    "resnet101s": (Bottleneck, [3, 4, 23, 3], True, 64),
+    # ResNet-18 at half width (32-64-128-256 channels, a quarter of the arithmetic): the book's miniature
+    # trunk, small enough for the sixteen Table 1 trainings on a 2-core CPU
+    "resnet18_w32": (BasicBlock, [2, 2, 2, 2], False, 32),
 }
 
 _TORCHVISION_WEIGHTS = {"resnet18": "ResNet18_Weights", "resnet34": "ResNet34_Weights",
@@ -163,7 +169,7 @@ def _load_backbone_weights(model: ResNet, name: str, weights: str) -> None:
     if weights == "imagenet":
         if name not in _TORCHVISION_WEIGHTS:
             raise ValueError(
-                f"torchvision has no ImageNet weights for the deep-stem backbone {name!r}; "
+                f"torchvision has no ImageNet weights for the backbone {name!r}; "
                 "pass weights_backbone=PATH to a local state_dict file instead"
             )
         import torchvision.models as tvm
@@ -203,8 +209,8 @@ def build_resnet(name: str, output_stride: int = 32, weights: str | None = None)
     """Build a backbone by name; ``weights`` is None, ``"imagenet"`` (torchvision) or a file path."""
     if name not in BACKBONES:
         raise ValueError(f"unknown backbone {name!r}; choose one of {sorted(BACKBONES)}")
-    block, layers, deep = BACKBONES[name]
-    model = ResNet(block, layers, output_stride=output_stride, deep_stem=deep)
+    block, layers, deep, width = BACKBONES[name]
+    model = ResNet(block, layers, output_stride=output_stride, deep_stem=deep, width=width)
     if weights is not None:
         _load_backbone_weights(model, name, weights)
     return model

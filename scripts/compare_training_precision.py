@@ -23,8 +23,9 @@ import numpy as np
 from fastfcn.checkpoint import model_from_checkpoint
 from fastfcn.data import EvalTransform, build_dataset
 from fastfcn.inference.evaluate import evaluate
-from fastfcn.lessons.trainings import ensure_trained, table1_config
+from fastfcn.lessons.trainings import ensure_trained
 from fastfcn.profiles import get_profile
+from fastfcn.training.table1 import table1_config
 from fastfcn.utils.device import bf16_supported
 from fastfcn.utils.environment import environment
 from fastfcn.utils.io import atomic_write_text
@@ -45,8 +46,10 @@ def main() -> None:
         for up in ("jpu", "none"):
             for seed in range(args.seeds):
                 for precision in ("fp32", "bf16"):
-                    cfg = table1_config(p, "encnet", up, seed, device="cpu")
-                    if precision == "fp32":
+                    cfg = table1_config(p, "encnet", up, seed, device="cpu")   # float32 by default
+                    if precision == "bf16":
+                        cfg = replace(cfg, amp=True, channels_last=True)
+                    else:
                         cfg = replace(cfg, amp=False, channels_last=False)
                     t = ensure_trained(cfg, tmp)
                     model, _ = model_from_checkpoint(t.checkpoint)

@@ -48,3 +48,21 @@ def test_gmacs_match_the_official_implementation(key: tuple[str, str, str]) -> N
     model = build_model(head, backbone=backbone + "s", upsampling=upsampling, num_classes=59)
     ours = complexity(model, 512).gmacs
     assert ours == pytest.approx(OFFICIAL_GMACS[key], rel=0.005), (key, ours)
+
+
+def test_counting_on_the_meta_device_gives_the_real_counts() -> None:
+    """complexity() counts on a meta copy: the same FLOPs, activation and saved-for-backward bytes as a real
+    forward, and the model itself keeps its weights."""
+    from fastfcn.complexity import saved_for_backward_bytes
+
+    torch.manual_seed(0)
+    model = build_model("encnet", backbone="resnet18", upsampling="jpu", num_classes=4, jpu_width=16)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    c = complexity(model, 48, batch_size=2, training_memory=True)
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+    assert not any(p.is_meta for p in model.parameters())
+    real = saved_for_backward_bytes(model, torch.randn(2, 3, 48, 48))
+    assert c.saved_for_backward_bytes == real > 0
+    with torch.device("meta"):
+        meta_model = build_model("encnet", backbone="resnet18", upsampling="jpu", num_classes=4, jpu_width=16)
+    assert complexity(meta_model, 48, batch_size=2).flops == c.flops

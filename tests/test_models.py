@@ -160,7 +160,7 @@ def test_imagenet_weights_offline_error_is_clear(monkeypatch) -> None:
     monkeypatch.setattr(tvm.ResNet50_Weights.IMAGENET1K_V1.__class__, "get_state_dict", no_network)
     with pytest.raises(RuntimeError, match="weights_backbone='/path/to/file.pth'"):
         build_resnet("resnet50", weights="imagenet")
-    with pytest.raises(ValueError, match="deep-stem"):
+    with pytest.raises(ValueError, match="no ImageNet weights for the backbone .resnet50s."):
         build_resnet("resnet50s", weights="imagenet")
 
 
@@ -207,3 +207,22 @@ def test_checkpoints_with_the_old_aux_key_still_load(tmp_path) -> None:
     torch.save(ckpt, path)
     loaded, _ = model_from_checkpoint(path)
     assert loaded.aux_head is None and loaded.config["aux_loss"] is False
+
+
+def test_half_width_resnet18_is_resnet18_with_half_the_channels() -> None:
+    """The book's miniature trunk: the same layers as ResNet-18, every width halved, a quarter of the arithmetic."""
+    from fastfcn.complexity import complexity
+    from fastfcn.resnet import build_resnet
+
+    full, half = build_resnet("resnet18"), build_resnet("resnet18_w32")
+    assert half.channels == [32, 64, 128, 256] and full.channels == [64, 128, 256, 512]
+    assert [n for n, _ in half.named_modules()] == [n for n, _ in full.named_modules()]
+    ratio = complexity(half, 64).flops / complexity(full, 64).flops
+    assert 0.24 < ratio < 0.27   # the stem's 3-channel input keeps it a little above 1/4
+    for os_ in (8, 32):
+        c2, c3, c4, c5 = build_resnet("resnet18_w32", output_stride=os_)(torch.randn(1, 3, 64, 64))
+        assert c5.shape == (1, 256, 64 // os_, 64 // os_)
+    model = build_model("encnet", backbone="resnet18_w32", upsampling="jpu", num_classes=3, jpu_width=8).eval()
+    assert model(torch.randn(1, 3, 64, 64))["out"].shape == (1, 3, 64, 64)
+    with pytest.raises(ValueError, match="ImageNet weights for the backbone 'resnet18_w32'"):
+        build_resnet("resnet18_w32", weights="imagenet")

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from test_data import make_pcontext_raw
@@ -19,10 +20,9 @@ from fastfcn.lessons.trainings import (
     ensure_trained,
     find_run,
     gpu_hours,
-    table1_config,
-    table1_rows,
 )
 from fastfcn.profiles import get_profile
+from fastfcn.training.table1 import pretrain_config, table1_config, table1_rows
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -42,12 +42,74 @@ def test_small_profiles_train_on_the_procedural_scenes(name: str) -> None:
     c = table1_config(p, "psp", "jpu", 3)
     assert (c.dataset, c.image_size, c.num_images, c.weights_backbone) == \
         ("procedural", p.train_image_size, p.ablation_train_images, None)
+    # float32 on every machine (bf16 is native on some CPUs only): every CPU trains the same networks
     assert (c.iterations, c.batch_size, c.seed, c.amp, c.channels_last) == \
-        (p.ablation_iterations, p.ablation_batch_size, 3, True, True)
+        (p.ablation_iterations, p.ablation_batch_size, 3, False, True)
     # every row of a profile: the same recipe, only head and upsampling differ
     other = table1_config(p, "encnet", "none", 3).to_dict()
     diff = {k for k, v in c.to_dict().items() if other[k] != v}
     assert diff == {"head", "upsampling"}
+    # the pretraining: a plain FCN on scenes no row sees, the same trunk and image size as the rows
+    pre = pretrain_config(p, 0)
+    assert (pre.split, pre.head, pre.upsampling, pre.backbone, pre.image_size, pre.iterations, pre.amp) == \
+        ("pretrain", "fcn", "bilinear", c.backbone, c.image_size, p.pretrain_iterations, False)
+    with pytest.raises(ValueError, match="ImageNet"):
+        pretrain_config(get_profile("full"))
+
+
+def test_rows_start_from_the_pretrained_trunk_and_know_it_by_its_pretraining(tmp_path: Path) -> None:
+    """The trunk is pretrained once; every row loads it; a row's identity names the pretraining, not the path."""
+    p = get_profile("smoke")
+    runs = tmp_path / "runs"
+    trunk = trainings.ensure_trunk(p, 0, runs, device="cpu")
+    assert trunk.training.status == "trained" and trunk.path.is_file()
+    again = trainings.ensure_trunk(p, 0, runs, device="cpu")
+    assert again.training.status == "reused" and again.identity == trunk.identity
+    state = torch.load(trunk.path, weights_only=True)
+    pretrained = load_checkpoint(trunk.training.checkpoint)["state_dict"]
+    assert state and all(torch.equal(v, pretrained[f"backbone.{k}"]) for k, v in state.items())
+
+    row = replace(table1_config(p, "encnet", "none", 0, device="cpu", trunk=trunk), iterations=1,
+                  stop_after_epochs=1)
+    done = ensure_trained(row, runs)
+    assert done.status == "trained"
+    moved = tmp_path / "elsewhere.pth"
+    trunk.path.rename(moved)                       # the same trunk found at another path: the same training
+    assert find_run(replace(row, weights_backbone=str(moved)), runs) == (done.out_dir, True)
+    other = replace(row, extra={**row.extra, "trunk": "another-pretraining"})
+    assert find_run(other, runs) is None
+
+
+def test_the_procedural_scenes_are_drawn_once_into_the_runs_folder(tmp_path: Path) -> None:
+    from fastfcn.data.procedural import ProceduralScenes
+
+    runs = tmp_path / "runs"
+    done = ensure_trained(tiny(), runs)
+    cached = sorted((runs / "scenes").glob("procedural-*.npz"))
+    assert [f.name for f in cached] == [f"procedural-v{ProceduralScenes.version}-train-seed0-n4-32x32.npz"]
+    drawn, kept = ProceduralScenes("train", 4, 32), ProceduralScenes("train", 4, 32, cache_dir=runs / "scenes")
+    for i in range(4):
+        for a, b in zip(drawn.generate(i), kept.generate(i), strict=True):
+            assert a.dtype == b.dtype and np.array_equal(a, b)
+    # where the scenes are kept is not part of what the training is
+    assert trainings.run_identity(done.config) == trainings.run_identity(tiny())
+
+
+def test_row_layouts_are_measured_once_per_machine(tmp_path: Path, monkeypatch) -> None:
+    from fastfcn.training import step_time
+
+    calls = []
+
+    def fake(config, num_classes, **kw):
+        calls.append(config.upsampling)
+        return {"channels_last": config.upsampling == "jpu", "seconds": {"fp32": 1.0, "fp32+channels_last": 0.5}}
+
+    monkeypatch.setattr(step_time, "fastest_exact_layout", fake)
+    configs = [tiny(), replace(tiny(), upsampling="none")]
+    first = trainings.row_layouts(configs, 8, tmp_path, device="cpu")
+    assert [v["channels_last"] for v in first.values()] == [True, False] and calls == ["jpu", "none"]
+    assert trainings.row_layouts(configs, 8, tmp_path, device="cpu") == first and len(calls) == 2
+    assert all(v["channels_last"] for v in trainings.row_layouts(configs, 8, tmp_path, device="cuda").values())
 
 
 def test_full_profile_trains_on_pascal_context_from_imagenet_weights(tmp_path: Path, monkeypatch) -> None:

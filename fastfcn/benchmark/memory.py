@@ -97,15 +97,16 @@ def training_memory_fit(spec: ModelSpec, opts: BenchOptions, batches: tuple[int,
                         budget_bytes: int = TITAN_XP_BYTES) -> dict[str, Any]:
     """Bytes autograd saves for backward at two batch sizes, the linear fit, and the largest batch
     whose saved tensors plus weights, gradients and momentum (3 x fp32 parameters) fit ``budget_bytes``.
+    Counted on the ``meta`` device: the same bytes as a real forward, at no cost.
 
     An upper bound: backward's temporaries, workspaces and the CUDA context are not counted.
     """
     opts = opts.validated()
-    torch.manual_seed(opts.seed)
-    model = build_spec_model(spec, opts).to(opts.device)
+    with torch.device("meta"):  # the saved bytes depend on shapes only: counted without data or arithmetic
+        model = build_spec_model(spec, opts)
     saved = {}
     for b in batches:
-        x = torch.randn(b, 3, opts.size, opts.size, device=opts.device)
+        x = torch.empty(b, 3, opts.size, opts.size, device="meta")
         try:
             saved[b] = saved_for_backward_bytes(model, x)
         except ValueError as exc:

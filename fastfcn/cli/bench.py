@@ -8,12 +8,30 @@ from pathlib import Path
 __all__ = ["add_subcommands"]
 
 
+def _cmd_table1_steps(args: argparse.Namespace) -> int:
+    import json
+
+    from .. import benchmark as bench
+    from ..benchmark.table1_steps import format_table1_steps, table1_steps
+    from ..utils.io import atomic_write_text
+
+    result = table1_steps(args.table1_steps, runs=args.runs, warmup=args.warmup)
+    print(format_table1_steps(result))
+    if not args.no_save:
+        out_dir = args.out_dir or bench.DEFAULT_RESULTS_DIR
+        path = atomic_write_text(out_dir / f"{args.name or 'table1_steps_cpu'}.json", json.dumps(result, indent=1) + "\n")
+        print(f"wrote {path}")
+    return 0
+
+
 def _cmd_bench(args: argparse.Namespace) -> int:
     import torch
 
     from .. import benchmark as bench
     from ..inference.fast_path import default_variants
 
+    if args.table1_steps:
+        return _cmd_table1_steps(args)
     opts = bench.BenchOptions(
         device=args.device, dtype=args.dtype, channels_last=args.channels_last, compile=args.compile,
         batch=args.batch, train_batch=args.train_batch, size=args.size, runs=args.runs, warmup=args.warmup,
@@ -95,6 +113,9 @@ def add_subcommands(sub: argparse._SubParsersAction) -> None:
                    help="a trained fastfcn checkpoint for the fast path's label comparison (default: random weights)")
     g.add_argument("--fast-path-images", type=int, default=16, metavar="N",
                    help="procedural validation scenes on which the fast path's labels are compared (16)")
+    g.add_argument("--table1-steps", metavar="PROFILE", choices=["smoke", "quick"],
+                   help="instead: the training step of every row of the book's Table 1 miniature (and of its "
+                        "pretraining) in fp32, channels_last and, where native, bf16, as ratios measured in one run")
     g = p.add_argument_group("how to measure")
     g.add_argument("--device", default="auto", help="auto (GPU when visible), cpu, cuda or cuda:N")
     g.add_argument("--dtype", choices=DTYPES, default="fp32", help="bf16/fp16: autocast (fp16 on CUDA only)")

@@ -180,7 +180,9 @@ def _evaluate(args: argparse.Namespace) -> int:
         kwargs["image_size"] = tc.get("image_size") or 128
     if name == "procedural" and args.num_images is not None:
         kwargs["num_images"] = args.num_images
-    root = args.root if args.root is not None else (tc.get("root") if tc.get("dataset") == name else None)
+    # a procedural run's root is its scene cache: not worth creating elsewhere to evaluate on a few val images
+    stored_root = tc.get("root") if tc.get("dataset") == name and name != "procedural" else None
+    root = args.root if args.root is not None else stored_root
     dataset = build_dataset(name, split=args.split, root=root, transform=EvalTransform(), **kwargs)
     if dataset.num_classes != model.config["num_classes"]:
         raise ValueError(f"the model predicts {model.config['num_classes']} classes but {name} has "

@@ -25,12 +25,12 @@ def build_dataset(name: str, split: str = "train", root: str | Path | None = Non
     """The dataset ``name`` (see :data:`DATASETS`) for ``split``.
 
     ``root`` is the data folder of the real datasets (default ``$FASTFCN_DATA`` or the repository's ``data/``);
-    the procedural set ignores it. ``kwargs`` go to the dataset: ``transform=`` for all; ``num_images=``,
+    for the procedural set it is optional, the folder where its scenes are drawn once and cached. ``kwargs`` go to the dataset: ``transform=`` for all; ``num_images=``,
     ``image_size=``, ``seed=`` for ``procedural``; ``max_images=`` for the real ones.
     """
     key = name.lower()
     if key == "procedural":
-        return ProceduralScenes(split=split, **kwargs)
+        return ProceduralScenes(split=split, cache_dir=root, **kwargs)
     if key in ("pcontext", "pcontext60"):
         return PascalContext(split=split, root=root, background=key == "pcontext60", **kwargs)
     if key == "ade20k":

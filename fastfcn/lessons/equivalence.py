@@ -25,7 +25,7 @@ from torch import Tensor
 from ..ops import conv_same, merge, reduce, split
 from ..resnet import build_resnet
 
-__all__ = ["Pointwise", "limited_threads", "layer", "chain", "random_weights", "eq2_lines", "eq3_lines", "EQ2_LINES",
+__all__ = ["backbone_subsampling_errors", "Pointwise", "limited_threads", "layer", "chain", "random_weights", "eq2_lines", "eq3_lines", "EQ2_LINES",
            "EQ3_LINES", "max_abs_errors", "backbone_subsampling_error"]
 
 Pointwise = Callable[[Tensor], Tensor]
@@ -129,17 +129,9 @@ def max_abs_errors(lines: Sequence[Tensor]) -> list[float]:
 
 
 @torch.no_grad()
-def backbone_subsampling_error(name: str = "resnet18", input_size: int = 64, seed: int = 0,
-                               train_bn: bool = False) -> dict[str, float]:
-    """Check ``y_s = R(y_d)`` on a whole ResNet: plain and dilated trunks with the *same* weights.
-
-    BatchNorm gets random statistics and affine parameters so that it is not the identity. Returns,
-    for C2..C5, the largest absolute difference between the plain trunk's map and the dilated
-    trunk's (C4 and C5 of the dilated trunk subsampled by 2 and 4), divided by the largest magnitude
-    of the plain map: float rounding gives about 1e-6. With ``train_bn=True`` BatchNorm normalises
-    with the statistics of the batch, which are taken over different sets of positions in the two
-    trunks, and the equality no longer holds.
-    """
+def _shared_weight_trunks(name: str, seed: int) -> tuple[torch.nn.Module, torch.nn.Module]:
+    """A plain and a dilated trunk with the *same* weights; BatchNorm with random statistics and affine
+    parameters, so that it is not the identity."""
     torch.manual_seed(seed)
     plain = build_resnet(name, output_stride=32)
     for m in plain.modules():
@@ -150,13 +142,39 @@ def backbone_subsampling_error(name: str = "resnet18", input_size: int = 64, see
             m.bias.normal_()
     dilated = build_resnet(name, output_stride=8)
     dilated.load_state_dict(plain.state_dict())
-    plain.train(train_bn)
-    dilated.train(train_bn)
-    x = torch.randn(1, 3, input_size, input_size)
-    out = {}
-    for level, ys, yd, rate in zip(("c2", "c3", "c4", "c5"), plain(x), dilated(x), (1, 1, 2, 4), strict=True):
-        sub = reduce(yd, rate)
-        if sub.shape != ys.shape:
-            raise RuntimeError(f"{level}: plain {tuple(ys.shape)} vs subsampled dilated {tuple(sub.shape)}")
-        out[level] = float((ys - sub).abs().max() / ys.abs().max().clamp_min(1e-12))
-    return out
+    return plain, dilated
+
+
+def backbone_subsampling_errors(name: str = "resnet18", cases: Sequence[tuple[int, bool]] = ((64, False),),
+                                seed: int = 0) -> list[dict[str, float]]:
+    """Check ``y_s = R(y_d)`` on a whole ResNet: plain and dilated trunks with the *same* weights.
+
+    One pair of trunks (built once) is run on a random input for each ``(input_size, train_bn)`` case.
+    Returns, per case and for C2..C5, the largest absolute difference between the plain trunk's map and the
+    dilated trunk's (C4 and C5 of the dilated trunk subsampled by 2 and 4), divided by the largest magnitude
+    of the plain map: float rounding gives about 1e-6. With ``train_bn=True`` BatchNorm normalises with the
+    statistics of the batch, which are taken over different sets of positions in the two trunks, and the
+    equality no longer holds.
+    """
+    plain, dilated = _shared_weight_trunks(name, seed)
+    results = []
+    for input_size, train_bn in cases:
+        plain.train(train_bn)
+        dilated.train(train_bn)
+        x = torch.randn(1, 3, input_size, input_size)
+        with torch.no_grad():
+            pairs = zip(("c2", "c3", "c4", "c5"), plain(x), dilated(x), (1, 1, 2, 4), strict=True)
+            out = {}
+            for level, ys, yd, rate in pairs:
+                sub = reduce(yd, rate)
+                if sub.shape != ys.shape:
+                    raise RuntimeError(f"{level}: plain {tuple(ys.shape)} vs subsampled dilated {tuple(sub.shape)}")
+                out[level] = float((ys - sub).abs().max() / ys.abs().max().clamp_min(1e-12))
+        results.append(out)
+    return results
+
+
+def backbone_subsampling_error(name: str = "resnet18", input_size: int = 64, seed: int = 0,
+                               train_bn: bool = False) -> dict[str, float]:
+    """:func:`backbone_subsampling_errors` for one input size and BatchNorm mode."""
+    return backbone_subsampling_errors(name, [(input_size, train_bn)], seed)[0]

@@ -112,7 +112,7 @@ def draw_headline(results: dict[str, dict[str, Any]]) -> tuple[Figure, list[Head
                   va="center", transform=ours.transAxes, fontsize=9)
     ours.set(xlabel=f"milliseconds per {f.get('image_size', '?')}-pixel image ({device}, this build)",
              ylabel="mIoU % (procedural val, this build)",
-             title=f"ours: {f.get('backbone', '?')} from scratch, {f.get('iterations', '?')} iterations "
+             title=f"ours: {f.get('backbone', '?')} from the book's trunk, {f.get('iterations', '?')} iterations "
                    f"({run.get('profile', '?')} profile)")
     _panel(theirs, points, paper=True)
     theirs.set(xlabel="1000 / FPS (ms, Titan-Xp, 512x512; the paper's Table 2)",
@@ -144,7 +144,7 @@ def phrases(results: dict[str, dict[str, Any]]) -> dict[str, str]:
     if run:
         out["front_caption"] = (
             f"Left, this build (chapter 7, `{run.get('profile')}` profile, {run.get('device')}): EncNet with each "
-            f"upsampling, {t.get('backbone')} trained from scratch for {t.get('iterations')} iterations on the "
+            f"upsampling, {t.get('backbone')} fine-tuned from the book's pretrained trunk for {t.get('iterations')} iterations on the "
             f"procedural scenes; mIoU on {t.get('val_images')} val images against the time one "
             f"{t.get('image_size')}-pixel image takes. Right, the paper: Table 1's mIoU on Pascal Context "
             "against 1000 / FPS of its Table 2 (Titan-Xp). The panels measure different tasks on different "

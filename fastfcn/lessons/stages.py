@@ -16,6 +16,7 @@ its own input so that this shows up stage by stage and block by block.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -116,9 +117,12 @@ def stage_costs(model: ResNet, input_size: int | tuple[int, int] = 512, *, batch
     Args:
         model: a :class:`fastfcn.resnet.ResNet` (any depth, output stride 8 or 32).
         input_size: ``H`` or ``(H, W)`` of the random RGB input.
-        runs, warmup: timed and untimed repetitions per stage (median reported); the forward that
-            counts FLOPs and bytes is the first warm-up run.
+        runs, warmup: timed and untimed repetitions per stage (median reported); one untimed run,
+            which makes the next stage's input, always happens and counts as the first warm-up.
         time_stages: set False to skip the timing and only count (``seconds`` is then None).
+
+    FLOPs and bytes are counted on a ``meta`` copy of the trunk (shapes without data: the counts
+    depend on shapes only, and counting on real tensors runs PyTorch's slower reference kernels).
 
     Returns:
         ``{"stem": StageCost, "layer1": ..., ..., "layer4": ...}`` in network order.
@@ -130,21 +134,25 @@ def stage_costs(model: ResNet, input_size: int | tuple[int, int] = 512, *, batch
         raise ValueError(f"input size and batch size must be positive, got {(batch_size, h, w)}")
     device = torch.device(device)
     model.eval().to(device)
+    shapes = copy.deepcopy(model).to("meta")
+    x_meta = torch.empty(batch_size, 3, h, w, device="meta")
     gen = torch.Generator().manual_seed(seed)
-    x = torch.randn(batch_size, 3, h, w, generator=gen).to(device)
+    x = torch.randn(batch_size, 3, h, w, generator=gen).to(device) if time_stages else None
     costs: dict[str, StageCost] = {}
-    for name, fn, blocks in _stage_parts(model):
-        out, flops, act = _measure(fn, blocks, x)
-        # the counting forward above already warmed this stage up once
-        seconds = (median_seconds(lambda fn=fn, x=x: fn(x), runs, max(warmup - 1, 0), str(device))
-                   if time_stages else None)
+    for (name, fn_meta, blocks), (_, fn, _) in zip(_stage_parts(shapes), _stage_parts(model), strict=True):
+        out, flops, act = _measure(fn_meta, blocks, x_meta)
+        seconds = None
+        if x is not None:
+            y = fn(x)  # the first warm-up run, which also makes the next stage's input
+            seconds = median_seconds(lambda fn=fn, x=x: fn(x), runs, max(warmup - 1, 0), str(device))
+            x = y
         costs[name] = StageCost(
             stage=name, blocks=len(blocks) if name != "stem" else 1, output_shape=tuple(out.shape),
             stride=h // out.shape[-2], flops=sum(flops), activation_bytes=sum(act),
             output_bytes=out.numel() * out.element_size(), seconds=seconds,
             block_flops=flops, block_activation_bytes=act,
         )
-        x = out
+        x_meta = out
     return costs
 
 

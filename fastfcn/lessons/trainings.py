@@ -3,9 +3,13 @@
 Chapters 7, 8 and 9 need the same trained networks, and a ``full`` run of them takes GPU-hours, so:
 
 * :func:`table1_config` is the one place that turns (profile, head, upsampling, seed) into a
-  :class:`~fastfcn.training.TrainConfig`: the procedural scenes from random weights in ``smoke`` and
-  ``quick``; Pascal Context from ImageNet weights in ``full`` (:func:`check_full_inputs` says what is
-  missing, and how to get it, before anything trains);
+  :class:`~fastfcn.training.TrainConfig`: in ``smoke`` and ``quick`` the procedural scenes, fine-tuned
+  from the book's own pretrained trunk (:func:`ensure_trunk`: a plain FCN trained once on scenes no row
+  sees, the stand-in for ImageNet pretraining), in float32 on every machine; Pascal Context from ImageNet
+  weights in ``full`` (:func:`check_full_inputs` says what is missing, and how to get it, before anything
+  trains);
+* :func:`row_layouts` measures, once per machine, whether each row trains faster in channels_last or in
+  PyTorch's default layout (the same arithmetic either way) and keeps the answer beside the runs;
 * :func:`ensure_trained` looks through the runs folder for a run of *that configuration* (read from
   each run's ``config.json``, whatever its folder is called): a finished one is reused, an interrupted
   one resumed from its last checkpoint, and only a missing one is trained, through ``torchrun`` when
@@ -29,14 +33,12 @@ from pathlib import Path
 from typing import Any
 
 from ..training.config import TrainConfig
+from ..training.table1 import Trunk, pretrain_config, stamp_scene_version, table1_config, table1_rows
 
-__all__ = ["UPSAMPLINGS", "RUNS_ENV", "IMAGENET_ENV", "Training", "FullRunInputsMissing", "table1_rows",
-           "table1_config", "check_full_inputs", "run_identity", "find_run", "ensure_trained", "default_runs_dir",
-           "gpu_hours", "train_table1"]
+__all__ = ["RUNS_ENV", "IMAGENET_ENV", "Training", "FullRunInputsMissing", "ensure_trunk", "row_layouts",
+           "check_full_inputs", "run_identity", "find_run", "ensure_trained", "default_runs_dir", "gpu_hours",
+           "train_table1"]
 
-# Table 1's rows: EncNet with four ways to reach output stride 8, ASPP and PSP without and with JPU
-UPSAMPLINGS: dict[str, tuple[str, ...]] = {"encnet": ("none", "bilinear", "fpn", "jpu"), "aspp": ("none", "jpu"),
-                                           "psp": ("none", "jpu")}
 RUNS_ENV = "FASTFCN_BOOK_RUNS"           # where the book's trainings live (default: _build/runs under the book)
 IMAGENET_ENV = "FASTFCN_IMAGENET_WEIGHTS"  # a local ImageNet ResNet-50 state_dict for the full profile
 # settings that say where or how a run is watched, not what it trains: two runs that differ only in
@@ -67,33 +69,20 @@ class Training:
         return self.train_s / max(self.iterations, 1)
 
 
-def table1_rows(heads: Sequence[str]) -> list[tuple[str, str]]:
-    """The ``(head, upsampling)`` rows of Table 1 for the given heads, in the paper's order."""
-    unknown = [h for h in heads if h not in UPSAMPLINGS]
-    if unknown:
-        raise ValueError(f"unknown head {unknown[0]!r}; Table 1 has {', '.join(UPSAMPLINGS)}")
-    return [(h, u) for h in UPSAMPLINGS if h in heads for u in UPSAMPLINGS[h]]
+def ensure_trunk(profile: Mapping[str, Any], seed: int = 0, runs_dir: str | Path | None = None, *,
+                 device: str = "auto", channels_last: bool = True) -> Trunk:
+    """The pretrained trunk of :func:`pretrain_config`: trained once, found again like any run."""
+    import torch
 
+    from ..utils.io import atomic_save
 
-def table1_config(profile: Mapping[str, Any], head: str, upsampling: str, seed: int, *, device: str = "auto",
-                  root: str | Path | None = None, weights: str | None = None) -> TrainConfig:
-    """The training of one Table 1 row and seed under ``profile`` (a :func:`fastfcn.profiles.get_profile`).
-
-    Every row gets the same recipe, data, iterations and initial backbone weights; mixed precision and
-    channels_last are asked for everywhere (bf16 on a CPU that computes it natively, fp16 on a GPU;
-    float32 elsewhere, with a message). ``full`` trains on Pascal Context (59 classes) from ImageNet
-    weights (``weights``: a local file, else torchvision's); the other profiles on the procedural scenes.
-    """
-    common = dict(head=head, upsampling=upsampling, seed=seed, device=device, backbone=profile["small_backbone"],
-                  jpu_width=profile["jpu_width"], iterations=profile["ablation_iterations"],
-                  batch_size=profile["ablation_batch_size"], workers=profile["ablation_workers"], eval_every=0,
-                  amp=True, channels_last=True, progress=False,
-                  log_every=max(1, profile["ablation_iterations"] // 50))
-    if getattr(profile, "name", None) == "full":
-        return TrainConfig(dataset="pcontext", root=None if root is None else str(root),
-                           weights_backbone=weights or "imagenet", crop_size=profile["train_image_size"], **common)
-    return _stamped(TrainConfig(dataset="procedural", image_size=profile["train_image_size"],
-                                num_images=profile["ablation_train_images"], **common))
+    config = pretrain_config(profile, seed, device=device, channels_last=channels_last)
+    training = ensure_trained(config, runs_dir)
+    path = training.out_dir / "trunk.pth"
+    if not path.is_file() or path.stat().st_mtime < training.checkpoint.stat().st_mtime:
+        state = torch.load(training.checkpoint, map_location="cpu", weights_only=True)["state_dict"]
+        atomic_save({k.removeprefix("backbone."): v for k, v in state.items() if k.startswith("backbone.")}, path)
+    return Trunk(path=path, identity=_identity_digest(config), training=training)
 
 
 def _imagenet_reachable(backbone: str) -> tuple[bool, str]:
@@ -153,19 +142,13 @@ def run_identity(config: TrainConfig | Mapping[str, Any]) -> dict[str, Any]:
     """What makes a training what it is: its settings, without where and how it is watched."""
     d = config.to_dict() if isinstance(config, TrainConfig) else dict(config)
     identity = {k: v for k, v in sorted(d.items()) if k not in NOT_IDENTITY}
+    trunk = (d.get("extra") or {}).get("trunk")
+    if trunk is not None:  # the pretraining that made the initial weights, not the file's path, says what they are
+        identity["weights_backbone"] = f"trunk:{trunk}"
     if d.get("dataset") == "procedural":  # scenes drawn by another version of the generator are other data
         # a run stored without the stamp predates it: it was drawn by version 1
         identity["scene_version"] = (d.get("extra") or {}).get("scene_version", 1)
     return identity
-
-
-def _stamped(config: TrainConfig) -> TrainConfig:
-    """``config`` with the procedural generator's version in ``extra`` (what :func:`run_identity` compares)."""
-    if config.dataset != "procedural" or "scene_version" in config.extra:
-        return config
-    from ..data.procedural import ProceduralScenes
-
-    return replace(config, extra={**config.extra, "scene_version": ProceduralScenes.version})
 
 
 def _identity_digest(config: TrainConfig) -> str:
@@ -199,7 +182,7 @@ def find_run(config: TrainConfig, runs_dir: str | Path) -> tuple[Path, bool] | N
 
     A finished run wins over an unfinished one; ``None`` when no run of it was ever started.
     """
-    want = run_identity(_stamped(config).resolved())
+    want = run_identity(stamp_scene_version(config).resolved())
     found: list[tuple[bool, Path]] = []
     for cfg_file in sorted(Path(runs_dir).glob("*/config.json")):
         try:
@@ -252,7 +235,9 @@ def ensure_trained(config: TrainConfig, runs_dir: str | Path | None = None, *, p
     through ``torchrun`` (default: one process per visible GPU, one on the CPU).
     """
     runs_dir = Path(runs_dir) if runs_dir is not None else default_runs_dir()
-    config = _stamped(config)
+    config = stamp_scene_version(config)
+    if config.dataset == "procedural" and config.root is None:  # the scenes drawn once, shared by every run
+        config = replace(config, root=str(runs_dir / "scenes"))
     found = find_run(config, runs_dir)
     if found is not None and found[1]:
         folder, status = found[0], "reused"
@@ -275,26 +260,76 @@ def ensure_trained(config: TrainConfig, runs_dir: str | Path | None = None, *, p
                     steps=steps, status=status)
 
 
+def _layout_key(config: TrainConfig) -> str:
+    import torch
+
+    from ..utils.environment import cpu_model
+
+    c = config.resolved(num_classes=1)
+    return (f"{cpu_model()} | {torch.backends.cpu.get_cpu_capability()} | torch {torch.__version__} | "
+            f"{c.head}+{c.upsampling} {c.backbone} w{c.jpu_width} | batch {c.batch_size} x {c.crop_size} px")
+
+
+def row_layouts(configs: Sequence[TrainConfig], num_classes: int, runs_dir: str | Path | None = None, *,
+                device: str = "cpu") -> dict[str, dict[str, Any]]:
+    """For each configuration, whether it trains faster in channels_last on this machine (see
+    :func:`fastfcn.training.step_time.fastest_exact_layout`), measured once and kept in ``runs_dir/layouts.json``
+    (keyed by the CPU, torch and the network, so another machine measures again). On a GPU: channels_last."""
+    from ..training.step_time import fastest_exact_layout
+    from ..utils.io import atomic_write_text
+
+    keys = [_layout_key(c) for c in configs]
+    if not device.startswith("cpu"):
+        return {k: {"channels_last": True, "seconds": {}} for k in keys}
+    path = (Path(runs_dir) if runs_dir is not None else default_runs_dir()) / "layouts.json"
+    try:
+        known = json.loads(path.read_text())
+    except (OSError, ValueError):
+        known = {}
+    for key, config in zip(keys, configs, strict=True):
+        if key not in known:
+            known[key] = fastest_exact_layout(config, num_classes, device=device)
+            atomic_write_text(path, json.dumps(known, indent=1) + "\n")
+    return {k: known[k] for k in keys}
+
+
 def train_table1(profile: Mapping[str, Any], seed: int, *, device: str = "auto", runs_dir: str | Path | None = None,
                  root: str | Path | None = None, weights: str | None = None, progress: bool = True
                  ) -> dict[tuple[str, str, int], Training]:
     """Every Table 1 row of ``profile`` for each of its seeds (``seed``, ``seed + 1``, ...), found or trained.
 
     In ``full`` the inputs are checked first (:func:`check_full_inputs`): nothing trains when the data
-    or the weights are missing. Keys are ``(head, upsampling, seed)``, in the paper's row order.
+    or the weights are missing. Elsewhere the shared trunk is pretrained first (:func:`ensure_trunk`) and
+    each row trains in the layout measured fastest here (:func:`row_layouts`). Keys are
+    ``(head, upsampling, seed)``, in the paper's row order.
     """
     from tqdm import tqdm  # the text bar: tqdm.auto warns in kernels without ipywidgets, even when disabled
 
-    if getattr(profile, "name", None) == "full":
+    from ..utils.device import resolve_device
+
+    full = getattr(profile, "name", None) == "full"
+    if full:
         weights = check_full_inputs(root, profile["small_backbone"], weights)
     rows = table1_rows(profile["ablation_heads"])
     seeds = [seed + k for k in range(profile["ablation_seeds"])]
     jobs = [(h, u, s) for s in seeds for h, u in rows]
+    trunk, layout = None, {}
+    if not full:
+        where = resolve_device(device)
+        first = [table1_config(profile, h, u, seed, device=device) for h, u in rows]
+        pre = pretrain_config(profile, seed, device=device)
+        from ..data.scene import CLASSES
+
+        found = row_layouts([pre, *first], len(CLASSES), runs_dir, device=where)
+        fast = [v["channels_last"] for v in found.values()]
+        trunk = ensure_trunk(profile, seed, runs_dir, device=device, channels_last=fast[0])
+        layout = {row: cl for row, cl in zip(rows, fast[1:], strict=True)}
     out: dict[tuple[str, str, int], Training] = {}
     with tqdm(jobs, desc="Table 1 trainings", disable=not progress) as bar:
         for h, u, s in bar:
             bar.set_postfix_str(f"{h}+{u} seed {s}")
-            cfg = table1_config(profile, h, u, s, device=device, root=root, weights=weights)
+            cfg = table1_config(profile, h, u, s, device=device, root=root, weights=weights, trunk=trunk,
+                                channels_last=layout.get((h, u), True))
             out[h, u, s] = ensure_trained(cfg, runs_dir)
     return {k: out[k] for k in sorted(out, key=lambda k: (rows.index(k[:2]), k[2]))}
 

@@ -96,7 +96,7 @@ class TrainConfig:
     """Everything a run depends on. ``None`` means "the dataset's default" (see ``DATASET_DEFAULTS``)."""
 
     dataset: str = "procedural"
-    root: str | None = None              # dataset folder (not used by "procedural")
+    root: str | None = None              # dataset folder ("procedural": where its scenes are cached, optional)
     split: str = "train"
     val_split: str = "val"
     image_size: int | None = None        # procedural only: side of the generated images (128)
