@@ -19,8 +19,8 @@ from typing import Any
 
 from torch import Tensor
 
-from .model import FastFCN, build_model
-from .official import CheckpointReadError, load_tensor_file
+from .models import FastFCN, build_model
+from .models.official import CheckpointReadError, load_tensor_file
 from .utils.io import atomic_save
 
 __all__ = ["save_checkpoint", "load_checkpoint", "model_from_checkpoint", "CheckpointReadError"]

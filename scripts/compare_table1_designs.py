@@ -3,7 +3,7 @@
 Trains the profile's eight rows x two seeds twice, with the book's recipe (float32, the same data and
 iterations for every row) and evaluates each on the profile's val images:
 
-* ``pretrained``: the design the book uses. The trunk is pretrained once (:func:`fastfcn.lessons.trainings.
+* ``pretrained``: the design the book uses. The trunk is pretrained once (:func:`fastfcn.book.trainings.
   ensure_trunk`: a plain FCN on scenes no row sees) and every row fine-tunes it for ``ablation_iterations``;
 * ``scratch``: every row from random weights, for as many more iterations as the pretraining cost, so that both
   designs spend the same training time (pretraining time / the summed step time of the sixteen rows).
@@ -28,13 +28,13 @@ import numpy as np
 import torch
 
 from fastfcn import paper
+from fastfcn.book.trainings import ensure_trained, ensure_trunk
 from fastfcn.checkpoint import model_from_checkpoint
 from fastfcn.data import EvalTransform, build_dataset
 from fastfcn.data.procedural import ProceduralScenes
 from fastfcn.inference.evaluate import evaluate
-from fastfcn.lessons.trainings import ensure_trained, ensure_trunk
 from fastfcn.profiles import get_profile
-from fastfcn.training.table1 import UPSAMPLINGS, table1_config, table1_rows
+from fastfcn.training.table1 import TABLE1_UPSAMPLINGS, table1_config, table1_rows
 from fastfcn.utils.environment import environment
 from fastfcn.utils.io import atomic_write_text
 
@@ -69,7 +69,7 @@ def summarize(scores: dict, rows, seeds, floor: float, extra_s: float) -> dict:
         m = np.array([scores[h, u, s]["miou"] for s in seeds])
         per_row[f"{h}/{u}"] = {"miou": float(m.mean()), "range": float(np.ptp(m)), "seeds": m.tolist()}
     t1 = {(r.head, r.upsampling): r.miou for r in paper.TABLE1 if r.backbone == "resnet50"}
-    enc = UPSAMPLINGS["encnet"]
+    enc = TABLE1_UPSAMPLINGS["encnet"]
     order = sorted(enc, key=lambda u: -per_row[f"encnet/{u}"]["miou"])
     paper_order = sorted(enc, key=lambda u: -t1["encnet", u])
     heads = sorted({h for h, _ in rows})

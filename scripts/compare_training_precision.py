@@ -20,10 +20,10 @@ from pathlib import Path
 
 import numpy as np
 
+from fastfcn.book.trainings import ensure_trained
 from fastfcn.checkpoint import model_from_checkpoint
 from fastfcn.data import EvalTransform, build_dataset
 from fastfcn.inference.evaluate import evaluate
-from fastfcn.lessons.trainings import ensure_trained
 from fastfcn.profiles import get_profile
 from fastfcn.training.table1 import table1_config
 from fastfcn.utils.device import bf16_supported

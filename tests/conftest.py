@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-import torch
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -14,7 +13,7 @@ def book_runs(tmp_path_factory) -> Iterator[None]:
     share them (as in a real build), and the repository's book/_build/runs is never touched."""
     import os
 
-    from fastfcn.lessons.trainings import RUNS_ENV
+    from fastfcn.book.trainings import RUNS_ENV
 
     before = os.environ.get(RUNS_ENV)
     os.environ[RUNS_ENV] = str(tmp_path_factory.mktemp("book-runs"))
@@ -28,10 +27,10 @@ def book_runs(tmp_path_factory) -> Iterator[None]:
 @pytest.fixture
 def one_thread() -> Iterator[None]:
     """The CI/dev machines have 2 shared cores: one thread per test process is faster and steadier."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+    from fastfcn.utils.threads import limited_threads
+
+    with limited_threads(1):
+        yield
 
 
 # ------------------------------------------------------------------------------------------------

@@ -75,7 +75,7 @@ def test_size_bins_and_their_iou() -> None:
 def test_val_predictions_are_cached_beside_the_checkpoint(tmp_path) -> None:
     from fastfcn.checkpoint import save_checkpoint
     from fastfcn.data import EvalTransform, build_dataset
-    from fastfcn.model import build_model
+    from fastfcn.models import build_model
 
     torch.manual_seed(0)
     model = build_model("encnet", backbone="resnet18", upsampling="jpu", num_classes=8, jpu_width=8).eval()

@@ -52,7 +52,7 @@ def test_fast_path_on_a_checkpoint(tmp_path) -> None:
 
 def test_comparison_images_are_procedural_validation_scenes() -> None:
     from fastfcn.data.procedural import ProceduralScenes
-    from fastfcn.model import MEAN, STD
+    from fastfcn.models import MEAN, STD
 
     x = bench.comparison_images(3, 48)
     assert x.shape == (3, 3, 48, 48) and x.dtype == torch.float32

@@ -12,7 +12,7 @@ import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
 from fastfcn.lessons.fig4 import draw_fig4, fig4_shapes  # noqa: E402
-from fastfcn.model import build_model  # noqa: E402
+from fastfcn.models import build_model  # noqa: E402
 
 
 @torch.no_grad()

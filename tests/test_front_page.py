@@ -18,8 +18,8 @@ pytest.importorskip("yaml")
 
 from fastfcn.book import build as book_build  # noqa: E402
 from fastfcn.book import chapters as book_chapters  # noqa: E402
+from fastfcn.book import front_page  # noqa: E402
 from fastfcn.book import runner as book_runner  # noqa: E402
-from fastfcn.lessons import front_page  # noqa: E402
 
 BOOK = Path(__file__).resolve().parents[1] / "book"
 SECONDS = 120

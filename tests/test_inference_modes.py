@@ -17,7 +17,7 @@ from fastfcn.inference import fast_path
 from fastfcn.inference.evaluate import predict_labels, predict_probs
 from fastfcn.inference.fast_path import EXACT, optimize, parse_variant, resolve_variant, variant_for
 from fastfcn.inference.predict import Predictor
-from fastfcn.model import build_model
+from fastfcn.models import build_model
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

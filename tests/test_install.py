@@ -38,7 +38,7 @@ def installed(tmp_path_factory) -> Path:
     env = {**os.environ, "PIP_DISABLE_PIP_VERSION_CHECK": "1"}
     subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
                     "--no-index", "--target", str(target), str(source)], check=True, env=env, timeout=600)
-    assert (target / "fastfcn" / "model.py").is_file()
+    assert (target / "fastfcn" / "models" / "fastfcn.py").is_file()
     assert not (target / "fastfcn" / "book" / "_toc.yml").exists()
     return target
 

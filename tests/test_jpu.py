@@ -1,4 +1,4 @@
-"""JPU (fastfcn.jpu) and the joint-upsampling worked example (fastfcn.lessons.joint_upsampling)."""
+"""JPU (fastfcn.models.jpu) and the joint-upsampling worked example (fastfcn.lessons.joint_upsampling)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from fastfcn.jpu import JPU, JPU_DILATIONS
 from fastfcn.lessons.joint_upsampling import (
     PixelNet,
     apply_to_groups,
@@ -20,7 +19,9 @@ from fastfcn.lessons.joint_upsampling import (
     random_target,
     synthetic_guidance,
 )
-from fastfcn.resnet import build_resnet
+from fastfcn.models.jpu import JPU, JPU_DILATIONS
+from fastfcn.models.resnet import build_resnet
+from fastfcn.utils.threads import limited_threads
 
 CH = (8, 16, 32)  # C3, C4, C5 channels of a toy backbone
 WIDTH = 4
@@ -30,10 +31,8 @@ WIDTH = 4
 def _seed_and_one_thread():
     """Seeded, and on one thread: these tensors are so small that more threads only add overhead."""
     torch.manual_seed(0)
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+    with limited_threads(1):
+        yield
 
 
 def _inputs(h3: int, w3: int, batch: int = 1) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:

@@ -7,6 +7,7 @@ dependency of the design.
 from __future__ import annotations
 
 import ast
+import sys
 from pathlib import Path
 
 import pytest
@@ -14,14 +15,15 @@ import pytest
 PACKAGE = Path(__file__).resolve().parents[1] / "fastfcn"
 MAX_LINES = 400
 
-# the network: importing these must not pull in data loading, training, inference, the benchmark,
-# the book machinery or the command line
-NETWORK = {"fastfcn.resnet", "fastfcn.blocks", "fastfcn.jpu", "fastfcn.fpn", "fastfcn.model", "fastfcn.official",
-           "fastfcn.complexity", "fastfcn.ops", "fastfcn.heads"}
+# the network is the folder fastfcn/models/, every module under it: importing it must not pull in data
+# loading, training, inference, the benchmark, the book machinery or the command line
+NETWORK = "fastfcn.models"
 # layers, lowest first: a module may import its own layer's modules and lower layers only; two
-# subpackages that share a rank (benchmark, book) may not import each other
-RANKS = {"utils": 0, "network": 1, "paper": 1, "profiles": 1, "data": 2, "checkpoint": 3, "inference": 4,
-         "training": 5, "benchmark": 6, "book": 6, "lessons": 7, "cli": 8}
+# layers that share a rank (network, complexity, ops, paper, profiles; benchmark, book) may not import each other
+RANKS = {"utils": 0, "network": 1, "complexity": 1, "ops": 1, "paper": 1, "profiles": 1, "data": 2, "checkpoint": 3,
+         "inference": 4, "training": 5, "benchmark": 6, "book": 6, "lessons": 7, "cli": 8}
+# what the front door imports besides the network: the two tools it re-exports, which need torch alone
+FRONT_DOOR_TOOLS = ("complexity", "ops")
 
 
 def module_name(path: Path) -> str:
@@ -67,7 +69,7 @@ GRAPH = {m: sorted({t for t, _ in imports_of(m) if t in MODULES and t != m}) for
 def layer(module: str) -> str | None:
     if module in ("fastfcn", "fastfcn.__main__"):
         return None  # the package's front door re-exports; it is not a layer
-    if any(module == n or module.startswith(n + ".") for n in NETWORK):
+    if module == NETWORK or module.startswith(NETWORK + "."):
         return "network"
     return module.split(".")[1]
 
@@ -154,12 +156,16 @@ def test_one_home_for_each_primitive() -> None:
     homes = {"IGNORE_INDEX": "fastfcn.data.base", "normalize": "fastfcn.data.transforms",
              "atomic_write": "fastfcn.utils.io", "read_rgb": "fastfcn.data.images",
              "resolve_device": "fastfcn.utils.device", "time_calls": "fastfcn.utils.timing",
-             "environment": "fastfcn.utils.environment", "MEAN": "fastfcn.model"}
+             "environment": "fastfcn.utils.environment", "limited_threads": "fastfcn.utils.threads",
+             "MEAN": "fastfcn.models.fastfcn", "UPSAMPLINGS": "fastfcn.models.fastfcn",
+             "TABLE1_UPSAMPLINGS": "fastfcn.training.table1", "UPSAMPLING_LABELS": "fastfcn.training.table1",
+             "HEAD_LABELS": "fastfcn.training.table1", "UPSAMPLING_COLOURS": "fastfcn.training.table1"}
     defined: dict[str, list[str]] = {name: [] for name in homes}
     for m, path in MODULES.items():
         for node in ast.parse(path.read_text()).body:
             names = ([node.name] if isinstance(node, (ast.FunctionDef, ast.ClassDef)) else
-                     [t.id for t in node.targets if isinstance(t, ast.Name)] if isinstance(node, ast.Assign) else [])
+                     [t.id for t in node.targets if isinstance(t, ast.Name)] if isinstance(node, ast.Assign) else
+                     [node.target.id] if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name) else [])
             for n in names:
                 if n in defined:
                     defined[n].append(m)
@@ -167,11 +173,29 @@ def test_one_home_for_each_primitive() -> None:
 
 
 def test_the_network_imports_without_the_rest() -> None:
-    """Importing the model in a fresh interpreter loads no training, inference, benchmark, book or cli module."""
+    """Importing the network in a fresh interpreter loads no data, training, inference, benchmark, book or cli
+    module: only fastfcn.models and the front door's two tools."""
     import subprocess
-    import sys
 
-    code = ("import sys, fastfcn.model, fastfcn.official; "
+    code = ("import sys, fastfcn.models, fastfcn.models.official; "
             "print(' '.join(sorted(m for m in sys.modules if m.startswith('fastfcn.'))))")
     loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
-    assert loaded and all(layer(m) == "network" for m in loaded), loaded
+    assert "fastfcn.models.fastfcn" in loaded and "fastfcn.models.official" in loaded, loaded
+    assert all(layer(m) == "network" or layer(m) in FRONT_DOOR_TOOLS for m in loaded), loaded
+
+
+@pytest.mark.parametrize("tool", FRONT_DOOR_TOOLS)
+def test_the_front_door_tools_need_only_torch(tool: str) -> None:
+    """complexity and ops import the standard library, torch and fastfcn.utils, nothing else."""
+    module = f"fastfcn.{tool}"
+    tree = ast.parse(MODULES[module].read_text())
+    outside = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            outside |= {a.name.split(".")[0] for a in node.names}
+        elif isinstance(node, ast.ImportFrom) and not node.level and node.module:
+            outside.add(node.module.split(".")[0])
+    third_party = outside - set(sys.stdlib_module_names) - {"__future__", "torch", "fastfcn"}
+    assert not third_party, f"{module} imports {sorted(third_party)}"
+    package = [t for t in GRAPH[module] if layer(t) != "utils"]
+    assert not package, f"{module} imports {package} (only fastfcn.utils is allowed)"

@@ -10,7 +10,6 @@ import pytest
 import torch
 
 from fastfcn.lessons.ablation import (
-    UPSAMPLING_COLOURS,
     Fate,
     best_in_words,
     bootstrap_counts,
@@ -34,6 +33,7 @@ from fastfcn.lessons.ablation import (
     twin_verdict,
 )
 from fastfcn.paper import Row
+from fastfcn.training.table1 import UPSAMPLING_COLOURS
 
 
 @pytest.fixture

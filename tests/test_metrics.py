@@ -13,7 +13,7 @@ from fastfcn.inference.metrics import (
     format_metrics,
     scores,
 )
-from fastfcn.model import build_model
+from fastfcn.models import build_model
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

@@ -212,7 +212,7 @@ def test_checkpoints_with_the_old_aux_key_still_load(tmp_path) -> None:
 def test_half_width_resnet18_is_resnet18_with_half_the_channels() -> None:
     """The book's miniature trunk: the same layers as ResNet-18, every width halved, a quarter of the arithmetic."""
     from fastfcn.complexity import complexity
-    from fastfcn.resnet import build_resnet
+    from fastfcn.models.resnet import build_resnet
 
     full, half = build_resnet("resnet18"), build_resnet("resnet18_w32")
     assert half.channels == [32, 64, 128, 256] and full.channels == [64, 128, 256, 512]

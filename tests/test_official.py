@@ -26,8 +26,8 @@ from official_fixtures import (
 import fastfcn
 from fastfcn.checkpoint import model_from_checkpoint
 from fastfcn.cli import main as cli_main
-from fastfcn.heads import Encoding
-from fastfcn.official import OfficialCheckpointError
+from fastfcn.models.heads import Encoding
+from fastfcn.models.official import OfficialCheckpointError
 
 ATOL = 1e-4
 ATOL_FP32 = 3e-4  # a float32 run on any machine against the float32 reference (see test_matches_official_outputs)

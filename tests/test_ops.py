@@ -19,13 +19,13 @@ from fastfcn.lessons.equivalence import (
     backbone_subsampling_error,
     eq2_lines,
     eq3_lines,
-    limited_threads,
     max_abs_errors,
     random_weights,
 )
 from fastfcn.lessons.stages import STAGES, format_table, stage_costs, stage_ratios, stage_table
+from fastfcn.models.resnet import build_resnet
 from fastfcn.ops import conv_same, merge, reduce, split
-from fastfcn.resnet import build_resnet
+from fastfcn.utils.threads import limited_threads
 from fastfcn.utils.timing import median_seconds
 
 ATOL = 1e-5

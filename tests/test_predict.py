@@ -13,7 +13,7 @@ from fastfcn.checkpoint import save_checkpoint
 from fastfcn.cli import main
 from fastfcn.data.images import to_rgb
 from fastfcn.inference.predict import collect_inputs
-from fastfcn.model import build_model
+from fastfcn.models import build_model
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

@@ -33,7 +33,7 @@ from fastfcn.inference.evaluate import (
 from fastfcn.inference.metrics import SegmentationMetric
 from fastfcn.inference.predict import Predictor, collect_inputs, predict_files
 from fastfcn.inference.resize import BilinearRows
-from fastfcn.model import build_model
+from fastfcn.models import build_model
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from fastfcn.lessons import recovery as R
-from fastfcn.model import build_model
+from fastfcn.models import build_model
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # 2 shared cores: one thread is faster and steadier
 

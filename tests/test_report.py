@@ -13,9 +13,8 @@ from pathlib import Path
 import pytest
 
 from fastfcn import paper
-from fastfcn.book.record import RESULTS_ENV
-from fastfcn.lessons import report as rp
-from fastfcn.lessons.claims import (
+from fastfcn.book import report as rp
+from fastfcn.book.claims import (
     CONFIRMED,
     NOT_CONFIRMED,
     NOT_MEASURED,
@@ -23,8 +22,9 @@ from fastfcn.lessons.claims import (
     beyond_markdown,
     claims_markdown,
 )
-from fastfcn.lessons.report_summary import REPORT_FIGURE, build_report, chapter_link
-from fastfcn.lessons.results import Run, build_results_dir, find_figure, load_gpu_bench
+from fastfcn.book.record import RESULTS_ENV
+from fastfcn.book.report_summary import REPORT_FIGURE, build_report, chapter_link
+from fastfcn.book.results import Run, build_results_dir, find_figure, load_gpu_bench
 
 BOOK = Path(__file__).resolve().parents[1] / "book"
 STEM = "10_reproduction_report"
@@ -117,7 +117,7 @@ def cells(table: rp.Table, column: str) -> dict[str, rp.Cell]:
 def test_table1_orderings_and_values(filled):
     t1 = filled.tables[0]
     quick, full = cells(t1, "quick"), cells(t1, "full")
-    jpu, aspp_jpu, psp = "Encoding, JPU (OS 32)", "ASPP, JPU (OS 32)", "PSP, JPU (OS 32)"
+    jpu, aspp_jpu, psp = "EncNet, JPU", "ASPP, JPU", "PSP, JPU"
     assert quick[jpu].kind == rp.SAME and quick[jpu].words.startswith("same ordering (rank 1 of 4)")
     assert quick[jpu].text == "80.5 / 41.9 (seed range 0.6, 2 seeds)"
     assert quick[aspp_jpu].kind == rp.DIFFERENT and "rank 2 of 2, the paper's 1" in quick[aspp_jpu].words
@@ -126,8 +126,8 @@ def test_table1_orderings_and_values(filled):
     assert "points" not in quick[jpu].words and "procedural scenes" in t1.sources["quick"]
     # full: Pascal Context (the Table 1 chapter's `full` data), one seed: values compared too
     assert full[jpu].kind == rp.REPRODUCED and "0.4 points below the paper's" in full[jpu].words
-    assert full["Encoding, None (dilated, OS 8)"].kind == rp.REPRODUCED  # same rank, 0.4 points above 49.91
-    assert full["Encoding, FPN (OS 32)"].kind == rp.SAME and "1.5 points below" in full["Encoding, FPN (OS 32)"].words
+    assert full["EncNet, dilated (OS 8)"].kind == rp.REPRODUCED  # same rank, 0.4 points above 49.91
+    assert full["EncNet, FPN"].kind == rp.SAME and "1.5 points below" in full["EncNet, FPN"].words
     assert full[aspp_jpu].kind == rp.NOT_RUN and "needs Pascal Context" in full[aspp_jpu].words
     assert "Fixture GPU X1 (cuda), 2026-12-24, commit abcdef0123 (with local changes)" in t1.sources["full"]
     assert "99.0" not in t1.markdown()  # the report's own earlier file is not read
@@ -136,16 +136,16 @@ def test_table1_orderings_and_values(filled):
 def test_table2_ratios_from_the_build_and_fps_from_the_gpu_benchmark(filled):
     t2 = filled.tables[1]
     quick, full = cells(t2, "quick"), cells(t2, "full")
-    r50 = "ResNet-50, Encoding, "
-    assert quick[r50 + "JPU (OS 32)"].text == "1.62x"
+    r50 = "ResNet-50, EncNet, "
+    assert quick[r50 + "JPU"].text == "1.62x"
     # the paper: bilinear 2.43 > FPN 2.02 > JPU 2.00 > none; ours 2.61 > 1.93 > 1.62 > 1: the same ordering
-    assert quick[r50 + "JPU (OS 32)"].kind == rp.SAME and "1.62x against the paper's 2.00x" in quick[r50 + "JPU (OS 32)"].words
-    assert quick[r50 + "FPN (OS 32)"].kind == rp.REPRODUCED  # 1.93 within 10 % of 2.02
-    assert quick[r50 + "None (dilated, OS 8)"].text == "1.00x (baseline)" and quick[r50 + "None (dilated, OS 8)"].kind == rp.SAME
-    r101 = "ResNet-101, Encoding, "
-    assert quick[r101 + "FPN (OS 32)"].kind == rp.DIFFERENT  # ours 3.02 < JPU 3.21, the paper's 3.08 > 3.05
-    assert quick["ResNet-50, ASPP, JPU (OS 32)"].kind == rp.NOT_RUN
-    assert full[r50 + "JPU (OS 32)"].text == "88.0 FPS (2.20x)" and full[r50 + "JPU (OS 32)"].kind == rp.REPRODUCED
+    assert quick[r50 + "JPU"].kind == rp.SAME and "1.62x against the paper's 2.00x" in quick[r50 + "JPU"].words
+    assert quick[r50 + "FPN"].kind == rp.REPRODUCED  # 1.93 within 10 % of 2.02
+    assert quick[r50 + "dilated (OS 8)"].text == "1.00x (baseline)" and quick[r50 + "dilated (OS 8)"].kind == rp.SAME
+    r101 = "ResNet-101, EncNet, "
+    assert quick[r101 + "FPN"].kind == rp.DIFFERENT  # ours 3.02 < JPU 3.21, the paper's 3.08 > 3.05
+    assert quick["ResNet-50, ASPP, JPU"].kind == rp.NOT_RUN
+    assert full[r50 + "JPU"].text == "88.0 FPS (2.20x)" and full[r50 + "JPU"].kind == rp.REPRODUCED
     assert "NVIDIA Fixture H9, 2026-12-21, commit 0badc0de99" in t2.sources["full"]
     assert "chapter 06_how_fast, `quick` profile, Fixture CPU 7 (cpu), 2026-11-30, commit feedc0ffee" in t2.sources["quick"]
 
@@ -227,8 +227,8 @@ def test_the_report_renders_before_anything_ran(tmp_path):
     counts = empty.counts()
     assert counts[rp.NOT_RUN] == sum(counts.values()) > 0
     t1 = cells(empty.tables[0], "quick")
-    assert t1["Encoding, JPU (OS 32)"].words == "not run yet in this build: `python -m fastfcn book run --only 07`"
-    assert cells(empty.tables[1], "quick")["ResNet-50, Encoding, JPU (OS 32)"].words.endswith("--only 06`")
+    assert t1["EncNet, JPU"].words == "not run yet in this build: `python -m fastfcn book run --only 07`"
+    assert cells(empty.tables[1], "quick")["ResNet-50, EncNet, JPU"].words.endswith("--only 06`")
     assert {r.kind for r in empty.claims} == {NOT_MEASURED}
     assert all(stem is None for _, stem, _ in empty.beyond)
     assert "No chapter has run in this build." in empty.runs_markdown()
@@ -240,7 +240,7 @@ def test_a_full_build_fills_the_full_column(tmp_path):
     build = write_build(tmp_path / "executed", profile="full")
     rep = build_report(build, tmp_path / "none")
     assert rep.runs["quick"] is None and rep.runs["full"] is not None and rep.runs["full"].origin == "this build"
-    jpu = cells(rep.tables[0], "full")["Encoding, JPU (OS 32)"]
+    jpu = cells(rep.tables[0], "full")["EncNet, JPU"]
     assert jpu.kind == rp.SAME and "9.1 points below the paper's" in jpu.words  # full: Pascal Context, values compared
 
 

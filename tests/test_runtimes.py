@@ -16,7 +16,7 @@ from PIL import Image
 from fastfcn.checkpoint import save_checkpoint
 from fastfcn.cli import main
 from fastfcn.inference.fast_path import optimize, resolve_variant, variant_for
-from fastfcn.model import build_model
+from fastfcn.models import build_model
 
 pytest.importorskip("onnxruntime")
 pytest.importorskip("onnx")

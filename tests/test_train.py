@@ -14,7 +14,7 @@ import pytest
 import torch
 
 from fastfcn.checkpoint import load_checkpoint, model_from_checkpoint
-from fastfcn.model import build_model
+from fastfcn.models import build_model
 from fastfcn.training import NonFiniteLossError, TrainConfig, param_groups, poly_lr, set_lr, train
 from fastfcn.training.losses import SegmentationLoss, class_presence, default_aux_weight
 

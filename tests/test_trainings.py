@@ -11,16 +11,16 @@ import pytest
 import torch
 from test_data import make_pcontext_raw
 
-from fastfcn.checkpoint import load_checkpoint
-from fastfcn.data.pcontext_prepare import prepare_pcontext
-from fastfcn.lessons import trainings
-from fastfcn.lessons.trainings import (
+from fastfcn.book import trainings
+from fastfcn.book.trainings import (
     FullRunInputsMissing,
     check_full_inputs,
     ensure_trained,
     find_run,
     gpu_hours,
 )
+from fastfcn.checkpoint import load_checkpoint
+from fastfcn.data.pcontext_prepare import prepare_pcontext
 from fastfcn.profiles import get_profile
 from fastfcn.training.table1 import pretrain_config, table1_config, table1_rows
 

@@ -34,6 +34,7 @@ import torch
 from .. import paper
 from ..training.losses import SegmentationLoss, default_aux_weight
 from ..utils.device import autocast, synchronize
+from ..utils.threads import limited_threads
 from ..utils.timing import latency_stats, time_calls, time_unsynchronised
 from .memory import MemoryProbe
 from .models import model_complexity, prepare_model
@@ -48,69 +49,71 @@ def measure(spec: ModelSpec, opts: BenchOptions, mode: str = "inference", isolat
     if mode not in MODES:
         raise ValueError(f"unknown mode {mode!r}; choose from {', '.join(MODES)}")
     opts = opts.validated()
-    old_threads = torch.get_num_threads()
-    if opts.threads is not None:
-        torch.set_num_threads(opts.threads)
     old_bench = torch.backends.cudnn.benchmark
     torch.backends.cudnn.benchmark = opts.cudnn_benchmark
-    start = time.perf_counter()
     try:
-        batch = opts.batch if mode == "inference" else opts.train_batch
-        model, x = prepare_model(spec, opts, batch)
-        fn = torch.compile(model) if opts.compile else model
-        probe = MemoryProbe(opts.device, isolated)
-        if mode == "inference":
-            model.eval()
-
-            def step() -> Any:
-                with torch.inference_mode(), autocast(opts.device, opts.dtype):
-                    return fn(x)["out"]
-        else:
-            model.train()
-            gen = torch.Generator().manual_seed(opts.seed + 2)
-            target = torch.randint(0, opts.num_classes, (batch, opts.size, opts.size), generator=gen).to(opts.device)
-            optimizer = torch.optim.SGD(model.parameters(), lr=1e-3, momentum=0.9, weight_decay=1e-4)
-            scaler = torch.amp.GradScaler("cuda", enabled=opts.dtype == "fp16")
-            criterion = SegmentationLoss(opts.num_classes, aux_weight=default_aux_weight(spec.head or "fcn"))
-
-            def step() -> Any:
-                optimizer.zero_grad(set_to_none=True)
-                with autocast(opts.device, opts.dtype):
-                    out = fn(x)
-                loss = criterion(out, target)[0]
-                scaler.scale(loss).backward()
-                scaler.step(optimizer)
-                scaler.update()
-                return loss
-
-        warmup = opts.warmup
-        if opts.compile:  # compilation happens on the first call: keep it out of the peak memory
-            step()
-            synchronize(opts.device)
-            warmup = max(warmup - 1, 0)
-        probe.start()
-        times = time_calls(step, opts.runs, warmup, opts.device)
-        memory = probe.stop()
-        unsynced = None
-        if opts.official_fps and mode == "inference":
-            total = time_unsynchronised(step, opts.runs, 0)
-            synchronize(opts.device)
-            unsynced = opts.runs * batch / total
-        events = _cuda_event_times(step, opts.runs) if opts.is_cuda else None
-        result = {
-            **spec_fields(spec), "mode": mode, "batch": batch, "size": opts.size, "device": opts.device,
-            "dtype": opts.dtype, "channels_last": opts.channels_last, "compile": opts.compile, "aux": opts.aux,
-            "threads": torch.get_num_threads(), "runs": opts.runs, "warmup": opts.warmup,
-            **latency_stats(times), "fps": batch / statistics.median(times), "fps_unsynchronised": unsynced,
-            "latency_cuda_events_median_s": statistics.median(events) if events else None,
-            "fps_cuda_events": batch / statistics.median(events) if events else None,
-            **memory, "isolated": isolated, "times_s": times,
-        }
-        result["wall_s"] = time.perf_counter() - start
-        return result
+        with limited_threads(opts.threads):
+            return _measure(spec, opts, mode, isolated)
     finally:
-        torch.set_num_threads(old_threads)
         torch.backends.cudnn.benchmark = old_bench
+
+
+def _measure(spec: ModelSpec, opts: BenchOptions, mode: str, isolated: bool) -> dict[str, Any]:
+    """:func:`measure` under the options' thread count and cuDNN setting."""
+    start = time.perf_counter()
+    batch = opts.batch if mode == "inference" else opts.train_batch
+    model, x = prepare_model(spec, opts, batch)
+    fn = torch.compile(model) if opts.compile else model
+    probe = MemoryProbe(opts.device, isolated)
+    if mode == "inference":
+        model.eval()
+
+        def step() -> Any:
+            with torch.inference_mode(), autocast(opts.device, opts.dtype):
+                return fn(x)["out"]
+    else:
+        model.train()
+        gen = torch.Generator().manual_seed(opts.seed + 2)
+        target = torch.randint(0, opts.num_classes, (batch, opts.size, opts.size), generator=gen).to(opts.device)
+        optimizer = torch.optim.SGD(model.parameters(), lr=1e-3, momentum=0.9, weight_decay=1e-4)
+        scaler = torch.amp.GradScaler("cuda", enabled=opts.dtype == "fp16")
+        criterion = SegmentationLoss(opts.num_classes, aux_weight=default_aux_weight(spec.head or "fcn"))
+
+        def step() -> Any:
+            optimizer.zero_grad(set_to_none=True)
+            with autocast(opts.device, opts.dtype):
+                out = fn(x)
+            loss = criterion(out, target)[0]
+            scaler.scale(loss).backward()
+            scaler.step(optimizer)
+            scaler.update()
+            return loss
+
+    warmup = opts.warmup
+    if opts.compile:  # compilation happens on the first call: keep it out of the peak memory
+        step()
+        synchronize(opts.device)
+        warmup = max(warmup - 1, 0)
+    probe.start()
+    times = time_calls(step, opts.runs, warmup, opts.device)
+    memory = probe.stop()
+    unsynced = None
+    if opts.official_fps and mode == "inference":
+        total = time_unsynchronised(step, opts.runs, 0)
+        synchronize(opts.device)
+        unsynced = opts.runs * batch / total
+    events = _cuda_event_times(step, opts.runs) if opts.is_cuda else None
+    result = {
+        **spec_fields(spec), "mode": mode, "batch": batch, "size": opts.size, "device": opts.device,
+        "dtype": opts.dtype, "channels_last": opts.channels_last, "compile": opts.compile, "aux": opts.aux,
+        "threads": torch.get_num_threads(), "runs": opts.runs, "warmup": opts.warmup,
+        **latency_stats(times), "fps": batch / statistics.median(times), "fps_unsynchronised": unsynced,
+        "latency_cuda_events_median_s": statistics.median(events) if events else None,
+        "fps_cuda_events": batch / statistics.median(events) if events else None,
+        **memory, "isolated": isolated, "times_s": times,
+    }
+    result["wall_s"] = time.perf_counter() - start
+    return result
 
 
 def _cuda_event_times(step: Any, runs: int) -> list[float]:

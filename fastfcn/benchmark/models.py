@@ -18,8 +18,8 @@ from torch import nn
 
 from ..complexity import complexity
 from ..data.transforms import normalize
-from ..model import build_model
-from ..resnet import build_resnet
+from ..models import build_model
+from ..models.resnet import build_resnet
 from .options import BenchOptions
 from .specs import ModelSpec
 

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from .. import paper
-from ..model import HEADS, UPSAMPLINGS
-from ..resnet import BACKBONES
+from ..models import HEADS, UPSAMPLINGS
+from ..models.resnet import BACKBONES
 
 __all__ = ["TORCHVISION_MODELS", "STEMS", "ModelSpec", "check_choices", "table2_specs", "parse_rows",
            "torchvision_specs", "dilated_jpu_spec", "spec_fields"]

@@ -32,6 +32,7 @@ from ..data.procedural import validation_scenes
 from ..inference.fast_path import default_variants, optimize, parse_variant
 from ..inference.runtimes import export_onnx
 from ..utils.device import synchronize
+from ..utils.threads import limited_threads
 from ..utils.timing import latency_stats, time_calls
 from .models import prepare_model
 from .options import BenchOptions
@@ -84,90 +85,91 @@ def measure_variants(spec: ModelSpec, opts: BenchOptions, variants: list[str], w
                      images: int) -> dict[str, Any]:
     """The measurement of :func:`fast_path`, in this process."""
     opts = opts.validated()
-    old_threads = torch.get_num_threads()
-    if opts.threads is not None:
-        torch.set_num_threads(opts.threads)
-    try:
-        plain = replace(opts, dtype="fp32", channels_last=False, compile=False)
-        model, spec, weights_info = _load(spec, plain, weights)
-        scenes = comparison_images(images, opts.size, opts.seed).to(opts.device)
-        timing_input = scenes[:1].expand(opts.batch, -1, -1, -1).contiguous()
-        with torch.inference_mode():
-            # how sensitive the weights are: labels changed in fp32 by rounding only the input to bf16
-            ref_labels = torch.cat([model(x[None])["out"].argmax(1) for x in scenes])
-            rounded = torch.cat([model(x[None].to(torch.bfloat16).to(x.dtype))["out"].argmax(1) for x in scenes])
-        noise_floor = float((ref_labels != rounded).float().mean())
-        boundary = label_boundary(ref_labels)
-        rows, forwards = [], []
-        torch._dynamo.reset()
-        onnx_dir = tempfile.TemporaryDirectory(prefix="fastfcn-bench-")
-        onnx_path = None
-        if any(parse_variant(n, opts.device)["runtime"] != "torch" for n in variants):
-            onnx_path = export_onnx(model, Path(onnx_dir.name) / "model.onnx")  # one export for every runtime
-        for name in variants:  # build each variant, compile it, and compare its labels
-            v = parse_variant(name, opts.device)
-            fast = optimize(model, name, example=scenes[:1, :, :64, :64],
-                            onnx_path=onnx_path if v["runtime"] != "torch" else None)
+    with limited_threads(opts.threads):
+        return _measure_variants(spec, opts, variants, weights, images)
 
-            def forward(x: torch.Tensor, fast=fast) -> torch.Tensor:
-                with torch.inference_mode():
-                    return fast(x)["out"]
 
-            t0 = time.perf_counter()
-            forward(timing_input)  # first call: compilation for compiled variants
-            synchronize(opts.device)
-            first = time.perf_counter() - t0
-            labels = torch.cat([forward(x[None]).argmax(1) for x in scenes])
-            changed = labels != ref_labels
-            per_image = 1.0 - changed.flatten(1).float().mean(1)
-            n_changed = int(changed.sum())
-            rows.append({"variant": name, **v, "first_call_s": first,
-                         "agreement": float(1.0 - changed.float().mean()),
-                         "changed_fraction": float(changed.float().mean()),
-                         "worst_image_agreement": float(per_image.min()),
-                         "changed_on_boundary_fraction": (float((changed & boundary).sum()) / n_changed
-                                                          if n_changed else None)})
-            forwards.append(forward)
-        # timing round-robin, one call of each variant per round: a machine whose speed drifts
-        # during the measurement (other work, heat) then biases no variant against another
-        times: list[list[float]] = [[] for _ in forwards]
-        for round_ in range(max(opts.warmup - 1, 0) + opts.runs):
-            for i, forward in enumerate(forwards):
-                t = time_calls(lambda f=forward: f(timing_input), 1, 0, opts.device)[0]
-                if round_ >= max(opts.warmup - 1, 0):
-                    times[i].append(t)
-        for r, t in zip(rows, times, strict=True):
-            r.update(latency_stats(t), times_s=t)
-        del forwards
-        onnx_dir.cleanup()
-        if rows[0]["variant"] != "fp32":
-            raise ValueError(f"the first fast-path variant must be 'fp32' (the reference), got {rows[0]['variant']!r}")
-        base = rows[0]["latency_median_s"]
-        for r in rows:
-            r["speedup"] = base / r["latency_median_s"]
-            r["counts"] = r["agreement"] >= AGREEMENT_THRESHOLD
-        best = min((r for r in rows if r["counts"]), key=lambda r: r["latency_median_s"])
-        fastest = min(rows, key=lambda r: r["latency_median_s"])
-        for r in rows:  # fp32 arithmetic throughout (OpenVINO without a hint picks its own precision)
-            r["exact"] = r["dtype"] == "fp32" and (r["runtime"] != "openvino" or r["dtype_given"])
-        exact = min((r for r in rows if r["exact"] and r["counts"]), key=lambda r: r["latency_median_s"])
-        torch_best = min((r for r in rows if r["exact"] and r["runtime"] == "torch"), key=lambda r: r["latency_median_s"])
-        return {**spec_fields(spec), "device": opts.device, "size": opts.size, "batch": opts.batch,
-                "threads": torch.get_num_threads(), "runs": opts.runs, "warmup": opts.warmup,
-                "weights": weights if weights is not None else "random (BatchNorm calibrated)",
-                "weights_info": weights_info,
-                "images": images, "comparison_images": f"procedural val scenes 0-{images - 1} at {opts.size}x{opts.size}",
-                "reference_classes": int(ref_labels.unique().numel()),
-                "boundary_fraction": float(boundary.float().mean()),
-                "variants": rows, "best_variant": best["variant"], "best_speedup": best["speedup"],
-                "best_agreement": best["agreement"], "agreement_threshold": AGREEMENT_THRESHOLD,
-                "fastest_variant": fastest["variant"], "fastest_speedup": fastest["speedup"],
-                "fastest_agreement": fastest["agreement"], "input_rounding_changed_fraction": noise_floor,
-                "best_exact_variant": exact["variant"], "best_exact_speedup": exact["speedup"],
-                "best_torch_exact_variant": torch_best["variant"], "best_torch_exact_speedup": torch_best["speedup"],
-                "agreement_resolvable": noise_floor < 1.0 - AGREEMENT_THRESHOLD}
-    finally:
-        torch.set_num_threads(old_threads)
+def _measure_variants(spec: ModelSpec, opts: BenchOptions, variants: list[str], weights: str | None,
+                      images: int) -> dict[str, Any]:
+    """:func:`measure_variants` under the options' thread count."""
+    plain = replace(opts, dtype="fp32", channels_last=False, compile=False)
+    model, spec, weights_info = _load(spec, plain, weights)
+    scenes = comparison_images(images, opts.size, opts.seed).to(opts.device)
+    timing_input = scenes[:1].expand(opts.batch, -1, -1, -1).contiguous()
+    with torch.inference_mode():
+        # how sensitive the weights are: labels changed in fp32 by rounding only the input to bf16
+        ref_labels = torch.cat([model(x[None])["out"].argmax(1) for x in scenes])
+        rounded = torch.cat([model(x[None].to(torch.bfloat16).to(x.dtype))["out"].argmax(1) for x in scenes])
+    noise_floor = float((ref_labels != rounded).float().mean())
+    boundary = label_boundary(ref_labels)
+    rows, forwards = [], []
+    torch._dynamo.reset()
+    onnx_dir = tempfile.TemporaryDirectory(prefix="fastfcn-bench-")
+    onnx_path = None
+    if any(parse_variant(n, opts.device)["runtime"] != "torch" for n in variants):
+        onnx_path = export_onnx(model, Path(onnx_dir.name) / "model.onnx")  # one export for every runtime
+    for name in variants:  # build each variant, compile it, and compare its labels
+        v = parse_variant(name, opts.device)
+        fast = optimize(model, name, example=scenes[:1, :, :64, :64],
+                        onnx_path=onnx_path if v["runtime"] != "torch" else None)
+
+        def forward(x: torch.Tensor, fast=fast) -> torch.Tensor:
+            with torch.inference_mode():
+                return fast(x)["out"]
+
+        t0 = time.perf_counter()
+        forward(timing_input)  # first call: compilation for compiled variants
+        synchronize(opts.device)
+        first = time.perf_counter() - t0
+        labels = torch.cat([forward(x[None]).argmax(1) for x in scenes])
+        changed = labels != ref_labels
+        per_image = 1.0 - changed.flatten(1).float().mean(1)
+        n_changed = int(changed.sum())
+        rows.append({"variant": name, **v, "first_call_s": first,
+                     "agreement": float(1.0 - changed.float().mean()),
+                     "changed_fraction": float(changed.float().mean()),
+                     "worst_image_agreement": float(per_image.min()),
+                     "changed_on_boundary_fraction": (float((changed & boundary).sum()) / n_changed
+                                                      if n_changed else None)})
+        forwards.append(forward)
+    # timing round-robin, one call of each variant per round: a machine whose speed drifts
+    # during the measurement (other work, heat) then biases no variant against another
+    times: list[list[float]] = [[] for _ in forwards]
+    for round_ in range(max(opts.warmup - 1, 0) + opts.runs):
+        for i, forward in enumerate(forwards):
+            t = time_calls(lambda f=forward: f(timing_input), 1, 0, opts.device)[0]
+            if round_ >= max(opts.warmup - 1, 0):
+                times[i].append(t)
+    for r, t in zip(rows, times, strict=True):
+        r.update(latency_stats(t), times_s=t)
+    del forwards
+    onnx_dir.cleanup()
+    if rows[0]["variant"] != "fp32":
+        raise ValueError(f"the first fast-path variant must be 'fp32' (the reference), got {rows[0]['variant']!r}")
+    base = rows[0]["latency_median_s"]
+    for r in rows:
+        r["speedup"] = base / r["latency_median_s"]
+        r["counts"] = r["agreement"] >= AGREEMENT_THRESHOLD
+    best = min((r for r in rows if r["counts"]), key=lambda r: r["latency_median_s"])
+    fastest = min(rows, key=lambda r: r["latency_median_s"])
+    for r in rows:  # fp32 arithmetic throughout (OpenVINO without a hint picks its own precision)
+        r["exact"] = r["dtype"] == "fp32" and (r["runtime"] != "openvino" or r["dtype_given"])
+    exact = min((r for r in rows if r["exact"] and r["counts"]), key=lambda r: r["latency_median_s"])
+    torch_best = min((r for r in rows if r["exact"] and r["runtime"] == "torch"), key=lambda r: r["latency_median_s"])
+    return {**spec_fields(spec), "device": opts.device, "size": opts.size, "batch": opts.batch,
+            "threads": torch.get_num_threads(), "runs": opts.runs, "warmup": opts.warmup,
+            "weights": weights if weights is not None else "random (BatchNorm calibrated)",
+            "weights_info": weights_info,
+            "images": images, "comparison_images": f"procedural val scenes 0-{images - 1} at {opts.size}x{opts.size}",
+            "reference_classes": int(ref_labels.unique().numel()),
+            "boundary_fraction": float(boundary.float().mean()),
+            "variants": rows, "best_variant": best["variant"], "best_speedup": best["speedup"],
+            "best_agreement": best["agreement"], "agreement_threshold": AGREEMENT_THRESHOLD,
+            "fastest_variant": fastest["variant"], "fastest_speedup": fastest["speedup"],
+            "fastest_agreement": fastest["agreement"], "input_rounding_changed_fraction": noise_floor,
+            "best_exact_variant": exact["variant"], "best_exact_speedup": exact["speedup"],
+            "best_torch_exact_variant": torch_best["variant"], "best_torch_exact_speedup": torch_best["speedup"],
+            "agreement_resolvable": noise_floor < 1.0 - AGREEMENT_THRESHOLD}
 
 
 def fast_path(spec: ModelSpec, opts: BenchOptions, variants: Sequence[str] | None = None,

@@ -22,7 +22,7 @@ def _check_convert_out(out: Path, overwrite: bool) -> None:
 
 def _cmd_convert(args: argparse.Namespace) -> int:
     from ..checkpoint import save_checkpoint
-    from ..official import load_official
+    from ..models.official import load_official
 
     out = Path(args.out).expanduser()
     _check_convert_out(out, args.overwrite)
@@ -56,7 +56,7 @@ def _cmd_export(args: argparse.Namespace) -> int:
 
 def _cmd_complexity(args: argparse.Namespace) -> int:
     from ..complexity import complexity
-    from ..model import build_model
+    from ..models import build_model
 
     model = build_model(args.head, backbone=args.backbone, upsampling=args.upsampling,
                         num_classes=args.num_classes, aux_loss=not args.no_aux)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from ..model import MEAN, STD
+from ..models import MEAN, STD
 from .base import IGNORE_INDEX
 
 __all__ = ["TrainTransform", "EvalTransform", "normalize", "denormalize", "MEAN_UINT8"]

@@ -21,7 +21,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..model import FastFCN
+from ..models import FastFCN
 from ..utils.device import autocast
 from .fold import fold_batchnorm
 

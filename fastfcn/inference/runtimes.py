@@ -22,7 +22,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from ..model import FastFCN
+from ..models import FastFCN
 from ..utils.io import atomic_write
 
 __all__ = ["DEPLOY_EXTRA", "RUNTIMES", "MissingExtraError", "require", "available", "MainOutput", "export_onnx",

@@ -21,7 +21,7 @@ from typing import Literal
 import torch
 from torch import Tensor, nn
 
-from ..model import MEAN, STD, FastFCN
+from ..models import MEAN, STD, FastFCN
 
 __all__ = ["MODES", "Mode", "STRIDE_RATE", "MIN_SIDE", "segment_logits", "sliding_windows", "pad_to", "forward_probs",
            "image_probs"]

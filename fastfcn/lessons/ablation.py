@@ -28,15 +28,10 @@ if TYPE_CHECKING:  # pragma: no cover
 
     from ..paper import Row
 
-__all__ = ["UPSAMPLING_COLOURS", "Comparison", "Fate", "compare", "best_in_words", "bootstrap_counts", "bootstrap_miou", "class_legend",
+__all__ = ["Comparison", "Fate", "compare", "best_in_words", "bootstrap_counts", "bootstrap_miou", "class_legend",
            "class_share_table", "class_statistics", "context_table", "difference_sentence", "fate_phrase",
            "image_grid", "interval", "markdown_table", "pixel_fate", "plot_class_iou", "plot_training_curves",
            "summarize_seeds", "table1_markdown", "top_distinct", "twin_share_of_errors", "twin_verdict"]
-
-# one colour per way of reaching output stride 8, the same in every plot of the chapter
-UPSAMPLING_COLOURS: dict[str, str] = {"none": "tab:orange", "bilinear": "tab:gray", "fpn": "tab:green",
-                                      "jpu": "tab:red"}
-
 
 # ------------------------------------------------------------------------------------------------
 # tables

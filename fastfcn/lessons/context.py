@@ -31,6 +31,7 @@ from torch import Tensor
 
 from ..data.procedural import ProceduralScenes
 from ..data.scene import BALL, BALLOON, CLASSES
+from ..utils.threads import limited_threads
 
 __all__ = ["LOOKALIKES", "VIEWS", "Crops", "CropAccuracy", "ObjectStatistics", "SwapRates", "lookalike_crops",
            "crop_classifier_accuracy", "context_contrast", "context_free_accuracy", "with_context_accuracy",
@@ -237,16 +238,12 @@ def _fit_cnn(pixels: Tensor, size: Tensor, y: Tensor, seed: int, steps: int = 20
     model = _TinyCNN(pixels.shape[-1], size.shape[1])
     opt = torch.optim.Adam(model.parameters(), lr=3e-3, weight_decay=1e-4)
     gen = torch.Generator().manual_seed(seed)
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # ops this small only wait for a thread pool (8x slower on a busy 2-core machine)
-    try:
+    with limited_threads(1):  # ops this small only wait for a thread pool (8x slower on a busy 2-core machine)
         for _ in range(steps):
             batch = torch.randint(len(y), (min(batch_size, len(y)),), generator=gen)
             opt.zero_grad()
             F.cross_entropy(model(pixels[batch], size[batch]), y[batch]).backward()
             opt.step()
-    finally:
-        torch.set_num_threads(threads)
     return model.eval()
 
 

@@ -16,16 +16,15 @@ Tensors are ``(N, C, L)`` (1D) or ``(N, C, H, W)`` (2D).
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 
 import torch
 from torch import Tensor
 
+from ..models.resnet import build_resnet
 from ..ops import conv_same, merge, reduce, split
-from ..resnet import build_resnet
 
-__all__ = ["backbone_subsampling_errors", "Pointwise", "limited_threads", "layer", "chain", "random_weights", "eq2_lines", "eq3_lines", "EQ2_LINES",
+__all__ = ["backbone_subsampling_errors", "Pointwise", "layer", "chain", "random_weights", "eq2_lines", "eq3_lines", "EQ2_LINES",
            "EQ3_LINES", "max_abs_errors", "backbone_subsampling_error"]
 
 Pointwise = Callable[[Tensor], Tensor]
@@ -42,21 +41,6 @@ EQ3_LINES = (
     "x -> C_r -> R -> C_r^n",
     "y_m^0 -> C_r^n",
 )
-
-
-@contextmanager
-def limited_threads(n: int = 1) -> Iterator[None]:
-    """Run the block with ``n`` intra-op threads (restored afterwards).
-
-    The toy tensors of these checks are so small that thread start-up and synchronisation cost
-    more than the arithmetic, badly so on a busy machine; one thread is many times faster.
-    """
-    before = torch.get_num_threads()
-    torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 def layer(x: Tensor, weight: Tensor, dilation: int = 1, stride: int = 1, act: Pointwise | None = None) -> Tensor:

@@ -30,10 +30,10 @@ from torch import Tensor, nn
 from torch.utils.flop_counter import FlopCounterMode
 
 from ..data.base import IGNORE_INDEX
-from ..fpn import FPN, BilinearUpsample
-from ..jpu import JPU
-from ..model import FastFCN
-from ..resnet import ResNet, build_resnet
+from ..models import FastFCN
+from ..models.fpn import FPN, BilinearUpsample
+from ..models.jpu import JPU
+from ..models.resnet import ResNet, build_resnet
 from .kept_positions import RATE, aligned_upsample, kept_mask, offset_errors
 
 __all__ = ["RATE", "MODULES", "LR", "Features", "Standardizer", "Regressor", "CenterCrop", "backbone_pair",

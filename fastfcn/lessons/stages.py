@@ -24,7 +24,7 @@ import torch
 from torch import Tensor, nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from ..resnet import ResNet
+from ..models.resnet import ResNet
 from ..utils.timing import median_seconds
 
 __all__ = ["STAGES", "StageCost", "format_table", "stage_costs", "stage_ratios",
@@ -115,7 +115,7 @@ def stage_costs(model: ResNet, input_size: int | tuple[int, int] = 512, *, batch
     the latency of the whole trunk. The model is put in eval mode and moved to ``device``.
 
     Args:
-        model: a :class:`fastfcn.resnet.ResNet` (any depth, output stride 8 or 32).
+        model: a :class:`fastfcn.models.resnet.ResNet` (any depth, output stride 8 or 32).
         input_size: ``H`` or ``(H, W)`` of the random RGB input.
         runs, warmup: timed and untimed repetitions per stage (median reported); one untimed run,
             which makes the next stage's input, always happens and counts as the first warm-up.
@@ -128,7 +128,7 @@ def stage_costs(model: ResNet, input_size: int | tuple[int, int] = 512, *, batch
         ``{"stem": StageCost, "layer1": ..., ..., "layer4": ...}`` in network order.
     """
     if not isinstance(model, ResNet):
-        raise TypeError(f"stage_costs needs a fastfcn.resnet.ResNet, got {type(model).__name__}")
+        raise TypeError(f"stage_costs needs a fastfcn.models.resnet.ResNet, got {type(model).__name__}")
     h, w = (input_size, input_size) if isinstance(input_size, int) else input_size
     if h < 1 or w < 1 or batch_size < 1:
         raise ValueError(f"input size and batch size must be positive, got {(batch_size, h, w)}")

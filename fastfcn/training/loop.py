@@ -110,7 +110,7 @@ class _Run:
     """One invocation of :func:`train`: set-up in ``__init__``, then :meth:`run`."""
 
     def __init__(self, config: TrainConfig, resume: bool | str | Path, ctx: DistContext, device: str) -> None:
-        from ..model import build_model
+        from ..models import build_model
         from .losses import SegmentationLoss
 
         self.ctx, self.device = ctx, device

@@ -42,7 +42,7 @@ def class_presence(target: Tensor, num_classes: int, ignore_index: int = IGNORE_
 
 
 class SegmentationLoss(nn.Module):
-    """Combine the outputs of :class:`fastfcn.model.FastFCN` into one scalar loss.
+    """Combine the outputs of :class:`fastfcn.models.FastFCN` into one scalar loss.
 
     ``forward(outputs, target)`` returns ``(total, parts)`` where ``parts`` holds the detached
     ``ce``, ``aux`` and ``se`` terms (unweighted) for logging. A term whose output is missing or

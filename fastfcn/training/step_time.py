@@ -34,7 +34,7 @@ EXACT_PATHS = ("fp32", "fp32+channels_last")
 def step_function(config: TrainConfig, num_classes: int, path: str, device: str = "cpu") -> Callable[[], float]:
     """A function that runs one training step of ``config``'s network (loss, backward, SGD update) on a fixed
     random batch of ``config``'s size, run the ``path`` way, and returns its loss."""
-    from ..model import build_model
+    from ..models import build_model
     from .losses import SegmentationLoss
     from .schedule import param_groups
 

@@ -1,7 +1,9 @@
 """The recipes of the paper's Table 1 in this package: its rows, and how each row and seed is trained per profile.
 
-* :data:`UPSAMPLINGS` / :func:`table1_rows` -- EncNet with four ways to reach output stride 8, ASPP and PSP
-  without and with JPU, in the paper's order;
+* :data:`TABLE1_UPSAMPLINGS` / :func:`table1_rows` -- EncNet with four ways to reach output stride 8, ASPP and
+  PSP without and with JPU, in the paper's order;
+* :data:`UPSAMPLING_LABELS`, :data:`HEAD_LABELS`, :data:`UPSAMPLING_COLOURS` -- what the rows are called and
+  drawn with, the same in every chapter, on the front page and in the reproduction report;
 * :func:`table1_config` -- one row and seed as a :class:`~fastfcn.training.TrainConfig`: Pascal Context from
   ImageNet weights in ``full``; in ``smoke`` and ``quick`` the procedural scenes, fine-tuned from the book's own
   pretrained trunk, in float32 on every machine;
@@ -9,7 +11,7 @@
   32, bilinear) on the ``pretrain`` scenes, which no row trains or is evaluated on.
 
 Where the runs live, and how a finished one is found again, is the book's business
-(:mod:`fastfcn.lessons.trainings`).
+(:mod:`fastfcn.book.trainings`).
 """
 
 from __future__ import annotations
@@ -21,11 +23,18 @@ from typing import Any
 
 from .config import TrainConfig
 
-__all__ = ["UPSAMPLINGS", "PRETRAIN_LR", "Trunk", "table1_rows", "table1_config", "pretrain_config",
-           "stamp_scene_version"]
+__all__ = ["TABLE1_UPSAMPLINGS", "UPSAMPLING_LABELS", "HEAD_LABELS", "UPSAMPLING_COLOURS", "PRETRAIN_LR", "Trunk",
+           "table1_rows", "table1_config", "pretrain_config", "stamp_scene_version"]
 
-UPSAMPLINGS: dict[str, tuple[str, ...]] = {"encnet": ("none", "bilinear", "fpn", "jpu"), "aspp": ("none", "jpu"),
-                                           "psp": ("none", "jpu")}
+# the upsamplings of each head's rows (build_model's names; fastfcn.models.UPSAMPLINGS lists them all)
+TABLE1_UPSAMPLINGS: dict[str, tuple[str, ...]] = {"encnet": ("none", "bilinear", "fpn", "jpu"),
+                                                  "aspp": ("none", "jpu"), "psp": ("none", "jpu")}
+UPSAMPLING_LABELS: dict[str, str] = {"none": "dilated (OS 8)", "bilinear": "bilinear", "fpn": "FPN", "jpu": "JPU"}
+HEAD_LABELS: dict[str, str] = {"encnet": "EncNet", "aspp": "ASPP", "psp": "PSP"}
+# one colour per way of reaching output stride 8, the same in every plot
+UPSAMPLING_COLOURS: dict[str, str] = {"none": "tab:orange", "bilinear": "tab:gray", "fpn": "tab:green",
+                                      "jpu": "tab:red"}
+
 # lr 0.01 (head 0.1) for the pretraining: it reached a lower loss than the from-scratch default of 0.005 in
 # 600 iterations of the prototype
 PRETRAIN_LR = 0.01
@@ -37,15 +46,15 @@ class Trunk:
 
     path: Path         # a state_dict of the backbone alone (``weights_backbone`` of the rows)
     identity: str      # digest of the pretraining's configuration: what the rows' run identities record
-    training: Any = None  # the pretraining run itself, where known (a fastfcn.lessons.trainings.Training)
+    training: Any = None  # the pretraining run itself, where known (a fastfcn.book.trainings.Training)
 
 
 def table1_rows(heads: Sequence[str]) -> list[tuple[str, str]]:
     """The ``(head, upsampling)`` rows of Table 1 for the given heads, in the paper's order."""
-    unknown = [h for h in heads if h not in UPSAMPLINGS]
+    unknown = [h for h in heads if h not in TABLE1_UPSAMPLINGS]
     if unknown:
-        raise ValueError(f"unknown head {unknown[0]!r}; Table 1 has {', '.join(UPSAMPLINGS)}")
-    return [(h, u) for h in UPSAMPLINGS if h in heads for u in UPSAMPLINGS[h]]
+        raise ValueError(f"unknown head {unknown[0]!r}; Table 1 has {', '.join(TABLE1_UPSAMPLINGS)}")
+    return [(h, u) for h in TABLE1_UPSAMPLINGS if h in heads for u in TABLE1_UPSAMPLINGS[h]]
 
 
 def stamp_scene_version(config: TrainConfig) -> TrainConfig:

@@ -1,4 +1,4 @@
-"""Primitives with one home each: atomic files, the device, timing, the environment stamp.
+"""Primitives with one home each: atomic files, the device, timing, the environment stamp, the thread count.
 
 Nothing here imports the rest of the package, so every layer (the network excepted, which needs
 none of it) can use them.
@@ -7,7 +7,8 @@ none of it) can use them.
 from .device import autocast, resolve_device, synchronize
 from .environment import environment
 from .io import atomic_save, atomic_write, atomic_write_text
+from .threads import limited_threads
 from .timing import latency_stats, median_seconds, time_calls
 
 __all__ = ["atomic_save", "atomic_write", "atomic_write_text", "autocast", "environment", "latency_stats",
-           "median_seconds", "resolve_device", "synchronize", "time_calls"]
+           "limited_threads", "median_seconds", "resolve_device", "synchronize", "time_calls"]

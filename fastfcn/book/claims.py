@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from .. import paper
-from .report import HEAD, LABEL, table1_measured
+from ..training.table1 import HEAD_LABELS, UPSAMPLING_LABELS
+from .report import table1_measured
 from .results import GpuBench, Run, chapter_stem, figures, number
 
 __all__ = ["CONFIRMED", "NOT_CONFIRMED", "PARTLY", "NOT_MEASURED", "Measurement", "ClaimRow", "CLAIMS",
@@ -79,7 +80,7 @@ def _differences(run: Run, pairs: list[tuple[str, str, str]], strict: bool) -> l
     where = f"chapter {int(hit[0][:2])}" if hit else ""
     out = []
     for head, a, b in pairs:
-        what = f"{HEAD[head]}: JPU − {'dilated' if b == 'none' else LABEL[b].split(' (')[0]}, mIoU"
+        what = f"{HEAD_LABELS[head]}: JPU − {'dilated' if b == 'none' else UPSAMPLING_LABELS[b]}, mIoU"
         if (head, a) not in ours or (head, b) not in ours:
             out.append(Measurement(what, "not measured", None, where))
             continue

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..book.record import RESULTS_ENV
+from .record import RESULTS_ENV
 
 __all__ = ["BUILD_DIR", "COMMITTED_DIR", "load_results", "figures", "number", "build_results_dir", "find_figure",
            "chapter_stem", "Run", "build_run", "load_committed", "GpuBench", "load_gpu_bench"]

@@ -13,18 +13,16 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ..profiles import PROFILES
-from .ablation import UPSAMPLING_COLOURS
+from ..training.table1 import TABLE1_UPSAMPLINGS, UPSAMPLING_COLOURS, UPSAMPLING_LABELS
 from .results import figures, load_results, number  # one reader of the results files, shared
 
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.figure import Figure
 
-__all__ = ["SPEED", "TRAINING", "UPSAMPLINGS", "HeadlinePoint", "load_results", "figures", "run_command",
+__all__ = ["SPEED", "TRAINING", "HeadlinePoint", "load_results", "figures", "run_command",
            "headline_points", "missing", "headline_table", "draw_headline", "phrases"]
 
 SPEED, TRAINING = "06_how_fast", "07_table1"  # the chapters the front page summarises
-UPSAMPLINGS = ("none", "bilinear", "fpn", "jpu")           # Table 1's EncNet rows, in its order
-LABELS = {"none": "dilated (OS 8)", "bilinear": "bilinear", "fpn": "FPN", "jpu": "JPU"}
 NOT_MEASURED = "not measured yet"
 
 
@@ -45,7 +43,7 @@ class HeadlinePoint:
 
     @property
     def label(self) -> str:
-        return LABELS[self.upsampling]
+        return UPSAMPLING_LABELS[self.upsampling]
 
     @property
     def paper_latency_ms(self) -> float:
@@ -56,7 +54,7 @@ def headline_points(results: dict[str, dict[str, Any]]) -> list[HeadlinePoint]:
     """Table 1's EncNet rows with every number the figure needs, from chapter 7's results (in Table 1's order)."""
     f = figures(results, TRAINING)
     points = []
-    for u in UPSAMPLINGS:
+    for u in TABLE1_UPSAMPLINGS["encnet"]:
         values = [number(f.get(k)) for k in (f"miou_{u}", f"latency_ms_{u}", f"paper_miou_{u}", f"paper_fps_{u}")]
         if all(v is not None for v in values):
             points.append(HeadlinePoint(u, *values))
@@ -67,7 +65,7 @@ def missing(results: dict[str, dict[str, Any]]) -> list[str]:
     """What the front page lacks, each with the command that produces it; empty when nothing is missing."""
     notes = [f"chapter {stem} has not run in this build: `{run_command(stem)}`"
              for stem in (SPEED, TRAINING) if stem not in results]
-    if TRAINING in results and len(headline_points(results)) < len(UPSAMPLINGS):
+    if TRAINING in results and len(headline_points(results)) < len(TABLE1_UPSAMPLINGS["encnet"]):
         notes.append(f"chapter {TRAINING}'s results lack some of the figure's numbers (an older run?): "
                      f"`{run_command(TRAINING)} --force`")
     return notes

@@ -19,7 +19,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from .model import FastFCN, build_model
+from .fastfcn import FastFCN, build_model
 from .resnet import BACKBONES
 
 __all__ = ["convert_official_state_dict", "load_official", "read_official_checkpoint", "OfficialCheckpointError",

@@ -89,7 +89,7 @@ def _imagenet_reachable(backbone: str) -> tuple[bool, str]:
     """Whether torchvision's ImageNet weights for ``backbone`` are in its cache or can be downloaded."""
     import torch.hub
 
-    from ..resnet import imagenet_weights_url
+    from ..models.resnet import imagenet_weights_url
 
     url = imagenet_weights_url(backbone)
     if url is None:
@@ -209,7 +209,7 @@ def _train_with_torchrun(config: TrainConfig, resume: bool, processes: int) -> N
         json.dump({"config": config.to_dict(), "resume": resume}, f)
     try:
         done = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone",
-                               f"--nproc_per_node={processes}", "-m", "fastfcn.lessons.trainings", f.name])
+                               f"--nproc_per_node={processes}", "-m", "fastfcn.book.trainings", f.name])
         if done.returncode:
             raise RuntimeError(f"the torchrun training in {config.out_dir} failed (exit {done.returncode}; its "
                                f"processes' messages are above); running this again resumes it")
@@ -357,7 +357,7 @@ def gpu_hours(rows: Sequence[tuple[str, str]], seeds: int, iterations: int, *,
 
 
 def _main(argv: Sequence[str]) -> None:
-    """``torchrun ... -m fastfcn.lessons.trainings FILE``: train the configuration in FILE."""
+    """``torchrun ... -m fastfcn.book.trainings FILE``: train the configuration in FILE."""
     spec = json.loads(Path(argv[0]).read_text())
     _train_in_process(TrainConfig.from_dict(spec["config"]), bool(spec["resume"]))
 

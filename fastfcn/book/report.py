@@ -19,11 +19,12 @@ from typing import Any
 
 from .. import paper
 from ..data.scene import CLASSES as PROCEDURAL_CLASSES
+from ..training.table1 import HEAD_LABELS, UPSAMPLING_LABELS
 from .results import GpuBench, Run, figures, number
 
 __all__ = ["REPRODUCED", "SAME", "DIFFERENT", "NOT_COMPARED", "NOT_RUN", "CONTEXT", "KINDS", "MIOU_TOLERANCE",
            "RATIO_TOLERANCE", "COLUMNS", "Cell", "Line", "Table", "Measured", "compare", "table1_dataset", "table1_measured", "table1",
-           "table2", "score_table", "columns", "all_tables", "dataset_words", "DATASETS", "PAPER_DATA", "HEAD", "LABEL"]
+           "table2", "score_table", "columns", "all_tables", "dataset_words", "DATASETS", "PAPER_DATA"]
 
 REPRODUCED, SAME, DIFFERENT = "reproduced", "same ordering", "different ordering"
 NOT_COMPARED, NOT_RUN, CONTEXT = "ran, nothing to compare with", "not run", "context"
@@ -31,8 +32,6 @@ KINDS = (REPRODUCED, SAME, DIFFERENT, NOT_COMPARED, NOT_RUN)  # counted; CONTEXT
 MIOU_TOLERANCE = 1.0    # points (%): this close to the paper's mIoU on the paper's data counts as reproduced
 RATIO_TOLERANCE = 0.10  # relative: a speed-up within 10 % of the paper's counts as reproduced
 COLUMNS = ("quick", "full")
-LABEL = {"none": "None (dilated, OS 8)", "bilinear": "Bilinear (OS 32)", "fpn": "FPN (OS 32)", "jpu": "JPU (OS 32)"}
-HEAD = {"encnet": "Encoding", "aspp": "ASPP", "psp": "PSP"}
 DATASETS = {"pcontext": "Pascal Context, 59 classes (background excluded)",
             "pcontext60": "Pascal Context, 60 classes (background included)",
             "ade20k": "ADE20K, 150 classes",
@@ -184,7 +183,7 @@ def table1_dataset(run: Run) -> tuple[str | None, str]:
     stem = hit[0] if hit else (run.find("miou_none") or run.find("miou_jpu") or (None,))[0]
     if stem is None:
         return None, "not run"
-    # the Table 1 chapter (table1_rows) trains on Pascal Context in `full` (lessons.trainings); the older
+    # the Table 1 chapter (table1_rows) trains on Pascal Context in `full` (book.trainings); the older
     # chapter 7 (per-row figures) on the procedural scenes in every profile
     return dataset_words(run, stem, "pcontext" if hit else "procedural")
 
@@ -233,7 +232,7 @@ def table1(runs: dict[str, Run | None]) -> Table:
     return _assemble(
         1, "the upsampling modules, and JPU in three heads",
         "Pascal Context val, **59 classes** (background excluded), ResNet-50, single scale; pixAcc / mIoU %",
-        "head, upsampling", keys, lambda k: f"{HEAD[k[0]]}, {LABEL[k[1]]}",
+        "head, upsampling", keys, lambda k: f"{HEAD_LABELS[k[0]]}, {UPSAMPLING_LABELS[k[1]]}",
         lambda k: f"{rows[k].pixacc:.2f} / {rows[k].miou:.2f}", {k: rows[k].miou for k in keys}, runs,
         table1_measured, group=lambda k: k[0], needs="Pascal Context, ImageNet weights and a GPU", chapter="07")
 
@@ -287,7 +286,8 @@ def table2(runs: dict[str, Run | None], gpu: GpuBench | None = None) -> Table:
     return _assemble(
         2, "frames per second", "FPS on a Titan-Xp, 512x512 input, mean of 100 runs (speed-up over the dilated "
         "model in brackets); ours: the speed-up measured on our machine", "backbone, head, upsampling", keys,
-        lambda k: f"{'ResNet-50' if k[1] == 'resnet50' else 'ResNet-101'}, {HEAD[k[0]]}, {LABEL[k[2]]}",
+        lambda k: (f"{'ResNet-50' if k[1] == 'resnet50' else 'ResNet-101'}, {HEAD_LABELS[k[0]]}, "
+                   f"{UPSAMPLING_LABELS[k[2]]}"),
         lambda k: f"{fps[k]:.2f} ({ratio[k]:.2f}x)", ratio, runs, measure, group=lambda k: (k[0], k[1]),
         needs="a GPU (`fastfcn bench --device cuda`)", chapter="06", relative=True)
 
