@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -182,3 +185,34 @@ def test_fit_and_helpers_validate_arguments():
         fit(nn.Linear(1, 1), torch.zeros(1, 1), torch.zeros(1, 1), steps=-1)
     with pytest.raises(ValueError):
         PixelNet(3, 3, kernel_size=2)
+
+
+CHAPTER4 = Path(__file__).resolve().parents[1] / "book" / "04_joint_upsampling.md"
+HIDDEN_TAGS = ("hide-input", "remove-cell", "remove-input", "parameters")
+
+
+def _visible_code_lines(chapter: Path) -> list[str]:
+    """The non-blank source lines of the code cells a reader sees (not hidden, removed or parameters)."""
+    lines = []
+    for cell in re.findall(r"^```\{code-cell\}[^\n]*\n(.*?)^```", chapter.read_text(), re.S | re.M):
+        tags = re.search(r"^:tags:\s*\[(.*?)\]", cell, re.M)
+        if tags and any(t in tags.group(1) for t in HIDDEN_TAGS):
+            continue
+        lines += [ln for ln in cell.splitlines() if ln.strip() and not ln.startswith(":tags:")]
+    return lines
+
+
+def test_chapter4_shows_the_method_and_checks_it_against_the_reference():
+    code = _visible_code_lines(CHAPTER4)
+    text = "\n".join(code)
+    # the descent of Eq. 1 and the S -> h -> M of Eq. 4 are written in view, not imported
+    assert "def solve_by_descent(" in text and "loss.backward()" in text and "optimiser.step()" in text
+    assert "def teaching_apply_to_groups(" in text and "merge(" in text
+    # the reference functions appear only in the cells that compare against them
+    for name in ("joint_upsample", "apply_to_groups", "fit"):
+        uses = [ln for ln in code if re.search(rf"(?<![\w.]){name}\(", ln)]
+        assert not uses, (name, uses)
+    assert "reference_joint_upsample(" in text and "reference_apply_to_groups(" in text
+    # the bookkeeping stays out of sight: at most 5 % of the visible lines glue or record figures
+    bookkeeping = [ln for ln in code if re.search(r"\b(note|record)\(", ln)]
+    assert len(bookkeeping) <= 0.05 * len(code), bookkeeping

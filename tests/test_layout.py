@@ -199,3 +199,27 @@ def test_the_front_door_tools_need_only_torch(tool: str) -> None:
     assert not third_party, f"{module} imports {sorted(third_party)}"
     package = [t for t in GRAPH[module] if layer(t) != "utils"]
     assert not package, f"{module} imports {package} (only fastfcn.utils is allowed)"
+
+
+MAX_FUNCTION_LINES = 60
+
+
+def test_functions_are_short() -> None:
+    """No function or method of the package is longer than 60 lines (its docstring included): a longer one is
+    split into named steps."""
+    long = []
+    for m, path in MODULES.items():
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                lines = node.end_lineno - node.lineno + 1
+                if lines > MAX_FUNCTION_LINES:
+                    long.append(f"{m}.{node.name} (line {node.lineno}): {lines} lines")
+    assert not long, f"functions over {MAX_FUNCTION_LINES} lines (split them into named steps): {long}"
+
+
+def test_the_network_classes_say_what_they_compute() -> None:
+    """Every public class under fastfcn/models/ has a docstring."""
+    bare = [f"{m}.{node.name}" for m in MODULES if layer(m) == "network"
+            for node in ast.walk(ast.parse(MODULES[m].read_text()))
+            if isinstance(node, ast.ClassDef) and not node.name.startswith("_") and not ast.get_docstring(node)]
+    assert not bare, f"classes of the network without a docstring: {bare}"

@@ -17,6 +17,7 @@ from fastfcn.lessons.equivalence import (
     EQ2_LINES,
     EQ3_LINES,
     backbone_subsampling_error,
+    backbone_subsampling_errors,
     eq2_lines,
     eq3_lines,
     max_abs_errors,
@@ -142,11 +143,14 @@ def test_train_mode_batchnorm_breaks_the_equality():
 
 
 def test_whole_backbone_plain_is_subsampled_dilated():
-    errors = backbone_subsampling_error("resnet18", 40, seed=1)
-    assert set(errors) == {"c2", "c3", "c4", "c5"}
-    assert max(errors.values()) < 1e-5, errors
-    errors = backbone_subsampling_error("resnet18", 40, seed=1, train_bn=True)
-    assert max(errors["c4"], errors["c5"]) > 1e-2, errors
+    cases = [(40, False), (40, True), (40, False)]  # C3 is 5x5: odd feature sizes
+    eval_bn, train_bn, eval_again = backbone_subsampling_errors("resnet18", cases, seed=1)
+    assert set(eval_bn) == {"c2", "c3", "c4", "c5"}
+    assert max(eval_bn.values()) < 1e-5, eval_bn
+    assert max(train_bn["c4"], train_bn["c5"]) > 1e-2, train_bn
+    # the train-mode pass moved the two trunks' running statistics apart: the next case must not see it
+    assert max(eval_again.values()) < 1e-5, eval_again
+    assert backbone_subsampling_error("resnet18", 40, seed=1) == eval_bn
 
 
 # -- bad input ------------------------------------------------------------------------------

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import pytest
 import torch
 
 from fastfcn.lessons import recovery as R
-from fastfcn.models import build_model
+from fastfcn.models import build_model, build_upsampler
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # 2 shared cores: one thread is faster and steadier
 
@@ -123,3 +125,23 @@ def test_center_crop_pads_small_images_and_crops_large_ones():
 def test_unknown_module_is_refused():
     with pytest.raises(ValueError, match="unknown module 'aspp'"):
         R.build_regressor("aspp", (8, 16, 32), 32, 8)
+
+
+def test_regressors_are_the_package_upsamplers_with_a_projection():
+    for kind in R.MODULES:
+        reg = R.build_regressor(kind, (8, 16, 32), 24, width=4)
+        assert type(reg.upsample) is type(build_upsampler(kind, (8, 16, 32), 4))
+        assert reg.project.in_channels == reg.upsample.out_channels and reg.project.out_channels == 24
+    with pytest.raises(ValueError, match="unknown module 'none'"):  # the package's "no module" has nothing to fit
+        R.build_regressor("none", (8, 16, 32), 24, 4)
+
+
+def test_first_images_of_a_bank_and_the_procedural_image_set():
+    images = R.image_set(SimpleNamespace(dataset="procedural"), "val", 3, 32)
+    assert isinstance(images, list) and len(images) == 3  # drawn once: both trunk pairs read the same list
+    image, mask = images[0]
+    assert image.shape == (3, 32, 32) and mask.shape == (32, 32)
+    bank = R.extract_features(*R.random_backbone_pair("resnet18", seed=0), images, 3)
+    first = bank.first(2)
+    assert len(first) == 2 and torch.equal(first.y_d, bank.y_d[:2]) and torch.equal(first.masks, bank.masks[:2])
+    assert first.channels() == bank.channels()

@@ -293,12 +293,13 @@ def test_the_chapter_executes_in_smoke_from_the_files(tmp_path, filled_folders):
     pytest.importorskip("papermill")
     pytest.importorskip("jupytext")
     from fastfcn.book.chapters import Chapter
-    from fastfcn.book.runner import execute_chapter
+    from fastfcn.book.runner import ExecutionOptions, execute_chapter
 
     executed = write_build(tmp_path / "executed") if filled_folders else tmp_path / "executed"
     committed = write_committed(tmp_path / "results") if filled_folders else tmp_path / "results"
-    res = execute_chapter(Chapter(STEM, BOOK / f"{STEM}.md"), executed, profile="smoke", device="cpu",
-                          cwd=BOOK, cell_timeout=SECONDS, parameters={"results_dir": str(committed)})
+    options = ExecutionOptions("smoke", "cpu", cwd=BOOK, cell_timeout=SECONDS)
+    res = execute_chapter(Chapter(STEM, BOOK / f"{STEM}.md"), executed, options,
+                          parameters={"results_dir": str(committed)})
     nb = json.loads((executed / f"{STEM}.ipynb").read_text())
     assert not [o for o in _outputs(nb) if o.get("output_type") == "error"]
     assert any("image/png" in o.get("data", {}) for o in _outputs(nb)), "no status figure"

@@ -1,4 +1,5 @@
-"""The book in a classroom: labelled exercises, the course page, the student edition without solutions.
+"""The book in a classroom: labelled exercises, the course page, the student edition without solutions,
+and visible code that teaches (the bookkeeping of ``note``/``record`` kept out of the reader's way).
 
 The edition test renders one chapter (executed in a kernel by the ``kernel_executed_chapter`` fixture
 of ``conftest.py``, shared with tests/test_jupyter.py) in both editions, the two builds in parallel.
@@ -6,6 +7,7 @@ of ``conftest.py``, shared with tests/test_jupyter.py) in both editions, the two
 
 from __future__ import annotations
 
+import ast
 import json
 import re
 from concurrent.futures import ThreadPoolExecutor
@@ -14,8 +16,8 @@ from pathlib import Path
 import pytest
 from jupyter_helpers import BOOK, INTERACTIVE_CHAPTER
 
+from fastfcn.book import RESULTS_ENV, editions, notes
 from fastfcn.book import chapters as book_chapters
-from fastfcn.book import editions
 from fastfcn.book.chapters import ChapterError
 from fastfcn.book.exercises import KINDS, directive_blocks, list_exercises, parse_title, strip_solutions
 
@@ -230,3 +232,117 @@ def test_student_edition_has_no_solutions_and_the_complete_one_has_them(kernel_e
              if p.is_file() and "_static" not in p.parts and secret in p.read_text(errors="ignore")]
     assert not leaks, f"the student edition still holds {secret!r} in {leaks}"
     assert "(student edition)" in student and "(student edition)" not in complete  # the page titles say which
+
+
+# ------------------------------------------------------------------------------------------------
+# the visible code teaches: recording and glueing figures stays out of the reader's way
+
+HIDDEN_TAGS = {"hide-input", "remove-input", "remove-cell"}   # cells whose code the rendered page does not show
+BOOKKEEPING_CALLS = {"note", "notes", "record"}               # fastfcn.book's calls for the prose and results files
+MAX_BOOKKEEPING_SHARE = 0.05
+BOOKKEEPING_CALL = re.compile(r"\b(?:" + "|".join(sorted(BOOKKEEPING_CALLS)) + r")\(")
+
+
+def _is_bookkeeping(statement: ast.stmt) -> bool:
+    """A call of note/notes/record (its value may be assigned), or a block of nothing else (a loop, an if/else)."""
+    if isinstance(statement, (ast.Expr, ast.Assign, ast.AnnAssign)) and isinstance(statement.value, ast.Call):
+        return isinstance(statement.value.func, ast.Name) and statement.value.func.id in BOOKKEEPING_CALLS
+    if isinstance(statement, (ast.For, ast.If, ast.With)):
+        return all(_is_bookkeeping(s) for s in [*statement.body, *getattr(statement, "orelse", [])])
+    return False
+
+
+def bookkeeping_lines(source: str) -> set[int]:
+    """The line numbers (from 1) of a cell's code spent on statements that only record or glue figures.
+
+    A multi-line call counts with all its lines, a loop of notes with its header. Code that does not parse
+    (a cell magic) falls back to the lines that call one of the functions.
+    """
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return {i for i, line in enumerate(source.splitlines(), 1) if BOOKKEEPING_CALL.search(line)}
+    lines: set[int] = set()
+
+    def walk(body: list[ast.stmt]) -> None:
+        for statement in body:
+            if _is_bookkeeping(statement):
+                lines.update(range(statement.lineno, statement.end_lineno + 1))
+                continue
+            for block in ("body", "orelse", "finalbody"):
+                walk(getattr(statement, block, []) or [])
+            for handler in getattr(statement, "handlers", []) or []:
+                walk(handler.body)
+
+    walk(tree.body)
+    return lines
+
+
+def visible_code_counts(path: Path) -> tuple[int, int]:
+    """(visible code lines, of which bookkeeping) of a page: non-blank lines of the code cells the reader sees."""
+    import jupytext
+
+    total = kept = 0
+    for cell in jupytext.read(path).cells:
+        if cell.cell_type != "code" or HIDDEN_TAGS & set(cell.metadata.get("tags", [])):
+            continue
+        text = cell.source.splitlines()
+        shown = {i for i, line in enumerate(text, 1) if line.strip()}
+        total += len(shown)
+        kept += len(shown & bookkeeping_lines(cell.source))
+    return total, kept
+
+
+def _computing_pages() -> list[book_chapters.Chapter]:
+    pages = [c for c in book_chapters.list_chapters(BOOK) if c.exists]
+    front = book_chapters.front_page(BOOK)
+    return pages + ([front] if front is not None else [])
+
+
+def test_bookkeeping_lines_counts_whole_statements_and_blocks_of_notes():
+    source = (
+        "x = compute()\n"
+        "note(\"a\", x,\n"
+        "     \"px\")\n"
+        "y = note(\"b\", 2)\n"
+        "for k in ks:\n"
+        "    record(k, 1)\n"
+        "if x:\n"
+        "    print(x)\n"
+        "    note(\"c\", 3)\n"
+        "else:\n"
+        "    notes({\"c\": 0})\n"
+        "annotate(\"not a note\")\n"
+    )
+    assert bookkeeping_lines(source) == {2, 3, 4, 5, 6, 9, 11}
+    assert bookkeeping_lines("%%time\nnote(\"a\", 1)\nx = 1\n") == {2}   # does not parse: line by line
+
+
+def test_visible_code_counts_skip_hidden_cells(tmp_path):
+    page = tmp_path / "01_x.md"
+    page.write_text("---\njupytext: {text_representation: {extension: .md, format_name: myst}}\n---\n\n# X\n\n"
+                    "```{code-cell} ipython3\nx = 1\n\nnote(\"x\", x)\n```\n\n"
+                    "```{code-cell} ipython3\n:tags: [remove-cell]\n\nnote(\"y\", 2)\nnote(\"z\", 3)\n```\n\n"
+                    "```{code-cell} ipython3\n:tags: [hide-input]\n\nrecord(\"w\", 4)\n```\n")
+    assert visible_code_counts(page) == (2, 1)
+
+
+@pytest.mark.parametrize("page", _computing_pages(), ids=lambda page: page.stem)
+def test_bookkeeping_is_under_five_percent_of_the_visible_code(page):
+    """A chapter shows the method it teaches: its note/record calls live in hidden "figures for the prose" cells."""
+    pytest.importorskip("jupytext")
+    total, kept = visible_code_counts(page.path)
+    share = kept / total if total else 0.0
+    assert share < MAX_BOOKKEEPING_SHARE, (
+        f"{page.stem}: {kept} of its {total} visible code lines note or record figures ({100 * share:.1f} %, at most "
+        f"{100 * MAX_BOOKKEEPING_SHARE:.0f} %): move them into a cell tagged remove-cell right after the cell that "
+        "computes them (\"# figures for the prose\"), several figures in one notes({...}) call")
+
+
+def test_notes_records_every_figure_with_one_unit(tmp_path, monkeypatch):
+    results = tmp_path / "figures.json"
+    monkeypatch.setenv(RESULTS_ENV, str(results))
+    assert notes({"a": 1.5, "b": 2}, "px") is None
+    notes({"c": "smaller than"}, markdown=True)
+    assert json.loads(results.read_text()) == {"a": {"value": 1.5, "unit": "px"}, "b": {"value": 2, "unit": "px"},
+                                               "c": {"value": "smaller than", "unit": None}}

@@ -25,7 +25,7 @@ from __future__ import annotations
 import statistics
 import sys
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict
 from typing import Any
 
@@ -65,30 +65,7 @@ def _measure(spec: ModelSpec, opts: BenchOptions, mode: str, isolated: bool) -> 
     model, x = prepare_model(spec, opts, batch)
     fn = torch.compile(model) if opts.compile else model
     probe = MemoryProbe(opts.device, isolated)
-    if mode == "inference":
-        model.eval()
-
-        def step() -> Any:
-            with torch.inference_mode(), autocast(opts.device, opts.dtype):
-                return fn(x)["out"]
-    else:
-        model.train()
-        gen = torch.Generator().manual_seed(opts.seed + 2)
-        target = torch.randint(0, opts.num_classes, (batch, opts.size, opts.size), generator=gen).to(opts.device)
-        optimizer = torch.optim.SGD(model.parameters(), lr=1e-3, momentum=0.9, weight_decay=1e-4)
-        scaler = torch.amp.GradScaler("cuda", enabled=opts.dtype == "fp16")
-        criterion = SegmentationLoss(opts.num_classes, aux_weight=default_aux_weight(spec.head or "fcn"))
-
-        def step() -> Any:
-            optimizer.zero_grad(set_to_none=True)
-            with autocast(opts.device, opts.dtype):
-                out = fn(x)
-            loss = criterion(out, target)[0]
-            scaler.scale(loss).backward()
-            scaler.step(optimizer)
-            scaler.update()
-            return loss
-
+    step = _inference_step(model, fn, x, opts) if mode == "inference" else _training_step(model, fn, x, spec, opts)
     warmup = opts.warmup
     if opts.compile:  # compilation happens on the first call: keep it out of the peak memory
         step()
@@ -114,6 +91,40 @@ def _measure(spec: ModelSpec, opts: BenchOptions, mode: str, isolated: bool) -> 
     }
     result["wall_s"] = time.perf_counter() - start
     return result
+
+
+def _inference_step(model: torch.nn.Module, fn: Callable, x: torch.Tensor, opts: BenchOptions) -> Callable[[], Any]:
+    """One timed call of inference mode: the forward pass in eval mode, at the options' precision."""
+    model.eval()
+
+    def step() -> Any:
+        with torch.inference_mode(), autocast(opts.device, opts.dtype):
+            return fn(x)["out"]
+
+    return step
+
+
+def _training_step(model: torch.nn.Module, fn: Callable, x: torch.Tensor, spec: ModelSpec, opts: BenchOptions
+                   ) -> Callable[[], Any]:
+    """One timed call of training mode: forward, the training loss on random labels, backward, an SGD step."""
+    model.train()
+    gen = torch.Generator().manual_seed(opts.seed + 2)
+    target = torch.randint(0, opts.num_classes, (x.shape[0], opts.size, opts.size), generator=gen).to(opts.device)
+    optimizer = torch.optim.SGD(model.parameters(), lr=1e-3, momentum=0.9, weight_decay=1e-4)
+    scaler = torch.amp.GradScaler("cuda", enabled=opts.dtype == "fp16")
+    criterion = SegmentationLoss(opts.num_classes, aux_weight=default_aux_weight(spec.head or "fcn"))
+
+    def step() -> Any:
+        optimizer.zero_grad(set_to_none=True)
+        with autocast(opts.device, opts.dtype):
+            out = fn(x)
+        loss = criterion(out, target)[0]
+        scaler.scale(loss).backward()
+        scaler.step(optimizer)
+        scaler.update()
+        return loss
+
+    return step
 
 
 def _cuda_event_times(step: Any, runs: int) -> list[float]:

@@ -19,7 +19,7 @@ from __future__ import annotations
 import tempfile
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -89,61 +89,69 @@ def measure_variants(spec: ModelSpec, opts: BenchOptions, variants: list[str], w
         return _measure_variants(spec, opts, variants, weights, images)
 
 
-def _measure_variants(spec: ModelSpec, opts: BenchOptions, variants: list[str], weights: str | None,
-                      images: int) -> dict[str, Any]:
-    """:func:`measure_variants` under the options' thread count."""
-    plain = replace(opts, dtype="fp32", channels_last=False, compile=False)
-    model, spec, weights_info = _load(spec, plain, weights)
-    scenes = comparison_images(images, opts.size, opts.seed).to(opts.device)
-    timing_input = scenes[:1].expand(opts.batch, -1, -1, -1).contiguous()
+@dataclass
+class _Reference:
+    """What every variant is judged against: fp32 eager's labels on the comparison scenes."""
+
+    scenes: torch.Tensor  # the comparison images, one forward each
+    timing_input: torch.Tensor  # the first scene repeated to the batch size: the latency's input
+    labels: torch.Tensor  # fp32 eager's argmax on every scene, [N, H, W]
+    boundary: torch.Tensor  # the pixels on a boundary between two of those labels
+    noise_floor: float  # labels changed in fp32 by rounding only the input to bf16
+
+
+def _reference(model: nn.Module, scenes: torch.Tensor, batch: int) -> _Reference:
     with torch.inference_mode():
         # how sensitive the weights are: labels changed in fp32 by rounding only the input to bf16
-        ref_labels = torch.cat([model(x[None])["out"].argmax(1) for x in scenes])
+        labels = torch.cat([model(x[None])["out"].argmax(1) for x in scenes])
         rounded = torch.cat([model(x[None].to(torch.bfloat16).to(x.dtype))["out"].argmax(1) for x in scenes])
-    noise_floor = float((ref_labels != rounded).float().mean())
-    boundary = label_boundary(ref_labels)
-    rows, forwards = [], []
-    torch._dynamo.reset()
-    onnx_dir = tempfile.TemporaryDirectory(prefix="fastfcn-bench-")
-    onnx_path = None
-    if any(parse_variant(n, opts.device)["runtime"] != "torch" for n in variants):
-        onnx_path = export_onnx(model, Path(onnx_dir.name) / "model.onnx")  # one export for every runtime
-    for name in variants:  # build each variant, compile it, and compare its labels
-        v = parse_variant(name, opts.device)
-        fast = optimize(model, name, example=scenes[:1, :, :64, :64],
-                        onnx_path=onnx_path if v["runtime"] != "torch" else None)
+    return _Reference(scenes, scenes[:1].expand(batch, -1, -1, -1).contiguous(), labels, label_boundary(labels),
+                      float((labels != rounded).float().mean()))
 
-        def forward(x: torch.Tensor, fast=fast) -> torch.Tensor:
-            with torch.inference_mode():
-                return fast(x)["out"]
 
-        t0 = time.perf_counter()
-        forward(timing_input)  # first call: compilation for compiled variants
-        synchronize(opts.device)
-        first = time.perf_counter() - t0
-        labels = torch.cat([forward(x[None]).argmax(1) for x in scenes])
-        changed = labels != ref_labels
-        per_image = 1.0 - changed.flatten(1).float().mean(1)
-        n_changed = int(changed.sum())
-        rows.append({"variant": name, **v, "first_call_s": first,
-                     "agreement": float(1.0 - changed.float().mean()),
-                     "changed_fraction": float(changed.float().mean()),
-                     "worst_image_agreement": float(per_image.min()),
-                     "changed_on_boundary_fraction": (float((changed & boundary).sum()) / n_changed
-                                                      if n_changed else None)})
-        forwards.append(forward)
-    # timing round-robin, one call of each variant per round: a machine whose speed drifts
-    # during the measurement (other work, heat) then biases no variant against another
+def _variant_forward(model: nn.Module, name: str, runtime: str, example: torch.Tensor, onnx_path: Path | None):
+    """Variant ``name`` of ``model`` built by ``optimize``, as a function from images to logits."""
+    fast = optimize(model, name, example=example, onnx_path=onnx_path if runtime != "torch" else None)
+
+    def forward(x: torch.Tensor) -> torch.Tensor:
+        with torch.inference_mode():
+            return fast(x)["out"]
+
+    return forward
+
+
+def _label_row(name: str, variant: dict[str, Any], forward, ref: _Reference, device: str) -> dict[str, Any]:
+    """The variant's first call (compilation included) and how its labels differ from the reference's."""
+    t0 = time.perf_counter()
+    forward(ref.timing_input)  # first call: compilation for compiled variants
+    synchronize(device)
+    first = time.perf_counter() - t0
+    labels = torch.cat([forward(x[None]).argmax(1) for x in ref.scenes])
+    changed = labels != ref.labels
+    per_image = 1.0 - changed.flatten(1).float().mean(1)
+    n_changed = int(changed.sum())
+    return {"variant": name, **variant, "first_call_s": first,
+            "agreement": float(1.0 - changed.float().mean()),
+            "changed_fraction": float(changed.float().mean()),
+            "worst_image_agreement": float(per_image.min()),
+            "changed_on_boundary_fraction": (float((changed & ref.boundary).sum()) / n_changed
+                                             if n_changed else None)}
+
+
+def _time_round_robin(forwards: list, timing_input: torch.Tensor, opts: BenchOptions) -> list[list[float]]:
+    """Latencies of each forward: one call of each per round, so that a machine whose speed drifts during the
+    measurement (other work, heat) biases no variant against another."""
     times: list[list[float]] = [[] for _ in forwards]
     for round_ in range(max(opts.warmup - 1, 0) + opts.runs):
         for i, forward in enumerate(forwards):
             t = time_calls(lambda f=forward: f(timing_input), 1, 0, opts.device)[0]
             if round_ >= max(opts.warmup - 1, 0):
                 times[i].append(t)
-    for r, t in zip(rows, times, strict=True):
-        r.update(latency_stats(t), times_s=t)
-    del forwards
-    onnx_dir.cleanup()
+    return times
+
+
+def _winners(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """Speed-ups over fp32 eager (the first row), which rows count, the fastest that counts and the fastest."""
     if rows[0]["variant"] != "fp32":
         raise ValueError(f"the first fast-path variant must be 'fp32' (the reference), got {rows[0]['variant']!r}")
     base = rows[0]["latency_median_s"]
@@ -152,24 +160,52 @@ def _measure_variants(spec: ModelSpec, opts: BenchOptions, variants: list[str], 
         r["counts"] = r["agreement"] >= AGREEMENT_THRESHOLD
     best = min((r for r in rows if r["counts"]), key=lambda r: r["latency_median_s"])
     fastest = min(rows, key=lambda r: r["latency_median_s"])
+    return {"best_variant": best["variant"], "best_speedup": best["speedup"], "best_agreement": best["agreement"],
+            "agreement_threshold": AGREEMENT_THRESHOLD, "fastest_variant": fastest["variant"],
+            "fastest_speedup": fastest["speedup"], "fastest_agreement": fastest["agreement"]}
+
+
+def _exact_winners(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """Which rows compute in fp32 throughout, and the fastest of them (that counts; in PyTorch)."""
     for r in rows:  # fp32 arithmetic throughout (OpenVINO without a hint picks its own precision)
         r["exact"] = r["dtype"] == "fp32" and (r["runtime"] != "openvino" or r["dtype_given"])
     exact = min((r for r in rows if r["exact"] and r["counts"]), key=lambda r: r["latency_median_s"])
     torch_best = min((r for r in rows if r["exact"] and r["runtime"] == "torch"), key=lambda r: r["latency_median_s"])
+    return {"best_exact_variant": exact["variant"], "best_exact_speedup": exact["speedup"],
+            "best_torch_exact_variant": torch_best["variant"], "best_torch_exact_speedup": torch_best["speedup"]}
+
+
+def _measure_variants(spec: ModelSpec, opts: BenchOptions, variants: list[str], weights: str | None,
+                      images: int) -> dict[str, Any]:
+    """:func:`measure_variants` under the options' thread count."""
+    plain = replace(opts, dtype="fp32", channels_last=False, compile=False)
+    model, spec, weights_info = _load(spec, plain, weights)
+    ref = _reference(model, comparison_images(images, opts.size, opts.seed).to(opts.device), opts.batch)
+    rows, forwards = [], []
+    torch._dynamo.reset()
+    with tempfile.TemporaryDirectory(prefix="fastfcn-bench-") as onnx_dir:
+        onnx_path = None
+        if any(parse_variant(n, opts.device)["runtime"] != "torch" for n in variants):
+            onnx_path = export_onnx(model, Path(onnx_dir) / "model.onnx")  # one export for every runtime
+        for name in variants:  # build each variant, compile it, and compare its labels
+            v = parse_variant(name, opts.device)
+            forward = _variant_forward(model, name, v["runtime"], ref.scenes[:1, :, :64, :64], onnx_path)
+            rows.append(_label_row(name, v, forward, ref, opts.device))
+            forwards.append(forward)
+        times = _time_round_robin(forwards, ref.timing_input, opts)
+        del forwards  # the runtimes' sessions, before their folder goes
+    for r, t in zip(rows, times, strict=True):
+        r.update(latency_stats(t), times_s=t)
+    winners, exact_winners = _winners(rows), _exact_winners(rows)
     return {**spec_fields(spec), "device": opts.device, "size": opts.size, "batch": opts.batch,
             "threads": torch.get_num_threads(), "runs": opts.runs, "warmup": opts.warmup,
             "weights": weights if weights is not None else "random (BatchNorm calibrated)",
             "weights_info": weights_info,
             "images": images, "comparison_images": f"procedural val scenes 0-{images - 1} at {opts.size}x{opts.size}",
-            "reference_classes": int(ref_labels.unique().numel()),
-            "boundary_fraction": float(boundary.float().mean()),
-            "variants": rows, "best_variant": best["variant"], "best_speedup": best["speedup"],
-            "best_agreement": best["agreement"], "agreement_threshold": AGREEMENT_THRESHOLD,
-            "fastest_variant": fastest["variant"], "fastest_speedup": fastest["speedup"],
-            "fastest_agreement": fastest["agreement"], "input_rounding_changed_fraction": noise_floor,
-            "best_exact_variant": exact["variant"], "best_exact_speedup": exact["speedup"],
-            "best_torch_exact_variant": torch_best["variant"], "best_torch_exact_speedup": torch_best["speedup"],
-            "agreement_resolvable": noise_floor < 1.0 - AGREEMENT_THRESHOLD}
+            "reference_classes": int(ref.labels.unique().numel()),
+            "boundary_fraction": float(ref.boundary.float().mean()),
+            "variants": rows, **winners, "input_rounding_changed_fraction": ref.noise_floor, **exact_winners,
+            "agreement_resolvable": ref.noise_floor < 1.0 - AGREEMENT_THRESHOLD}
 
 
 def fast_path(spec: ModelSpec, opts: BenchOptions, variants: Sequence[str] | None = None,

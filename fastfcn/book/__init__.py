@@ -1,4 +1,4 @@
-"""The book's machinery: the chapter API (``record``, ``note``), the runner, the HTML build.
+"""The book's machinery: the chapter API (``record``, ``note``, ``notes``), the runner, the HTML build.
 
 * :mod:`~fastfcn.book.record` -- what a chapter calls; needs nothing beyond the standard library.
 * :mod:`~fastfcn.book.chapters` -- the chapters of ``_toc.yml``, read with jupytext.
@@ -16,6 +16,6 @@ Only :mod:`~fastfcn.book.record` is imported here: a chapter's ``from fastfcn.bo
 of the modules above (they need matplotlib, papermill or the training code, and are imported by name).
 """
 
-from .record import RESULTS_ENV, note, record
+from .record import RESULTS_ENV, note, notes, record
 
-__all__ = ["RESULTS_ENV", "note", "record"]
+__all__ = ["RESULTS_ENV", "note", "notes", "record"]

@@ -4,7 +4,11 @@ A chapter calls ``record("name", value)`` for each figure it states in its prose
 is executed by the book runner, the figures are written to the chapter's results JSON (the runner
 sets ``FASTFCN_RESULTS`` to that file); opened interactively, ``record`` just returns the value.
 ``note`` also glues the value (myst-nb), so the prose can quote it as ``{glue:}`name```; without
-the book extras installed it only records.
+the book extras installed it only records. ``notes`` does the same for several figures in one call.
+
+A chapter keeps these calls out of the reader's way: they sit in a cell tagged ``remove-cell``
+right after the cell that computes the figures ("figures for the prose"), so the visible code is the
+code that teaches.
 """
 
 from __future__ import annotations
@@ -12,12 +16,13 @@ from __future__ import annotations
 import json
 import math
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from ..utils.io import atomic_write_text
 
-__all__ = ["RESULTS_ENV", "record", "note"]
+__all__ = ["RESULTS_ENV", "record", "note", "notes"]
 
 RESULTS_ENV = "FASTFCN_RESULTS"
 
@@ -65,3 +70,9 @@ def note(name: str, value: Any, unit: str | None = None, *, markdown: bool = Fal
     else:
         glue(name, value, display=False)
     return value
+
+
+def notes(figures: Mapping[str, Any], unit: str | None = None, *, markdown: bool = False) -> None:
+    """``note`` every ``name: value`` of ``figures``, all with the same ``unit`` (and ``markdown``)."""
+    for name, value in figures.items():
+        note(name, value, unit, markdown=markdown)

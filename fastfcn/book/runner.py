@@ -21,6 +21,7 @@ import re
 import sys
 import time
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -39,7 +40,7 @@ from .chapters import (
 )
 from .record import RESULTS_ENV
 
-__all__ = ["PACKAGE_DIR", "content_hash", "needs_run", "execute_chapter", "run_book", "stale_chapters"]
+__all__ = ["PACKAGE_DIR", "ExecutionOptions", "content_hash", "needs_run", "execute_chapter", "run_book", "stale_chapters"]
 
 # the package's own files are part of every chapter's cache key (read only, never written)
 PACKAGE_DIR = Path(__file__).resolve().parents[1]
@@ -132,89 +133,127 @@ def _cell_times(nb) -> list[dict[str, Any]]:
     return cells
 
 
-def execute_chapter(chapter: Chapter, out_dir: Path, *, profile: str, device: str, seed: int = 0,
-                    digest: str | None = None, resolved_device: str | None = None,
-                    cell_timeout: int | None = None, cwd: Path | None = None,
+@dataclass(frozen=True)
+class ExecutionOptions:
+    """How a chapter is executed: the parameters every chapter receives, and where and how long its kernel runs."""
+
+    profile: str  # smoke / quick / full
+    device: str  # as asked ("auto" included): the chapter's parameter
+    seed: int = 0
+    resolved_device: str | None = None  # what ``device`` resolved to, for the results file (default: ``device``)
+    cell_timeout: int | None = None  # seconds per cell, None: no limit
+    cwd: Path | None = None  # the kernel's folder (default: the chapter's)
+
+    def chapter_parameters(self) -> dict[str, Any]:
+        return {"profile": self.profile, "device": self.device, "seed": self.seed}
+
+
+@dataclass(frozen=True)
+class _ChapterFiles:
+    """What executing chapter ``stem`` writes into ``out_dir``, final and temporary."""
+
+    notebook: Path  # <stem>.ipynb
+    results: Path  # <stem>.json
+    partial: Path  # the notebook while papermill writes it
+    figures: Path  # what the chapter's record() calls write, read into the results file
+    failed: Path  # the partly executed notebook of a failed run
+
+    @classmethod
+    def of(cls, out_dir: Path, stem: str) -> _ChapterFiles:
+        return cls(out_dir / f"{stem}.ipynb", out_dir / f"{stem}.json", out_dir / f".{stem}.partial.ipynb",
+                   out_dir / f".{stem}.figures.json", out_dir / f"{stem}.failed.ipynb")
+
+    def discard(self) -> None:
+        # stale outputs must not be rendered as if they were current, nor count as a cache hit
+        for p in (self.notebook, self.results, self.figures):
+            p.unlink(missing_ok=True)
+        if self.partial.exists():
+            os.replace(self.partial, self.failed)
+
+
+def execute_chapter(chapter: Chapter, out_dir: Path, options: ExecutionOptions, *, digest: str | None = None,
                     parameters: dict[str, Any] | None = None) -> dict[str, Any]:
     """Execute one chapter with papermill; write ``<stem>.ipynb`` and ``<stem>.json`` atomically.
 
-    ``parameters`` are injected besides profile, device and seed (the front page's ``executed_dir``).
+    ``parameters`` are injected besides profile, device and seed (the front page's ``executed_dir``);
+    ``digest`` (the chapter's :func:`content_hash`) is stored in the results file, the cache's key.
 
     Raises ``ChapterError`` naming the chapter and the failing cell; the partly executed notebook is
     then kept as ``<stem>.failed.ipynb`` and the chapter's old outputs are removed.
     """
+    out_dir = Path(out_dir).resolve()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    nb = read_chapter(chapter.path)
+    files = _ChapterFiles.of(out_dir, chapter.stem)
+    for p in (files.partial, files.figures, files.failed):
+        p.unlink(missing_ok=True)
+    start = time.perf_counter()
+    executed = _run_papermill(nb, chapter, files, options, {**options.chapter_parameters(), **(parameters or {})})
+    total = time.perf_counter() - start
+    figures = json.loads(files.figures.read_text()) if files.figures.is_file() else {}
+    files.figures.unlink(missing_ok=True)
+    results = _results_record(chapter.stem, options, digest, figures, _cell_times(executed), total)
+    os.replace(files.partial, files.notebook)
+    atomic_write_text(files.results, json.dumps(results, indent=1) + "\n")
+    return results
+
+
+def _run_papermill(nb, chapter: Chapter, files: _ChapterFiles, options: ExecutionOptions,
+                   parameters: dict[str, Any]):
+    """``nb`` (the chapter read) executed; a failure discards the chapter's outputs and is one ``ChapterError``."""
     import papermill
     from papermill.exceptions import PapermillExecutionError
 
-    out_dir = Path(out_dir).resolve()
-    out_dir.mkdir(parents=True, exist_ok=True)
-    stem = chapter.stem
-    nb = read_chapter(chapter.path)
-    resolved_device = resolved_device or device
-    nb_path, res_path = out_dir / f"{stem}.ipynb", out_dir / f"{stem}.json"
-    partial = out_dir / f".{stem}.partial.ipynb"
-    figures_path = out_dir / f".{stem}.figures.json"
-    failed = out_dir / f"{stem}.failed.ipynb"
-    for p in (partial, figures_path, failed):
-        p.unlink(missing_ok=True)
-
     old_env = os.environ.get(RESULTS_ENV)
-    os.environ[RESULTS_ENV] = str(figures_path)
-    start = time.perf_counter()
+    os.environ[RESULTS_ENV] = str(files.figures)
     try:
-        executed = papermill.execute_notebook(
-            nb, str(partial), parameters={"profile": profile, "device": device, "seed": seed, **(parameters or {})},
-            kernel_name="python3", cwd=str(cwd or chapter.path.parent), progress_bar=False,
-            execution_timeout=cell_timeout,
+        return papermill.execute_notebook(
+            nb, str(files.partial), parameters=parameters, kernel_name="python3",
+            cwd=str(options.cwd or chapter.path.parent), progress_bar=False, execution_timeout=options.cell_timeout,
             # the kernel's own log (not the chapter's output) warns about plain-TCP transport on every start
             extra_arguments=["--IPKernelApp.log_level=ERROR"])
     except PapermillExecutionError as exc:
-        _discard(nb_path, res_path, figures_path, partial, failed)
-        start_line = _source_line(chapter.path, exc.source or "")
-        offset, code = _failing_line(exc)
-        line = start_line + offset - 1 if start_line and offset else start_line
-        where = f"cell {exc.cell_index} (In [{exc.exec_count}]" + (f", {chapter.path.name} line {line}" if line else "")
-        code = code or next((ln for ln in (exc.source or "").splitlines() if ln.strip()), "")
-        raise ChapterError(f"chapter {stem} failed in {where}): {exc.ename}: {exc.evalue}\n"
-                           f"    {code.strip()}\n    the partly executed notebook is {failed}") from None
+        files.discard()
+        raise ChapterError(_failure_message(chapter, exc, files.failed)) from None
     except Exception as exc:  # kernel died, timeout, ...
-        _discard(nb_path, res_path, figures_path, partial, failed)
-        raise ChapterError(f"chapter {stem} could not be executed: {type(exc).__name__}: {exc}") from exc
+        files.discard()
+        raise ChapterError(f"chapter {chapter.stem} could not be executed: {type(exc).__name__}: {exc}") from exc
     finally:
         if old_env is None:
             os.environ.pop(RESULTS_ENV, None)
         else:
             os.environ[RESULTS_ENV] = old_env
-    total = time.perf_counter() - start
 
-    figures = json.loads(figures_path.read_text()) if figures_path.is_file() else {}
-    figures_path.unlink(missing_ok=True)
-    cells = _cell_times(executed)
-    results = {
+
+def _failure_message(chapter: Chapter, exc, failed: Path) -> str:
+    """Which cell and line of the chapter failed, with what, and where the partly executed notebook is."""
+    start_line = _source_line(chapter.path, exc.source or "")
+    offset, code = _failing_line(exc)
+    line = start_line + offset - 1 if start_line and offset else start_line
+    where = f"cell {exc.cell_index} (In [{exc.exec_count}]" + (f", {chapter.path.name} line {line}" if line else "")
+    code = code or next((ln for ln in (exc.source or "").splitlines() if ln.strip()), "")
+    return (f"chapter {chapter.stem} failed in {where}): {exc.ename}: {exc.evalue}\n"
+            f"    {code.strip()}\n    the partly executed notebook is {failed}")
+
+
+def _results_record(stem: str, options: ExecutionOptions, digest: str | None, figures: dict[str, Any],
+                    cells: list[dict[str, Any]], total: float) -> dict[str, Any]:
+    """The chapter's results file: its key figures, per-cell times and the environment it ran in."""
+    device = options.resolved_device or options.device
+    return {
         "chapter": stem,
         "hash": digest,
-        "profile": profile,
-        "device": resolved_device,
-        "device_requested": device,
-        "seed": seed,
+        "profile": options.profile,
+        "device": device,
+        "device_requested": options.device,
+        "seed": options.seed,
         "figures": figures,
         "cells": cells,
         "cells_seconds": round(sum(c["seconds"] or 0.0 for c in cells), 3),
         "total_seconds": round(total, 3),
         "executed_at": datetime.now().astimezone().isoformat(timespec="seconds"),
-        "environment": environment(resolved_device),
+        "environment": environment(device),
     }
-    os.replace(partial, nb_path)
-    atomic_write_text(res_path, json.dumps(results, indent=1) + "\n")
-    return results
-
-
-def _discard(nb_path: Path, res_path: Path, figures_path: Path, partial: Path, failed: Path) -> None:
-    # stale outputs must not be rendered as if they were current, nor count as a cache hit
-    for p in (nb_path, res_path, figures_path):
-        p.unlink(missing_ok=True)
-    if partial.exists():
-        os.replace(partial, failed)
 
 
 def run_book(book_dir: Path = DEFAULT_BOOK_DIR, out_dir: Path | None = None, *, profile: str = "quick",
@@ -244,6 +283,8 @@ def run_book(book_dir: Path = DEFAULT_BOOK_DIR, out_dir: Path | None = None, *, 
     for c in chapters:  # check every chapter's parameters cell before spending time on any
         read_chapter(c.path)
 
+    options = ExecutionOptions(profile, device, seed, resolved_device=resolved, cell_timeout=cell_timeout,
+                               cwd=book_dir)
     summary = []
     bar = tqdm(chapters, desc=f"book ({profile}, {resolved})", unit="chapter", disable=not progress,
                file=sys.stderr)
@@ -262,9 +303,7 @@ def run_book(book_dir: Path = DEFAULT_BOOK_DIR, out_dir: Path | None = None, *, 
                 if progress:
                     tqdm.write(f"  {chapter.stem:<28} cached    (executed in {res.get('total_seconds', 0):.1f} s)")
                 continue
-            res = execute_chapter(chapter, out_dir, profile=profile, device=device, seed=seed, digest=digest,
-                                  resolved_device=resolved, cell_timeout=cell_timeout, cwd=book_dir,
-                                  parameters=params)
+            res = execute_chapter(chapter, out_dir, options, digest=digest, parameters=params)
             summary.append({"chapter": chapter.stem, "status": "executed", "reason": reason,
                             "seconds": res["total_seconds"]})
             if progress:

@@ -1,10 +1,15 @@
-"""Equations 2 and 3 of the paper, line by line, on real tensors.
+"""Chapter 3's plumbing and references: Eq. 2 and 3 of the paper, and ``y_s = R(y_d)`` on a whole ResNet.
 
 Section 3.3.2 rewrites the output of a dilated stage, ``y_d``, and of a strided stage, ``y_s``,
 until both read "the same ``n`` regular convolutions ``C_r^n``, applied to different inputs":
-``y_d = M(C_r^n(S(y_m)))`` and ``y_s = C_r^n(R(y_m))`` with ``y_m = C_r(x)``. Each function below
-evaluates every line of one equation *as written*, so that the rewriting can be checked numerically
-(all lines must agree to float rounding).
+``y_d = M(C_r^n(S(y_m)))`` and ``y_s = C_r^n(R(y_m))`` with ``y_m = C_r(x)``.
+
+Chapter 3 writes that line-by-line evaluation itself, in visible cells (``eq2`` and ``eq3``).
+:func:`eq2_lines` and :func:`eq3_lines` are the *reference* it is checked against, to float
+tolerance, and what tests/test_ops.py checks property by property (every line agrees with the
+first to float rounding; train-mode BatchNorm breaks ``y_s = R(y_d)``). The rest is plumbing:
+random kernels (:func:`random_weights`), the error of each line (:func:`max_abs_errors`) and the
+whole-backbone check (:func:`backbone_subsampling_errors`), which builds two ResNets.
 
 A "layer" here is a zero-padded 'same' convolution followed by an optional pointwise function
 (ReLU, an eval-mode BatchNorm, ...). Pointwise functions commute with split, merge and reduce,
@@ -24,8 +29,8 @@ from torch import Tensor
 from ..models.resnet import build_resnet
 from ..ops import conv_same, merge, reduce, split
 
-__all__ = ["backbone_subsampling_errors", "Pointwise", "layer", "chain", "random_weights", "eq2_lines", "eq3_lines", "EQ2_LINES",
-           "EQ3_LINES", "max_abs_errors", "backbone_subsampling_error"]
+__all__ = ["Pointwise", "EQ2_LINES", "EQ3_LINES", "eq2_lines", "eq3_lines", "random_weights", "max_abs_errors",
+           "backbone_subsampling_errors", "backbone_subsampling_error"]
 
 Pointwise = Callable[[Tensor], Tensor]
 
@@ -43,16 +48,16 @@ EQ3_LINES = (
 )
 
 
-def layer(x: Tensor, weight: Tensor, dilation: int = 1, stride: int = 1, act: Pointwise | None = None) -> Tensor:
+def _layer(x: Tensor, weight: Tensor, dilation: int = 1, stride: int = 1, act: Pointwise | None = None) -> Tensor:
     """One layer: zero-padded 'same' convolution, then the pointwise ``act`` (if any)."""
     y = conv_same(x, weight, dilation=dilation, stride=stride)
     return y if act is None else act(y)
 
 
-def chain(x: Tensor, weights: Sequence[Tensor], dilation: int = 1, act: Pointwise | None = None) -> Tensor:
+def _chain(x: Tensor, weights: Sequence[Tensor], dilation: int = 1, act: Pointwise | None = None) -> Tensor:
     """``C^n``: the layers with ``weights`` one after the other (all with the same dilation)."""
     for w in weights:
-        x = layer(x, w, dilation=dilation, act=act)
+        x = _layer(x, w, dilation=dilation, act=act)
     return x
 
 
@@ -78,32 +83,36 @@ def _groups_by_shift(y: Tensor, rate: int) -> list[Tensor]:
 def eq2_lines(x: Tensor, weights: Sequence[Tensor], act: Pointwise | None = None, rate: int = 2) -> list[Tensor]:
     """Every line of Eq. 2 (dilated stage), evaluated as written; see :data:`EQ2_LINES`.
 
+    The reference for chapter 3's ``eq2``; unlike it, any ``rate`` and ``act=None`` are allowed.
+
     ``weights[0]`` is the regular convolution ``C_r`` that opens the stage, ``weights[1:]`` the
     ``n`` convolutions that are dilated (rate ``rate``) in DilatedFCN.
     """
     first, rest = weights[0], list(weights[1:])
-    y_m = layer(x, first, act=act)
-    line1 = chain(y_m, rest, dilation=rate, act=act)
+    y_m = _layer(x, first, act=act)
+    line1 = _chain(y_m, rest, dilation=rate, act=act)
     line2 = y_m
     for w in rest:
-        line2 = merge([layer(g, w, act=act) for g in split(line2, rate)], rate)
-    line3 = merge([chain(g, rest, act=act) for g in split(layer(x, first, act=act), rate)], rate)
-    line4 = merge([chain(g, rest, act=act) for g in split(y_m, rate)], rate)
-    line5 = merge([chain(g, rest, act=act) for g in _groups_by_shift(y_m, rate)], rate)
+        line2 = merge([_layer(g, w, act=act) for g in split(line2, rate)], rate)
+    line3 = merge([_chain(g, rest, act=act) for g in split(_layer(x, first, act=act), rate)], rate)
+    line4 = merge([_chain(g, rest, act=act) for g in split(y_m, rate)], rate)
+    line5 = merge([_chain(g, rest, act=act) for g in _groups_by_shift(y_m, rate)], rate)
     return [line1, line2, line3, line4, line5]
 
 
 def eq3_lines(x: Tensor, weights: Sequence[Tensor], act: Pointwise | None = None, rate: int = 2) -> list[Tensor]:
     """Every line of Eq. 3 (strided stage), evaluated as written; see :data:`EQ3_LINES`.
 
+    The reference for chapter 3's ``eq3``; unlike it, any ``rate`` and ``act=None`` are allowed.
+
     ``weights[0]`` is the convolution that is strided (stride ``rate``) in the plain backbone,
     ``weights[1:]`` the ``n`` regular convolutions after it.
     """
     first, rest = weights[0], list(weights[1:])
-    line1 = chain(layer(x, first, stride=rate, act=act), rest, act=act)
-    y_m = layer(x, first, act=act)
-    line2 = chain(reduce(y_m, rate), rest, act=act)
-    line3 = chain(split(y_m, rate)[0], rest, act=act)
+    line1 = _chain(_layer(x, first, stride=rate, act=act), rest, act=act)
+    y_m = _layer(x, first, act=act)
+    line2 = _chain(reduce(y_m, rate), rest, act=act)
+    line3 = _chain(split(y_m, rate)[0], rest, act=act)
     return [line1, line2, line3]
 
 
@@ -138,9 +147,11 @@ def backbone_subsampling_errors(name: str = "resnet18", cases: Sequence[tuple[in
     dilated trunk's (C4 and C5 of the dilated trunk subsampled by 2 and 4), divided by the largest magnitude
     of the plain map: float rounding gives about 1e-6. With ``train_bn=True`` BatchNorm normalises with the
     statistics of the batch, which are taken over different sets of positions in the two trunks, and the
-    equality no longer holds.
+    equality no longer holds; the running statistics it updates are reset after the case, so the cases
+    that follow start from the same shared weights.
     """
     plain, dilated = _shared_weight_trunks(name, seed)
+    shared_buffers = {k: v.clone() for k, v in plain.named_buffers()}  # all that a forward pass changes
     results = []
     for input_size, train_bn in cases:
         plain.train(train_bn)
@@ -154,6 +165,9 @@ def backbone_subsampling_errors(name: str = "resnet18", cases: Sequence[tuple[in
                 if sub.shape != ys.shape:
                     raise RuntimeError(f"{level}: plain {tuple(ys.shape)} vs subsampled dilated {tuple(sub.shape)}")
                 out[level] = float((ys - sub).abs().max() / ys.abs().max().clamp_min(1e-12))
+        if train_bn:  # the pass updated each trunk's running statistics, differently: share them again
+            plain.load_state_dict(shared_buffers, strict=False)
+            dilated.load_state_dict(shared_buffers, strict=False)
         results.append(out)
     return results
 

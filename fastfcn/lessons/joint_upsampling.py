@@ -1,21 +1,23 @@
-"""Joint upsampling by optimisation (Eq. 1 and Eq. 4 of the paper), as a small worked example.
+"""Joint upsampling by optimisation (Eq. 1 and Eq. 4 of the paper): chapter 4's data, plumbing and reference.
 
 Joint upsampling: a transformation ``f`` is known only through a low-resolution pair
 ``(x_l, y_l = f(x_l))``. Fit a cheap ``h`` from a family ``H`` to that pair (Eq. 1),
 
     h_hat = argmin_{h in H} || y_l - h(x_l) ||,
 
-and apply it to the high-resolution guidance: ``y_h ~ h_hat(x_h)``. Everything here is small
-enough to run on a CPU in seconds:
+and apply it to the high-resolution guidance: ``y_h ~ h_hat(x_h)``. Chapter 4 writes the method
+itself in its visible cells (the descent loop, the end-to-end Eq. 1, the ``S -> h -> M`` of Eq. 4);
+this module holds what the chapter only uses, small enough to run on a CPU in seconds:
 
-* :func:`synthetic_guidance` draws a procedural guidance image with sharp edges;
-* :func:`random_target` builds a frozen random per-pixel (or local) network playing ``f``;
-* :func:`make_family` builds an untrained ``h`` from one of the families in :data:`FAMILIES`;
-* :func:`fit` runs the gradient descent of Eq. 1 and returns the loss curve;
-* :func:`joint_upsample` does all of Eq. 1 in one call; :func:`interpolate` is the plain baseline;
-* :func:`show` draws a tensor as an image in the chapter's figures;
-* :func:`apply_to_groups` applies a function to the interleaved sub-maps of a feature map, which
-  is how Eq. 2 and Eq. 4 express a dilated convolution.
+* the worked example's data: :func:`synthetic_guidance` draws a procedural guidance image with
+  sharp edges, :func:`random_target` a frozen random per-pixel (or local) network playing ``f``;
+* plumbing: :class:`PixelNet` and :func:`make_family` (an untrained ``h`` from one of the
+  :data:`FAMILIES`), :func:`downsample`, the plain baseline :func:`interpolate`, :func:`psnr`,
+  :class:`FitResult`, and :func:`show` for the chapter's figures;
+* the reference implementations that the chapter checks its own code against (same inputs, same
+  seed, same result), and that the exercises call: :func:`fit` (the gradient descent of Eq. 1),
+  :func:`joint_upsample` (all of Eq. 1 in one call) and :func:`apply_to_groups` (a function applied
+  to the interleaved sub-maps of a feature map, as Eq. 2 and Eq. 4 write a dilated convolution).
 """
 
 from __future__ import annotations
@@ -214,6 +216,9 @@ def fit(h: nn.Module, x_l: Tensor, y_l: Tensor, steps: int, lr: float = 0.1) -> 
 
     Full-batch Adam with a cosine-decaying step size; ``losses[i]`` is the loss before step ``i``
     (so ``losses[0]`` is the untrained loss). ``h`` is trained in place and returned.
+
+    Reference implementation: chapter 4 writes this loop in view (``solve_by_descent``) and checks
+    that it gives the same loss curve; keep the two in step.
     """
     if steps < 0:
         raise ValueError(f"steps must be non-negative, got {steps}")
@@ -237,6 +242,9 @@ def joint_upsample(x_l: Tensor, y_l: Tensor, x_h: Tensor, family: str = "mlp", s
     """Eq. 1 end to end: fit ``h`` in ``family`` on ``(x_l, y_l)``, return ``h(x_h)`` and the fit.
 
     ``h`` is standardised with the statistics of ``(x_l, y_l)`` first (see :class:`PixelNet`).
+
+    Reference implementation: chapter 4's visible ``teaching_joint_upsample`` must return the same
+    ``h(x_h)`` and loss curve on the same inputs and seed (the chapter asserts it).
     """
     h = make_family(family, x_l.shape[1], y_l.shape[1], hidden=hidden, seed=seed).to(x_l.device)
     h.standardize(x_l, y_l)
@@ -250,6 +258,8 @@ def apply_to_groups(fn, y: Tensor, rate: int = 2) -> Tensor:
 
     With a 'same'-padded regular convolution as ``fn`` this equals the dilated convolution of
     rate ``rate`` (Eq. 2); with a fitted ``h`` it is the joint-upsampling answer of Eq. 4.
+
+    Reference implementation: chapter 4's visible ``teaching_apply_to_groups`` is checked against it.
     """
     return merge([fn(g) for g in split(y, rate)], rate)
 

@@ -23,7 +23,8 @@ def kept_mask(height: int, width: int, rate: int = RATE, device: str | torch.dev
 
     Stride-``rate`` subsampling (``R`` applied ``log2 rate`` times) keeps rows and columns that are
     multiples of ``rate``: position ``(rate i, rate j)`` of the fine map is position ``(i, j)`` of the
-    coarse one. One position in ``rate**2``, more at odd sizes (the last row and column count).
+    coarse one. One position in ``rate**2``, more at odd sizes (the last row and column count). The
+    reference of the mask chapter 9 writes in view.
     """
     rows = torch.arange(height, device=device) % rate == 0
     cols = torch.arange(width, device=device) % rate == 0

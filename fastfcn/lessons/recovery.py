@@ -1,18 +1,23 @@
 """Chapter 9's measurement: does an upsampling module recover the dilated backbone's last feature map?
 
 Section 3.3 of the paper argues that the plain backbone's C3, C4, C5 plus a joint-upsampling module can
-stand in for the dilated backbone's C5 (``y_d``). This module measures that approximation directly:
+stand in for the dilated backbone's C5 (``y_d``). Chapter 9 writes the method in view: the two trunks with
+one set of weights, the regressor and its fitting loop, the errors. The functions here marked *reference*
+are the versions its visible code is checked against, on the same inputs and seeds; the rest is plumbing
+the chapter only calls (image sets, feature banks, standardisation, costs, the frozen head).
 
-* :func:`backbone_pair` / :func:`random_backbone_pair` -- the same weights as a dilated (output stride 8)
-  and a plain (output stride 32) trunk, the trained one taken from a dilated model;
+* :func:`backbone_pair` / :func:`random_backbone_pair` -- reference: the same weights as a dilated (output
+  stride 8) and a plain (output stride 32) trunk, the trained one taken from a dilated model;
 * :func:`extract_features` -- the plain trunk's C3, C4, C5 (inputs) and the dilated trunk's C5 (target),
   computed once, without gradients, into a :class:`Features` bank;
 * :func:`kept_mask` and :func:`offset_errors` -- the positions of the stride-8 grid that the stride-32
   grid samples (``y_s = R(R(y_d))``: one in 16), and the check of which offset they are;
 * :class:`Standardizer` -- per-channel standardisation with the train images' statistics;
-* :func:`build_regressor` and :func:`train_regressor` -- bilinear, FPN or JPU (the package's own) and a
-  1x1 projection to ``y_d``'s channels, trained by MSE with the same budget for all;
-* :func:`approximation_errors` -- relative error and cosine similarity, overall and on kept/other positions;
+* :func:`build_regressor` and :func:`train_regressor` -- reference: bilinear, FPN or JPU
+  (:func:`fastfcn.models.build_upsampler`) and a 1x1 projection to ``y_d``'s channels, trained by MSE
+  with the same budget for all;
+* :func:`approximation_errors` -- reference: relative error and cosine similarity, overall and on
+  kept/other positions;
 * :func:`head_logits` and :func:`frozen_head_scores` -- the dilated model's trained head, frozen, fed
   with an approximation (or with the real ``y_d``, which must reproduce the model's own output).
 """
@@ -30,9 +35,7 @@ from torch import Tensor, nn
 from torch.utils.flop_counter import FlopCounterMode
 
 from ..data.base import IGNORE_INDEX
-from ..models import FastFCN
-from ..models.fpn import FPN, BilinearUpsample
-from ..models.jpu import JPU
+from ..models import FastFCN, build_upsampler
 from ..models.resnet import ResNet, build_resnet
 from .kept_positions import RATE, aligned_upsample, kept_mask, offset_errors
 
@@ -58,7 +61,7 @@ def _copy_trunk(state: dict[str, Tensor], name: str, output_stride: int) -> ResN
 def backbone_pair(model: FastFCN) -> tuple[ResNet, ResNet]:
     """``(dilated, plain)`` trunks, both with ``model``'s backbone weights, in eval mode (BN uses running stats).
 
-    ``model`` is normally a dilated (``upsampling="none"``) network; the plain trunk is the same network
+    The reference chapter 9's visible ``trunk_pair`` is checked against. ``model`` is normally a dilated (``upsampling="none"``) network; the plain trunk is the same network
     with the strides of layer3 and layer4 put back and the dilations removed.
     """
     name = model.config["backbone"]
@@ -69,6 +72,7 @@ def backbone_pair(model: FastFCN) -> tuple[ResNet, ResNet]:
 def random_backbone_pair(name: str, seed: int = 0) -> tuple[ResNet, ResNet]:
     """The control: ``(dilated, plain)`` trunks of the same architecture with one random initialisation.
 
+    The reference for chapter 9's random pair (``torch.manual_seed(seed)``, then a plain trunk's weights).
     BatchNorm keeps its initial running statistics (mean 0, variance 1) and is used in eval mode, so both
     trunks compute fixed functions, as the trained pair does.
     """
@@ -97,6 +101,10 @@ class Features:
 
     def channels(self) -> tuple[int, int, int]:
         return self.c3.shape[1], self.c4.shape[1], self.c5.shape[1]
+
+    def first(self, n: int) -> Features:
+        """The bank of the first ``n`` images (views, not copies)."""
+        return replace(self, c3=self.c3[:n], c4=self.c4[:n], c5=self.c5[:n], y_d=self.y_d[:n], masks=self.masks[:n])
 
 
 class CenterCrop:
@@ -129,15 +137,19 @@ class CenterCrop:
 def image_set(config: Any, split: str, n: int, size: int) -> Any:
     """The first ``n`` images of ``split`` from the dataset ``config`` (a ``TrainConfig``) trained on, normalised.
 
-    The procedural scenes are drawn at ``size``; a real dataset (Pascal Context in ``full``) is cropped
-    to ``size`` at the centre (:class:`CenterCrop`), so that the features of all images stack.
+    The procedural scenes are drawn at ``size``, once, into a list of ``(image, mask)`` pairs: both trunk
+    pairs read every image, and drawing a scene costs more than a small trunk's forward pass. A real
+    dataset (Pascal Context in ``full``) is read from disk on each access (its crops would hold
+    hundreds of megabytes), cropped to ``size`` at the centre (:class:`CenterCrop`), so that the
+    features of all images stack.
     """
     from torch.utils.data import Subset
 
     from ..data import EvalTransform, build_dataset
 
     if config.dataset == "procedural":
-        return build_dataset("procedural", split, image_size=size, num_images=n, transform=EvalTransform())
+        scenes = build_dataset("procedural", split, image_size=size, num_images=n, transform=EvalTransform())
+        return [scenes[i] for i in range(len(scenes))]
     full = build_dataset(config.dataset, split, root=config.root, transform=CenterCrop(size, EvalTransform()))
     return Subset(full, range(min(n, len(full))))
 
@@ -216,7 +228,10 @@ class Standardizer:
 
 
 class Regressor(nn.Module):
-    """An upsampling module (C3, C4, C5 -> output stride 8) followed by a 1x1 projection to ``y_d``'s channels."""
+    """An upsampling module (C3, C4, C5 -> output stride 8) followed by a 1x1 projection to ``y_d``'s channels.
+
+    The reference of chapter 9's visible ``Regressor`` (the same parameter names, so the same initialisation).
+    """
 
     def __init__(self, upsample: nn.Module, out_channels: int) -> None:
         super().__init__()
@@ -228,17 +243,15 @@ class Regressor(nn.Module):
 
 
 def build_regressor(kind: str, in_channels: Sequence[int], out_channels: int, width: int) -> Regressor:
-    """``"bilinear"`` (C5 resized, no parameters before the projection), ``"fpn"`` or ``"jpu"`` at ``width``."""
-    chans = tuple(in_channels)
-    if kind == "bilinear":
-        up: nn.Module = BilinearUpsample(chans)
-    elif kind == "fpn":
-        up = FPN(chans, width=width)
-    elif kind == "jpu":
-        up = JPU(chans, width=width)
-    else:
+    """``"bilinear"`` (C5 resized, no parameters before the projection), ``"fpn"`` or ``"jpu"`` at ``width``.
+
+    The modules are the package's own (:func:`fastfcn.models.build_upsampler`); ``"none"`` (no module) has
+    nothing to regress with and is refused with the unknown names.
+    """
+    if kind not in MODULES:
         raise ValueError(f"unknown module {kind!r}; choose one of {', '.join(MODULES)}")
-    return Regressor(up, out_channels)
+    c3, c4, c5 = in_channels
+    return Regressor(build_upsampler(kind, (c3, c4, c5), width), out_channels)
 
 
 @torch.no_grad()
@@ -255,6 +268,7 @@ def predict(regressor: nn.Module, bank: Features, batch_size: int = 16) -> Tenso
 def approximation_errors(pred: Tensor, target: Tensor, kept: Tensor | None = None) -> dict[str, float]:
     """How close ``pred`` is to ``target`` (both ``[N, C, H, W]``, standardised).
 
+    The reference of chapter 9's visible ``approximation_errors``.
     ``rel_error`` = ||pred - target|| / ||target|| over everything; ``cosine``: the cosine between the
     predicted and the true feature vector at each position, averaged over positions. With ``kept`` (a
     ``[H, W]`` bool mask) also the relative error on the kept positions and on the others.
@@ -281,6 +295,7 @@ def train_regressor(regressor: Regressor, train: Features, val: Features, *, ite
                     ) -> list[dict[str, float]]:
     """Fit ``regressor`` to the standardised ``train.y_d`` by MSE; returns the validation history.
 
+    The reference chapter 9's visible ``fit`` is checked against (same inputs and seed: same history).
     Adam with a cosine decay of the learning rate to zero, mini-batches of ``batch_size`` images drawn
     with replacement (a fixed seed: every module sees the same batches). At ``eval_points`` iterations
     (0 and the last included) the errors of :func:`approximation_errors` on ``val`` are recorded, with
@@ -338,7 +353,7 @@ def head_logits(model: FastFCN, high_res: Tensor, size: Sequence[int]) -> Tensor
     The very operations of ``FastFCN.forward`` after the backbone (the auxiliary head reads C4 and only
     feeds the training loss, so it is left out): with the real ``y_d`` this is the model's own output.
     """
-    out = model.head(high_res)["out"]
+    out = model.head(high_res)  # a tensor of logits (EncNet without its SE output)
     return F.interpolate(out, tuple(size), mode="bilinear", align_corners=True)
 
 

@@ -19,7 +19,8 @@ def _resize(x: Tensor, size) -> Tensor:
 
 
 class BilinearUpsample(nn.Module):
-    """Encoding-32-Bilinear: C5 resized x4 to C3's size; C3 and C4 are not used."""
+    """Table 1's "Encoding-32-Bilinear" upsampling: C5 resized bilinearly x4 to C3's size; C3 and C4 are not
+    used, and there are no parameters (the baseline that shows what JPU's joint upsampling adds)."""
 
     def __init__(self, in_channels: tuple[int, int, int] | list[int]) -> None:
         super().__init__()
@@ -30,7 +31,8 @@ class BilinearUpsample(nn.Module):
 
 
 class FPN(nn.Module):
-    """Feature Pyramid Network top-down path (Lin et al., 2017) down to output stride 8.
+    """Feature Pyramid Network top-down path (Lin et al., 2017) down to output stride 8: Table 1's "FPN" rows,
+    the other way, besides JPU, to reach output stride 8 from the plain backbone's C3, C4, C5.
 
     1x1 lateral conv-BN-ReLU on each input to ``width``; ``p5 = l5``, ``p4 = l4 + up(p5)``,
     ``p3 = l3 + up(p4)``; a 3x3 conv-BN-ReLU smooths ``p3``, which is the output.

@@ -26,7 +26,9 @@ JPU_DILATIONS = (1, 2, 4, 8)
 
 
 class SeparableConvBlock(nn.Module):
-    """Depthwise 3x3 (dilated) -> BN -> pointwise 1x1 -> BN -> ReLU."""
+    """One of JPU's four parallel branches (Fig. 4b, Section 3.3.3): a separable convolution at one dilation rate,
+    depthwise 3x3 (dilated) -> BN -> pointwise 1x1 -> BN -> ReLU, from the ``3 * width`` channels of ``y_c`` to
+    ``width``. Its dilation sets which positions of the stacked map it combines: the joint upsampling."""
 
     def __init__(self, in_channels: int, out_channels: int, dilation: int) -> None:
         super().__init__()
@@ -43,7 +45,9 @@ class SeparableConvBlock(nn.Module):
 
 
 class JPU(nn.Module):
-    """Joint Pyramid Upsampling.
+    """Joint Pyramid Upsampling (Section 3.3.3, Fig. 4), FastFCN's upsampling module: C3, C4, C5 of the plain
+    output-stride-32 backbone to one map at C3's resolution (output stride 8), standing in for the last feature
+    map of the dilated backbone (the steps are in the module's docstring).
 
     Args:
         in_channels: channels of (C3, C4, C5), e.g. ``(512, 1024, 2048)`` for ResNet-50.

@@ -229,8 +229,22 @@ def load_official(checkpoint: str | Path | Mapping[str, Any], *, head: str, back
     """
     state = read_official_checkpoint(checkpoint, trusted=trusted)
     head = head.lower() if isinstance(head, str) else head
-    aux = any(k.startswith("auxlayer.") for k in state)
-    se_loss = any(k.startswith("head.encmodule.selayer.") for k in state)
+    _refuse_other_configuration(state, head, backbone, upsampling)
+    model = build_model(head, backbone=backbone, upsampling=upsampling, num_classes=num_classes,
+                        aux_loss=any(k.startswith("auxlayer.") for k in state),
+                        se_loss=any(k.startswith("head.encmodule.selayer.") for k in state))
+    converted, unknown = convert_official_state_dict(state, head)
+    ours = model.state_dict()
+    _refuse_unfit_keys(converted, unknown, ours, f"head={head!r}, backbone={backbone!r}, upsampling={upsampling!r}")
+    _refuse_unfit_shapes(converted, ours, num_classes)
+    for k in set(ours) - set(converted):
+        converted[k] = ours[k]
+    model.load_state_dict(converted, strict=True)
+    return model.eval()
+
+
+def _refuse_other_configuration(state: Mapping[str, Tensor], head: str, backbone: str, upsampling: str) -> None:
+    """An error saying which argument to change where the checkpoint's head, backbone or upsampling differ."""
     found_head = _checkpoint_head(state)
     if found_head is None and head in _HEAD_RULES:
         raise OfficialCheckpointError(f"head={head!r} but the checkpoint has no segmentation head that we "
@@ -249,32 +263,34 @@ def load_official(checkpoint: str | Path | Mapping[str, Any], *, head: str, back
     if has_jpu != (upsampling == "jpu"):
         hint = "it has JPU weights: use upsampling='jpu'" if has_jpu else "it has no JPU: use upsampling='none'"
         raise OfficialCheckpointError(f"upsampling={upsampling!r} does not fit this checkpoint; {hint}")
-    model = build_model(head, backbone=backbone, upsampling=upsampling, num_classes=num_classes,
-                        aux_loss=aux, se_loss=se_loss)
-    converted, unknown = convert_official_state_dict(state, head)
-    ours = model.state_dict()
+
+
+def _refuse_unfit_keys(converted: Mapping[str, Tensor], unknown: list[str], ours: Mapping[str, Tensor],
+                       configuration: str) -> None:
+    """An error listing the keys without a place in our model and the parameters the checkpoint leaves empty."""
     unexpected = sorted(set(unknown) | (set(converted) - set(ours)))
     # checkpoints written before PyTorch 0.4.1 have no BN batch counters; they are not used in eval
     missing = sorted(k for k in set(ours) - set(converted) if not k.endswith("num_batches_tracked"))
     if unexpected or missing:
         raise OfficialCheckpointError(
-            f"checkpoint does not fit head={head!r}, backbone={backbone!r}, upsampling={upsampling!r}:\n"
+            f"checkpoint does not fit {configuration}:\n"
             f"  unexpected keys ({len(unexpected)}): {_describe(unexpected)}\n"
             f"  missing keys ({len(missing)}): {_describe(missing)}"
         )
+
+
+def _refuse_unfit_shapes(converted: Mapping[str, Tensor], ours: Mapping[str, Tensor], num_classes: int) -> None:
+    """An error for tensors of other shapes: the number of classes when a classifier's differs."""
     bad = [(k, tuple(v.shape), tuple(ours[k].shape)) for k, v in converted.items() if v.shape != ours[k].shape]
-    if bad:
-        # a classifier whose output dimension differs: the number of classes (other dimensions are not)
-        cls_keys = [b for b in bad if b[0].endswith(("classifier.1.weight", "classifier.1.bias", "block.4.bias",
-                                                    "aux_head.4.bias", "se_classifier.bias", "body.4.bias"))
-                    and b[1][0] != b[2][0]]
-        if cls_keys:
-            found = cls_keys[0][1][0]
-            raise OfficialCheckpointError(
-                f"the checkpoint has {found} classes but num_classes={num_classes}; pass num_classes={found}"
-            )
-        raise OfficialCheckpointError("shape mismatch (key, checkpoint, model): " + "; ".join(map(str, bad[:8])))
-    for k in set(ours) - set(converted):
-        converted[k] = ours[k]
-    model.load_state_dict(converted, strict=True)
-    return model.eval()
+    if not bad:
+        return
+    # a classifier whose output dimension differs: the number of classes (other dimensions are not)
+    cls_keys = [b for b in bad if b[0].endswith(("classifier.1.weight", "classifier.1.bias", "block.4.bias",
+                                                "aux_head.4.bias", "se_classifier.bias", "body.4.bias"))
+                and b[1][0] != b[2][0]]
+    if cls_keys:
+        found = cls_keys[0][1][0]
+        raise OfficialCheckpointError(
+            f"the checkpoint has {found} classes but num_classes={num_classes}; pass num_classes={found}"
+        )
+    raise OfficialCheckpointError("shape mismatch (key, checkpoint, model): " + "; ".join(map(str, bad[:8])))

@@ -18,6 +18,9 @@ __all__ = ["ResNet", "BasicBlock", "Bottleneck", "BACKBONES", "build_resnet"]
 
 
 class BasicBlock(nn.Module):
+    """The residual block of ResNet-18/34 (He et al., 2016): two 3x3 conv-BN, the first with the stride (or, in
+    the dilated layout, the previous dilation), plus the identity or a 1x1 projection, then ReLU."""
+
     expansion = 1
 
     def __init__(self, inplanes: int, planes: int, stride: int = 1, dilation: int = 1,
@@ -68,7 +71,9 @@ class Bottleneck(nn.Module):
 
 
 class ResNet(nn.Module):
-    """A ResNet trunk without the classifier. ``forward`` returns ``[c2, c3, c4, c5]``.
+    """A ResNet trunk without the classifier: FastFCN's plain backbone at output stride 32 (Section 3.2), or
+    DilatedFCN's at output stride 8 (Section 3.1, Fig. 1: the last two stages dilated instead of strided).
+    ``forward`` returns ``[c2, c3, c4, c5]``.
 
     ``c2``..``c5`` are the outputs of layer1..layer4 (the paper's Conv2..Conv5), at strides
     4, 8, 16, 32 when ``output_stride=32`` and 4, 8, 8, 8 when ``output_stride=8``.

@@ -48,11 +48,11 @@ from torch import nn
 
 from ..data.base import IGNORE_INDEX
 from ..utils.io import atomic_write_text, pause_point
-from .config import DATASET_DEFAULTS, RUNTIME_FIELDS, TrainConfig, config_differences
+from .config import DATASET_DEFAULTS, RUNTIME_FIELDS, TrainConfig
 from .distributed import DistContext, setup_distributed
 from .lock import RunLock, remove_stale_temp_files
 from .precision import mixed_precision
-from .resume import load_resume_checkpoint, refuse_replacing_another_run
+from .resume import checkpoint_to_resume, refuse_other_settings
 from .rng import epoch_seed, rng_state, seed_all, seed_worker, set_rng_state
 from .runlog import JsonLog, read_json_lines
 from .schedule import param_groups, poly_lr, set_lr
@@ -110,42 +110,49 @@ class _Run:
     """One invocation of :func:`train`: set-up in ``__init__``, then :meth:`run`."""
 
     def __init__(self, config: TrainConfig, resume: bool | str | Path, ctx: DistContext, device: str) -> None:
-        from ..models import build_model
-        from .losses import SegmentationLoss
-
         self.ctx, self.device = ctx, device
-        self.cuda = device.startswith("cuda")
-        self.autocast_dtype, fallback = mixed_precision(device, config.amp, config.amp_dtype)
+        self._choose_precision(config)
+        pre = config.resolved()
+        self.out_dir = Path(pre.out_dir)
+        self.ckpt_path = self.out_dir / "last.pth"
+        ckpt, resume_path = checkpoint_to_resume(resume, self.ckpt_path, config.overwrite, ctx.is_main)
+        seed_all(pre.seed)  # the same initial weights in every process
+        self.train_set, self.val_set = _datasets(pre, with_val=pre.eval_every > 0)
+        self.cfg = pre.resolved(num_classes=self.train_set.num_classes)
+        if ckpt is not None:
+            refuse_other_settings(ckpt, self.cfg.to_dict(), resume_path)
+        self._build_model()
+        self._plan_iterations()
+        self.start_epoch, self.iteration = 0, 0
+        seed_all(self.cfg.seed + ctx.rank)  # per-process augmentation and dropout
+        if ckpt is not None:
+            self._restore(ckpt)
+        self.net: nn.Module = self.model
+        if ctx.enabled:
+            self.net = nn.parallel.DistributedDataParallel(self.model,
+                                                           device_ids=[ctx.local_rank] if self.cuda else None)
+        self.classes = list(getattr(self.train_set, "classes", []) or []) or None
+        self._open_logs(ckpt)
+        self._announce(resumed=ckpt is not None)
+
+    def _choose_precision(self, config: TrainConfig) -> None:
+        """Autocast dtype, memory format and cuDNN autotuning for this device (a message where amp falls back)."""
+        self.cuda = self.device.startswith("cuda")
+        self.autocast_dtype, fallback = mixed_precision(self.device, config.amp, config.amp_dtype)
         self.amp = self.autocast_dtype is not None
         self.memory_format = torch.channels_last if config.channels_last else torch.contiguous_format
         if self.cuda:
             torch.backends.cudnn.benchmark = True
-        self.show = config.progress and ctx.is_main
-        if fallback and ctx.is_main:
-            warnings.warn(fallback, stacklevel=3)
+        self.show = config.progress and self.ctx.is_main
+        if fallback and self.ctx.is_main:
+            warnings.warn(fallback, stacklevel=4)
 
-        pre = config.resolved()
-        self.out_dir = Path(pre.out_dir)
-        self.ckpt_path = self.out_dir / "last.pth"
-        ckpt = None
-        if resume:
-            path = Path(resume) if isinstance(resume, str | Path) else self.ckpt_path
-            ckpt = load_resume_checkpoint(path)
-            if ctx.is_main:
-                refuse_replacing_another_run(path, ckpt, self.ckpt_path, config.overwrite)
-        elif ctx.is_main and self.ckpt_path.exists() and not config.overwrite:
-            raise FileExistsError(f"{self.out_dir} already holds a run ({self.ckpt_path.name}); resume it "
-                                  f"(--resume), choose another --out-dir or pass --overwrite")
+    def _build_model(self) -> None:
+        """The network (SyncBatchNorm under NCCL), the loss, SGD with its two learning rates, the grad scaler."""
+        from ..models import build_model
+        from .losses import SegmentationLoss
 
-        seed_all(pre.seed)  # the same initial weights in every process
-        self.train_set, self.val_set = _datasets(pre, with_val=pre.eval_every > 0)
-        cfg = self.cfg = pre.resolved(num_classes=self.train_set.num_classes)
-        if ckpt is not None:
-            diffs = config_differences(ckpt["train_config"], cfg.to_dict())
-            if diffs:
-                raise ValueError(f"{path} was trained with other settings ({'; '.join(diffs)}); pass the same "
-                                 f"values or start a new run in another --out-dir")
-
+        cfg, ctx = self.cfg, self.ctx
         model = build_model(cfg.head, backbone=cfg.backbone, upsampling=cfg.upsampling, num_classes=cfg.num_classes,
                             aux_loss=cfg.aux_weight > 0, se_loss=cfg.head == "encnet" and cfg.se_weight > 0,
                             weights_backbone=cfg.weights_backbone, jpu_width=cfg.jpu_width)
@@ -153,8 +160,8 @@ class _Run:
             model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
         elif ctx.enabled and ctx.is_main:
             warnings.warn("distributed training on the CPU (gloo): SyncBatchNorm needs CUDA, so each process "
-                          "keeps its own BatchNorm statistics", stacklevel=3)
-        self.model = model.to(device, memory_format=self.memory_format)
+                          "keeps its own BatchNorm statistics", stacklevel=4)
+        self.model = model.to(self.device, memory_format=self.memory_format)
         self.criterion = SegmentationLoss(cfg.num_classes, aux_weight=cfg.aux_weight, se_weight=cfg.se_weight,
                                           ignore_index=getattr(self.train_set, "ignore_index", IGNORE_INDEX))
         self.optimizer = torch.optim.SGD(param_groups(model, cfg.lr, cfg.head_lr_mult), lr=cfg.lr,
@@ -162,8 +169,11 @@ class _Run:
         # loss scaling guards fp16's narrow range; bf16 has float32's exponent and needs none
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.autocast_dtype == torch.float16 and self.cuda)
 
+    def _plan_iterations(self) -> None:
+        """The sampler, the batch per process, and the run's length in epochs and iterations."""
         from torch.utils.data import DistributedSampler
 
+        cfg, ctx = self.cfg, self.ctx
         if cfg.batch_size % ctx.world_size:
             raise ValueError(f"batch_size {cfg.batch_size} is not divisible by the {ctx.world_size} processes")
         self.per_rank_batch = cfg.batch_size // ctx.world_size
@@ -181,39 +191,37 @@ class _Run:
             self.epochs = cfg.epochs
             self.max_iter = self.epochs * self.iters_per_epoch
 
-        self.start_epoch, self.iteration = 0, 0
-        seed_all(cfg.seed + ctx.rank)  # per-process augmentation and dropout
-        if ckpt is not None:
-            self._restore(ckpt)
-        self.net: nn.Module = model
-        if ctx.enabled:
-            self.net = nn.parallel.DistributedDataParallel(model, device_ids=[ctx.local_rank] if self.cuda else None)
-
-        self.classes = list(getattr(self.train_set, "classes", []) or []) or None
+    def _open_logs(self, ckpt: dict[str, Any] | None) -> None:
+        """Rank 0: log.jsonl and steps.jsonl (rewritten from the checkpoint on a resume) and config.json."""
         self.log = self.step_log = None
         # the epoch records so far: saved in every checkpoint, log.jsonl is rewritten from them on resume
         self.records: list[dict[str, Any]] | None = [] if ckpt is None else ckpt.get("epoch_log")
-        if ctx.is_main:
-            self.out_dir.mkdir(parents=True, exist_ok=True)
-            log_path = self.out_dir / "log.jsonl"
-            if ckpt is None and self.ckpt_path.exists():
-                self.ckpt_path.unlink()  # --overwrite: an old run's checkpoint must not pass for this run's
-            if self.records is None:  # a checkpoint of an older version: keep log.jsonl up to its iteration
-                self.records = [r for r in (read_json_lines(log_path) if log_path.exists() else [])
-                                if r.get("iteration", 0) <= self.iteration]
-            self.log = JsonLog(log_path, records=self.records if ckpt is not None else None)
-            self.step_log = JsonLog(self.out_dir / "steps.jsonl",
-                                    keep_until_iteration=self.iteration if ckpt is not None else None)
-            atomic_write_text(self.out_dir / "config.json", json.dumps(cfg.to_dict(), indent=2) + "\n")
+        if not self.ctx.is_main:
+            return
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        log_path = self.out_dir / "log.jsonl"
+        if ckpt is None and self.ckpt_path.exists():
+            self.ckpt_path.unlink()  # --overwrite: an old run's checkpoint must not pass for this run's
+        if self.records is None:  # a checkpoint of an older version: keep log.jsonl up to its iteration
+            self.records = [r for r in (read_json_lines(log_path) if log_path.exists() else [])
+                            if r.get("iteration", 0) <= self.iteration]
+        self.log = JsonLog(log_path, records=self.records if ckpt is not None else None)
+        self.step_log = JsonLog(self.out_dir / "steps.jsonl",
+                                keep_until_iteration=self.iteration if ckpt is not None else None)
+        atomic_write_text(self.out_dir / "config.json", json.dumps(self.cfg.to_dict(), indent=2) + "\n")
+
+    def _announce(self, resumed: bool) -> None:
+        """The run's one-line summary (with the progress bar on), and the last good checkpoint so far."""
+        cfg, ctx = self.cfg, self.ctx
         self.last_good = (f"{self.ckpt_path} (epoch {self.start_epoch}, iteration {self.iteration})"
-                          if ckpt is not None else "none (no epoch had finished)")
+                          if resumed else "none (no epoch had finished)")
         precision = (f", {str(self.autocast_dtype).removeprefix('torch.')} autocast" if self.amp else "") + (
             ", channels_last" if cfg.channels_last else "")
         _message(f"training {cfg.head}+{cfg.upsampling} ({cfg.backbone}) on {cfg.dataset} ({len(self.train_set)} "
-                 f"images, {cfg.num_classes} classes) on {device}"
+                 f"images, {cfg.num_classes} classes) on {self.device}"
                  f"{' x' + str(ctx.world_size) if ctx.enabled else ''}{precision}: {self.epochs} "
                  f"epochs, {self.max_iter} iterations, batch {cfg.batch_size}, lr {cfg.lr:g}"
-                 f"{f', resuming at epoch {self.start_epoch + 1}' if ckpt is not None else ''}", self.show)
+                 f"{f', resuming at epoch {self.start_epoch + 1}' if resumed else ''}", self.show)
 
     def _restore(self, ckpt: dict[str, Any]) -> None:
         self.model.load_state_dict(ckpt["state_dict"])

@@ -5,6 +5,9 @@
 * :func:`refuse_replacing_another_run` -- ``--resume OLDER.pth --out-dir D`` writes ``D/last.pth`` (and
   rewrites ``D/log.jsonl`` from OLDER's records); when ``D/last.pth`` is further along or is another
   run, that would destroy it: refused unless ``overwrite``.
+* :func:`checkpoint_to_resume` -- the two above for one ``train(resume=...)`` call, and a new run's refusal
+  to replace a folder that already holds a run; :func:`refuse_other_settings` -- a resume continues with
+  the settings it was trained with.
 """
 
 from __future__ import annotations
@@ -15,7 +18,8 @@ from typing import Any
 from ..checkpoint import load_checkpoint
 from .config import check_stored_config, config_differences
 
-__all__ = ["load_resume_checkpoint", "refuse_replacing_another_run", "describe"]
+__all__ = ["load_resume_checkpoint", "refuse_replacing_another_run", "checkpoint_to_resume", "refuse_other_settings",
+           "describe"]
 
 TRAINING_KEYS = ("state_dict", "optimizer", "epoch", "iteration", "train_config")
 
@@ -62,3 +66,28 @@ def refuse_replacing_another_run(source: Path, ckpt: dict[str, Any], target: Pat
         raise FileExistsError(
             f"{target} holds another run ({theirs} in {source}); resuming {source} into {folder} would replace "
             f"it: choose another --out-dir or pass --overwrite")
+
+
+def checkpoint_to_resume(resume: bool | str | Path, ckpt_path: Path, overwrite: bool, is_main: bool
+                         ) -> tuple[dict[str, Any] | None, Path | None]:
+    """``(checkpoint, its path)`` to continue into ``ckpt_path`` (``resume=True``: ``ckpt_path`` itself), or
+    ``(None, None)`` for a new run, which the main process refuses where ``ckpt_path`` exists, unless
+    ``overwrite``."""
+    if not resume:
+        if is_main and ckpt_path.exists() and not overwrite:
+            raise FileExistsError(f"{ckpt_path.parent} already holds a run ({ckpt_path.name}); resume it "
+                                  f"(--resume), choose another --out-dir or pass --overwrite")
+        return None, None
+    path = Path(resume) if isinstance(resume, str | Path) else ckpt_path
+    ckpt = load_resume_checkpoint(path)
+    if is_main:
+        refuse_replacing_another_run(path, ckpt, ckpt_path, overwrite)
+    return ckpt, path
+
+
+def refuse_other_settings(ckpt: dict[str, Any], settings: dict[str, Any], path: Path) -> None:
+    """Raise ``ValueError`` if the run's ``settings`` differ from the checkpoint's beyond the runtime fields."""
+    diffs = config_differences(ckpt["train_config"], settings)
+    if diffs:
+        raise ValueError(f"{path} was trained with other settings ({'; '.join(diffs)}); pass the same "
+                         f"values or start a new run in another --out-dir")

@@ -2,7 +2,7 @@
 
 from .aspp import ASPPHead
 from .encnet import EncHead, EncModule, Encoding
-from .fcn import FCNHead
+from .fcn import AuxHead, FCNHead
 from .psp import PSPHead
 
-__all__ = ["ASPPHead", "EncHead", "EncModule", "Encoding", "FCNHead", "PSPHead"]
+__all__ = ["ASPPHead", "AuxHead", "EncHead", "EncModule", "Encoding", "FCNHead", "PSPHead"]

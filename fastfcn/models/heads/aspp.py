@@ -12,7 +12,8 @@ __all__ = ["ASPP", "ASPPHead"]
 
 
 class ASPPPooling(nn.Module):
-    """Global average pooling -> 1x1 conv-BN-ReLU -> broadcast back to the input size."""
+    """ASPP's image-level branch: global average pooling -> 1x1 conv-BN-ReLU -> broadcast back to the input size
+    (bilinear resize of a 1x1 map), so that every position sees a summary of the whole image."""
 
     def __init__(self, in_channels: int, out_channels: int) -> None:
         super().__init__()
@@ -25,6 +26,10 @@ class ASPPPooling(nn.Module):
 
 
 class ASPP(nn.Module):
+    """Atrous Spatial Pyramid Pooling (DeepLabV3, Chen et al., 2017): five parallel branches on the same map --
+    a 1x1 conv, three 3x3 convs dilated at ``rates`` and image pooling (:class:`ASPPPooling`) -- concatenated
+    and projected by a 1x1 conv-BN-ReLU (with dropout) to ``out_channels`` (``in_channels // 8`` by default)."""
+
     def __init__(self, in_channels: int, rates: tuple[int, int, int] = (12, 24, 36),
                  out_channels: int | None = None) -> None:
         super().__init__()
@@ -45,7 +50,8 @@ class ASPP(nn.Module):
 
 
 class ASPPHead(nn.Module):
-    """ASPP -> 3x3 conv-BN-ReLU -> dropout -> 1x1 classifier (inner width ``in_channels // 8``)."""
+    """DeepLabV3's head, one of the context modules FastFCN is combined with (Section 3.2, Table 1's "ASPP"
+    rows): ASPP -> 3x3 conv-BN-ReLU -> dropout -> 1x1 classifier (inner width ``in_channels // 8``)."""
 
     def __init__(self, in_channels: int, num_classes: int, rates: tuple[int, int, int] = (12, 24, 36)) -> None:
         super().__init__()
@@ -53,5 +59,5 @@ class ASPPHead(nn.Module):
         inter = self.aspp.out_channels
         self.block = nn.Sequential(*conv_bn_relu(inter, inter), nn.Dropout2d(0.1), nn.Conv2d(inter, num_classes, 1))
 
-    def forward(self, x: Tensor) -> dict[str, Tensor]:
-        return {"out": self.block(self.aspp(x))}
+    def forward(self, x: Tensor) -> Tensor:
+        return self.block(self.aspp(x))

@@ -10,6 +10,8 @@ classifier that predicts which classes are present in the image.
 
 from __future__ import annotations
 
+from typing import Literal, overload
+
 import torch
 from torch import Tensor, nn
 
@@ -19,6 +21,10 @@ __all__ = ["Encoding", "EncModule", "EncHead"]
 
 
 class Encoding(nn.Module):
+    """EncNet's Encoding layer: ``K`` learned codewords and smoothing factors; a ``(B, D, H, W)`` map becomes the
+    ``(B, K, D)`` residuals ``e_k = sum_i a_ik (x_i - c_k)``, aggregated with soft assignments ``a_ik`` (see the
+    module's docstring). A global, orderless description of the image: the "context" of the paper's Section 3.2."""
+
     def __init__(self, channels: int, num_codes: int) -> None:
         super().__init__()
         self.channels, self.num_codes = channels, num_codes
@@ -44,6 +50,11 @@ class Encoding(nn.Module):
 
 
 class EncModule(nn.Module):
+    """EncNet's Context Encoding Module: 1x1 conv-BN-ReLU -> Encoding -> BN over the codewords -> ReLU -> mean
+    over the codewords gives the encoded vector ``e`` (B, D); ``e`` re-weights the input's channels,
+    ``x * (1 + sigmoid(W e))`` then ReLU, and (with ``se_loss``) feeds the SE classifier, which predicts from
+    ``e`` which classes the image contains."""
+
     def __init__(self, channels: int, num_classes: int, num_codes: int = 32, se_loss: bool = True) -> None:
         super().__init__()
         self.conv = conv_bn_relu(channels, channels, kernel_size=1)
@@ -54,16 +65,27 @@ class EncModule(nn.Module):
         self.fc = nn.Linear(channels, channels)
         self.se_classifier = nn.Linear(channels, num_classes) if se_loss else None
 
-    def forward(self, x: Tensor) -> tuple[Tensor, Tensor | None]:
+    def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        """``(re-weighted features (B, D, H, W), encoded vector e (B, D))``; :meth:`se_logits` reads ``e``."""
         encoded = self.relu(self.codeword_bn(self.encoding(self.conv(x)))).mean(dim=1)  # B x D
         gamma = torch.sigmoid(self.fc(encoded))
-        out = torch.relu(x + x * gamma[:, :, None, None])
-        se = self.se_classifier(encoded) if self.se_classifier is not None else None
-        return out, se
+        return torch.relu(x + x * gamma[:, :, None, None]), encoded
+
+    def se_logits(self, encoded: Tensor) -> Tensor:
+        """Per-image class-presence logits ``(B, num_classes)`` from the encoded vector (the SE-loss branch)."""
+        if self.se_classifier is None:
+            raise RuntimeError("this EncModule was built with se_loss=False: it has no SE classifier")
+        return self.se_classifier(encoded)
 
 
 class EncHead(nn.Module):
-    """First conv (1x1 after JPU, 3x3 otherwise) to 512 -> Context Encoding -> dropout -> 1x1 classifier."""
+    """EncNet's head, FastFCN's main head (Section 3.2, Table 1): first conv (1x1 after JPU, 3x3 otherwise) to
+    512 -> Context Encoding -> dropout -> 1x1 classifier.
+
+    ``forward(x)`` returns the segmentation logits; ``forward(x, with_se=True)`` returns ``(logits, se)``, the
+    SE branch's class-presence logits computed from the same pass (the training loss reads them), and needs a
+    head built with ``se_loss=True`` (:attr:`has_se`).
+    """
 
     def __init__(self, in_channels: int, num_classes: int, se_loss: bool = True, after_jpu: bool = True,
                  width: int = 512, num_codes: int = 32) -> None:
@@ -72,9 +94,18 @@ class EncHead(nn.Module):
         self.context = EncModule(width, num_classes, num_codes, se_loss)
         self.classifier = nn.Sequential(nn.Dropout2d(0.1), nn.Conv2d(width, num_classes, 1))
 
-    def forward(self, x: Tensor) -> dict[str, Tensor]:
-        feat, se = self.context(self.conv(x))
-        out = {"out": self.classifier(feat)}
-        if se is not None:
-            out["se"] = se
-        return out
+    @property
+    def has_se(self) -> bool:
+        """Whether the head has the SE-loss branch (``forward(x, with_se=True)`` works)."""
+        return self.context.se_classifier is not None
+
+    @overload
+    def forward(self, x: Tensor, with_se: Literal[False] = False) -> Tensor: ...
+
+    @overload
+    def forward(self, x: Tensor, with_se: Literal[True]) -> tuple[Tensor, Tensor]: ...
+
+    def forward(self, x: Tensor, with_se: bool = False) -> Tensor | tuple[Tensor, Tensor]:
+        feat, encoded = self.context(self.conv(x))
+        logits = self.classifier(feat)
+        return (logits, self.context.se_logits(encoded)) if with_se else logits

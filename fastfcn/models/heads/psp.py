@@ -12,6 +12,10 @@ __all__ = ["PyramidPooling", "PSPHead"]
 
 
 class PyramidPooling(nn.Module):
+    """PSPNet's pyramid pooling module (Zhao et al., 2017): the map average-pooled to each of ``bins`` grids (1x1,
+    2x2, 3x3, 6x6), each reduced by a 1x1 conv-BN-ReLU to a quarter of the channels, resized back and
+    concatenated with the input (``out_channels = in_channels + len(bins) * in_channels // 4``)."""
+
     def __init__(self, in_channels: int, bins: tuple[int, ...] = (1, 2, 3, 6)) -> None:
         super().__init__()
         self.bins = bins
@@ -26,6 +30,9 @@ class PyramidPooling(nn.Module):
 
 
 class PSPHead(nn.Module):
+    """PSPNet's head, one of the context modules FastFCN is combined with (Section 3.2, Table 1's "PSP" rows):
+    pyramid pooling -> 3x3 conv-BN-ReLU to ``in_channels // 4`` -> dropout -> 1x1 classifier."""
+
     def __init__(self, in_channels: int, num_classes: int) -> None:
         super().__init__()
         inter = in_channels // 4
@@ -33,5 +40,5 @@ class PSPHead(nn.Module):
         self.block = nn.Sequential(*conv_bn_relu(self.ppm.out_channels, inter), nn.Dropout2d(0.1),
                                    nn.Conv2d(inter, num_classes, 1))
 
-    def forward(self, x: Tensor) -> dict[str, Tensor]:
-        return {"out": self.block(self.ppm(x))}
+    def forward(self, x: Tensor) -> Tensor:
+        return self.block(self.ppm(x))
