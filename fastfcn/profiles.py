@@ -88,10 +88,12 @@ PROFILES: dict[str, dict[str, Any]] = {
         "bench_substitute_backbone": None,
         "bench_torchvision": ["deeplabv3_resnet50", "deeplabv3_resnet101", "fcn_resnet50"],
         "bench_size": 512,
-        # one timed run after a warm-up: with three, the interquartile range of every Table 2 row was within
-        # 3 % of its median (19 models at 512 px, a 2-core AVX2 EPYC, 2026-12-03), and Table 2 took 7 minutes
+        # one timed run: with three, the interquartile range of every Table 2 row was within 3 % of its
+        # median (19 models at 512 px, a 2-core AVX2 EPYC, 2026-12-03), and Table 2 took 7 minutes. No
+        # warm-up: at 512 px the first call's CPU time was within the run-to-run spread of the next two
+        # (EncNet/ASPP dilated, EncNet/PSP JPU, R50, same machine: -3 % to +6 %), and it doubled Table 2.
         "bench_runs": 1,
-        "bench_warmup": 1,
+        "bench_warmup": 0,
         "bench_sizes": [256, 512, 768],     # 512 (bench_size) is read from Table 2's measurement, not run again
         "bench_sweep_runs": 1,
         "bench_train_rows": ["encnet/resnet50/none", "encnet/resnet50/jpu"],

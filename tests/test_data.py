@@ -30,6 +30,7 @@ from fastfcn.data import (
     palette,
     rle,
 )
+from fastfcn.data.check import check_dataset
 from fastfcn.data.pcontext_prepare import prepare_pcontext
 from fastfcn.data.scene import BALL, BALLOON, GRASS, POLE, SKY, WALL
 from fastfcn.data.transforms import MEAN_UINT8, normalize
@@ -148,8 +149,8 @@ def test_build_dataset_names_and_kwargs():
     assert image.dtype == torch.float32 and image.shape == (3, 32, 32) and mask.dtype == torch.int64
     assert len(build_dataset("procedural")) > 0
     with pytest.raises(ValueError) as err:
-        build_dataset("cityscapes")
-    for choice in ("procedural", "pcontext", "pcontext60", "ade20k"):
+        build_dataset("mapillary")
+    for choice in ("procedural", "pcontext", "pcontext60", "ade20k", "cityscapes", "folder"):
         assert choice in str(err.value)
 
 
@@ -219,9 +220,12 @@ def test_ade20k_missing_gives_clear_error(tmp_path):
         build_dataset("ade20k", "val", root=tmp_path)
     assert str(missing_dir) in str(err.value) and "annotation folder" in str(err.value)
 
+    # an image without its annotation is left out, and named by the up-front check (exit 1 before a run)
     (tmp_path / "ADEChallengeData2016" / "annotations" / "training" / "ADE_train_00000002.png").unlink()
-    with pytest.raises(DatasetNotFoundError, match="ADE_train_00000002.png"):
-        build_dataset("ade20k", "train", root=tmp_path)
+    train = build_dataset("ade20k", "train", root=tmp_path)
+    image = tmp_path / "ADEChallengeData2016" / "images" / "training" / "ADE_train_00000002.jpg"
+    assert image not in train.images and [p for _, p, _ in train.listing_problems] == [image]
+    assert "ADE_train_00000002.png" in check_dataset(train).describe()
 
 
 # ------------------------------------------------------------------------------------- RLE and Pascal Context

@@ -306,6 +306,7 @@ def test_the_chapter_executes_in_smoke_from_the_files(tmp_path, filled_folders):
     figures = {k: v["value"] for k, v in res["figures"].items()}
     expected = build_report(executed, committed)  # its own new results file is left out again
     assert figures[REPORT_FIGURE] == expected.counts()
+    assert figures["evidence"] == [item.as_dict() for item in expected.evidence]  # what the front page reads
     text = json.dumps(nb)
     if filled_folders:
         assert "Fixture GPU X1" in text and "NVIDIA Fixture H9" in text and "2.35x" in text

@@ -234,7 +234,7 @@ def test_bad_values_are_refused_before_anything_runs(tmp_path: Path, capsys, fla
 
 def test_every_numeric_field_is_checked_by_the_config_itself(tmp_path: Path) -> None:
     numeric = [f.name for f in dataclasses.fields(TrainConfig) if f.name in INT_MINIMUM or f.name in FLOAT_RANGE]
-    assert len(numeric) == len(INT_MINIMUM) + len(FLOAT_RANGE) == 22
+    assert len(numeric) == len(INT_MINIMUM) + len(FLOAT_RANGE) == 24
     for name in INT_MINIMUM:
         for bad in (INT_MINIMUM[name] - 1, 2.5, True):
             with pytest.raises(ConfigError, match=f"^{name} must be an integer >= {INT_MINIMUM[name]}"):

@@ -23,8 +23,9 @@ from PIL import Image
 
 from ..checkpoint import save_checkpoint
 from ..data.procedural import ProceduralScenes
+from ..inference.fast_path import parse_variant, variant_for
 from ..inference.predict import Predictor, output_paths, predict_files
-from ..inference.runtimes import available, export_onnx
+from ..inference.runtimes import available, export_onnx, graph_metadata
 from ..utils.timing import time_calls
 from .models import prepare_model
 from .options import BenchOptions
@@ -46,13 +47,16 @@ def _write_scenes(folder: Path, count: int, size: int, seed: int) -> list[Path]:
     return paths
 
 
-def _predictor(checkpoint: Path, mode: str, variant: str, device: str, onnx_path: Path) -> Predictor:
-    if variant == "default":
-        return Predictor(checkpoint, device=device, mode=mode, onnx_path=onnx_path)
+def _predictor(checkpoint: Path, mode: str, variant: str, device: str, onnx_path: Path | None) -> Predictor:
     if variant in ("exact", "reduced"):
         return Predictor(checkpoint, device=device, mode=mode, runtime="torch",
                          precision="fp32" if variant == "exact" else "bf16")
-    return Predictor(checkpoint, device=device, mode=mode, variant=variant, onnx_path=onnx_path)
+    # the graph goes only to a configuration that runs one (a torch path given a graph is refused)
+    resolved = variant_for("auto", "fp32", device) if variant == "default" else variant
+    graph = onnx_path if parse_variant(resolved, device)["runtime"] != "torch" else None
+    if variant == "default":
+        return Predictor(checkpoint, device=device, mode=mode, onnx_path=graph)
+    return Predictor(checkpoint, device=device, mode=mode, variant=variant, onnx_path=graph)
 
 
 def predict_cost(spec: ModelSpec, opts: BenchOptions, images: int = 4, rounds: int = 2,
@@ -76,7 +80,8 @@ def predict_cost(spec: ModelSpec, opts: BenchOptions, images: int = 4, rounds: i
         files = _write_scenes(folder / "in", images, opts.size, opts.seed)
         onnx_path = None
         if opts.device == "cpu" and any(available(r) for r in ("onnxruntime", "openvino")):
-            onnx_path = export_onnx(model, folder / "model.onnx")  # once, here, not in the user's cache
+            # once, here, not in the user's cache; it records the checkpoint, as predict checks
+            onnx_path = export_onnx(model, folder / "model.onnx", metadata=graph_metadata(checkpoint, model))
         predictors = [_predictor(checkpoint, mode, variant, opts.device, onnx_path) for mode, variant in configurations]
         reference = Predictor(checkpoint, device=opts.device, mode="whole", variant="fp32")
         want = [reference.labels(np.array(Image.open(f).convert("RGB"))) for f in files]

@@ -14,15 +14,17 @@ from typing import TYPE_CHECKING, Any
 
 from ..profiles import PROFILES
 from ..training.table1 import TABLE1_UPSAMPLINGS, UPSAMPLING_COLOURS, UPSAMPLING_LABELS
+from .evidence import holds_up_markdown
 from .results import figures, load_results, number  # one reader of the results files, shared
 
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.figure import Figure
 
-__all__ = ["SPEED", "TRAINING", "HeadlinePoint", "load_results", "figures", "run_command",
+__all__ = ["SPEED", "TRAINING", "REPORT", "HeadlinePoint", "load_results", "figures", "run_command",
            "headline_points", "missing", "headline_table", "draw_headline", "phrases"]
 
 SPEED, TRAINING = "06_how_fast", "07_table1"  # the chapters the front page summarises
+REPORT = "10_reproduction_report"  # its per-claim statuses answer "does JPU hold up?"
 NOT_MEASURED = "not measured yet"
 
 
@@ -175,6 +177,8 @@ def phrases(results: dict[str, dict[str, Any]]) -> dict[str, str]:
             f"{_speed_backbone(results)}.")
     else:
         out["front_speedup"] = out["front_cpu"] = f"Chapter 6 has not run in this build yet: `{run_command(SPEED)}`."
+    holds = holds_up_markdown(figures(results, REPORT).get("evidence"))
+    out["front_holds_up"] = holds or f"The reproduction report has not run in this build yet: `{run_command(REPORT)}`."
     profiles = sorted({r.get("profile") for r in results.values() if r.get("profile")})
     out["front_build"] = (f"the `{'`, `'.join(profiles)}` profile" + ("s" if len(profiles) > 1 else "")
                           if profiles else "no profile yet: no chapter has run")

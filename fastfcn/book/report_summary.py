@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .claims import CONFIRMED, NOT_CONFIRMED, NOT_MEASURED, PARTLY, ClaimRow, beyond, claim_rows
+from .evidence import ClaimEvidence, evidence
 from .report import (
     COLUMNS,
     DIFFERENT,
@@ -56,6 +57,7 @@ class Report:
     claims: list[ClaimRow]
     beyond: list[tuple[str, str | None, str]]
     recovery: Any  # the Section 3.3 chapter's recovery_rows, or None
+    evidence: list[ClaimEvidence]  # per claim: the paper, this book's runs, each third party
 
     def counts(self) -> dict[str, int]:
         """Cells per status over every table and column (the other teams' rows of Table 5 left out)."""
@@ -129,7 +131,8 @@ def build_report(executed_dir: str | Path | None = None, results_dir: str | Path
     runs = columns(build, committed)
     recovery = next((r.value("recovery_rows") for r in (build, runs["full"]) if r is not None
                      and r.value("recovery_rows") is not None), None)
-    return Report(build, committed, gpu, runs, all_tables(runs, gpu), claim_rows(runs, gpu), beyond(build), recovery)
+    return Report(build, committed, gpu, runs, all_tables(runs, gpu), claim_rows(runs, gpu), beyond(build),
+                  recovery, evidence(runs, gpu))
 
 
 def draw_status(tables: list[Table]) -> Figure:

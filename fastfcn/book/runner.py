@@ -27,7 +27,8 @@ from pathlib import Path
 from typing import Any
 
 from ..utils.environment import environment
-from ..utils.io import atomic_write_text
+from ..utils.io import atomic_write_text, pause_point
+from ..utils.lock import FolderLock
 from .chapters import (
     DEFAULT_BOOK_DIR,
     Chapter,
@@ -40,8 +41,10 @@ from .chapters import (
 )
 from .record import RESULTS_ENV
 
-__all__ = ["PACKAGE_DIR", "ExecutionOptions", "content_hash", "needs_run", "execute_chapter", "run_book", "stale_chapters"]
+__all__ = ["PACKAGE_DIR", "BOOK_LOCK_NAME", "ExecutionOptions", "content_hash", "needs_run", "read_results_file",
+           "execute_chapter", "run_book", "stale_chapters"]
 
+BOOK_LOCK_NAME = "book_run.lock"  # held in the executed folder while `fastfcn book run` writes it
 # the package's own files are part of every chapter's cache key (read only, never written)
 PACKAGE_DIR = Path(__file__).resolve().parents[1]
 
@@ -76,13 +79,22 @@ def needs_run(stem: str, out_dir: Path, digest: str, force: bool = False) -> str
         return "forced"
     if not nb_path.is_file() or not res_path.is_file():
         return "no outputs yet"
-    try:
-        old = json.loads(res_path.read_text()).get("hash")
-    except (OSError, ValueError):
+    doc = read_results_file(res_path)
+    if doc is None:
         return "unreadable results"
-    if old != digest:
+    if doc.get("hash") != digest:
         return "changed"
     return None
+
+
+def read_results_file(path: Path) -> dict[str, Any] | None:
+    """A chapter's results file parsed; None when it cannot be read or is not a JSON object (truncated by a
+    killed run, ``null``, a list): such a file is executed again, never trusted."""
+    try:
+        doc = json.loads(Path(path).read_text())
+    except (OSError, ValueError):
+        return None
+    return doc if isinstance(doc, dict) else None
 
 
 def _source_line(chapter_path: Path, source: str) -> int | None:
@@ -99,20 +111,29 @@ _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 
 
 _ARROW = re.compile(r"^-*>\s*(\d+)\s?(.*)$")
+_CELL_FRAME = re.compile(r"^Cell In\[(\d+)\], line (\d+)")
 
 
 def _failing_line(exc) -> tuple[int | None, str | None]:
-    """(line within the cell, its code) of the failing statement, from IPython's traceback arrows."""
-    cell_frame = False
+    """(line within the failing cell, its code), from IPython's traceback: the innermost frame of that cell
+    (``Cell In[N]`` with N its execution count), not a frame of a helper defined in an earlier cell; a
+    frame without arrows (a SyntaxError) gives the line its header names."""
+    lines = _ANSI.sub("", "\n".join(exc.traceback or [])).splitlines()
+    in_cell = False
     found: tuple[int | None, str | None] = (None, None)
-    for line in _ANSI.sub("", "\n".join(exc.traceback or [])).splitlines():
-        if line.startswith("Cell In["):
-            cell_frame = True
-        elif line.startswith(("File ", "/")) or line.endswith(".py"):
-            cell_frame = False
-        m = _ARROW.match(line.strip())
-        if m and cell_frame:
-            found = (int(m.group(1)), m.group(2))
+    for i, line in enumerate(lines):
+        frame = _CELL_FRAME.match(line.strip())
+        if frame:
+            in_cell = exc.exec_count is None or int(frame.group(1)) == exc.exec_count
+            if in_cell:
+                code = next((ln for ln in lines[i + 1:] if ln.strip()), None)
+                found = (int(frame.group(2)), code)
+            continue
+        if line.startswith(("File ", "/")) or line.endswith(".py"):
+            in_cell = False
+        arrow = _ARROW.match(line.strip())
+        if arrow and in_cell:
+            found = (int(arrow.group(1)), arrow.group(2))
     return found
 
 
@@ -260,9 +281,10 @@ def run_book(book_dir: Path = DEFAULT_BOOK_DIR, out_dir: Path | None = None, *, 
              device: str = "auto", seed: int = 0, only: Iterable[str] | None = None, force: bool = False,
              package_dir: Path = PACKAGE_DIR, cell_timeout: int | None = None,
              progress: bool = True) -> list[dict[str, Any]]:
-    """Execute the chapters that need it; returns one summary per chapter (``status``: executed/cached)."""
-    from tqdm.auto import tqdm
+    """Execute the chapters that need it; returns one summary per chapter (``status``: executed/cached).
 
+    The run holds ``out_dir/book_run.lock`` (:class:`~fastfcn.utils.lock.FolderLock`): a second run into
+    the same folder is refused at once, naming the first."""
     from ..profiles import get_profile
     from ..utils.device import resolve_device
 
@@ -285,6 +307,19 @@ def run_book(book_dir: Path = DEFAULT_BOOK_DIR, out_dir: Path | None = None, *, 
 
     options = ExecutionOptions(profile, device, seed, resolved_device=resolved, cell_timeout=cell_timeout,
                                cwd=book_dir)
+    # two runs into one folder would interleave their chapters' figures and cache the mixture as current
+    with FolderLock(out_dir, BOOK_LOCK_NAME, holder="book run", option="--out"):
+        pause_point("book_run_locked")
+        return _execute_chapters(chapters, front, every, out_dir, options, package_dir, force, progress)
+
+
+def _execute_chapters(chapters: list[Chapter], front: Chapter | None, every: list[Chapter], out_dir: Path,
+                      options: ExecutionOptions, package_dir: Path, force: bool, progress: bool
+                      ) -> list[dict[str, Any]]:
+    """The loop of :func:`run_book`: each chapter executed, or its cached outputs reported."""
+    from tqdm.auto import tqdm
+
+    book_dir, profile, resolved, seed = options.cwd, options.profile, options.resolved_device, options.seed
     summary = []
     bar = tqdm(chapters, desc=f"book ({profile}, {resolved})", unit="chapter", disable=not progress,
                file=sys.stderr)
@@ -298,7 +333,7 @@ def run_book(book_dir: Path = DEFAULT_BOOK_DIR, out_dir: Path | None = None, *, 
                                   inputs=inputs)
             reason = needs_run(chapter.stem, out_dir, digest, force)
             if reason is None:
-                res = json.loads((out_dir / f"{chapter.stem}.json").read_text())
+                res = read_results_file(out_dir / f"{chapter.stem}.json") or {}
                 summary.append({"chapter": chapter.stem, "status": "cached", "seconds": res.get("total_seconds")})
                 if progress:
                     tqdm.write(f"  {chapter.stem:<28} cached    (executed in {res.get('total_seconds', 0):.1f} s)")
@@ -347,7 +382,11 @@ def stale_chapters(book_dir: Path = DEFAULT_BOOK_DIR, executed_dir: Path | None 
         res_path = executed_dir / f"{c.stem}.json"
         if not c.exists or not res_path.is_file():
             continue
-        res = json.loads(res_path.read_text())
+        res = read_results_file(res_path)
+        if res is None:
+            notes.append(f"{res_path} is damaged (not a chapter's results JSON); `python -m fastfcn book run "
+                         f"--only {c.stem} --force` executes {c.stem} again")
+            continue
         profiles.setdefault(res.get("profile"), []).append(c.stem)
         inputs = _inputs(c, front, chapters, executed_dir)
         digest = content_hash(c.path, package_dir, profile=res.get("profile"), device=res.get("device"),

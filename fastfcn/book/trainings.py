@@ -161,11 +161,13 @@ def default_runs_dir() -> Path:
     return Path(env) if env else Path("_build") / "runs"
 
 
-def _read_log(out_dir: Path) -> list[dict[str, Any]]:
-    path = out_dir / "log.jsonl"
-    if not path.is_file():
-        return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+def _read_log(out_dir: Path, name: str = "log.jsonl") -> list[dict[str, Any]]:
+    """A run's JSON-lines log (a torn last line dropped with a warning, a bad line elsewhere one error naming
+    the file and line: :func:`fastfcn.training.runlog.read_json_lines`); empty when there is none."""
+    from ..training.runlog import read_json_lines
+
+    path = out_dir / name
+    return read_json_lines(path) if path.is_file() else []
 
 
 def _finished(config: TrainConfig, records: list[dict[str, Any]]) -> bool:
@@ -217,6 +219,21 @@ def _train_with_torchrun(config: TrainConfig, resume: bool, processes: int) -> N
         os.unlink(f.name)
 
 
+def _refuse_damaged(folder: Path) -> None:
+    """A run folder of this configuration's name whose ``config.json`` cannot be read: say so and what to do,
+    instead of letting the training refuse the folder with advice meant for ``fastfcn train``."""
+    config_file = folder / "config.json"
+    if not config_file.is_file():
+        return
+    try:
+        TrainConfig.from_dict(json.loads(config_file.read_text()))
+        return
+    except (ValueError, TypeError) as exc:  # JSONDecodeError and ConfigError are ValueErrors
+        reason = " ".join(str(exc).split())[:160]
+    raise RuntimeError(f"{config_file} is damaged ({reason}), so its Table 1 run can be neither reused nor "
+                       f"resumed: delete the folder {folder}, then run the chapter again to train that row anew")
+
+
 def _processes(config: TrainConfig, processes: int | None) -> int:
     if processes is not None:
         return processes
@@ -244,6 +261,8 @@ def ensure_trained(config: TrainConfig, runs_dir: str | Path | None = None, *, p
     else:
         folder = found[0] if found is not None else runs_dir / f"{config.head}-{config.upsampling}-seed{config.seed}-" \
                                                                  f"{_identity_digest(config)}"
+        if found is None:
+            _refuse_damaged(folder)
         resume = found is not None and (folder / "last.pth").is_file()
         run = replace(config, out_dir=str(folder), overwrite=found is not None and not resume)
         n = _processes(config, processes)
@@ -253,8 +272,7 @@ def ensure_trained(config: TrainConfig, runs_dir: str | Path | None = None, *, p
             _train_in_process(run, resume)
         status = "resumed" if resume else "trained"
     records = _read_log(folder)
-    steps_file = folder / "steps.jsonl"
-    steps = [json.loads(line) for line in steps_file.read_text().splitlines()] if steps_file.is_file() else []
+    steps = _read_log(folder, "steps.jsonl")
     return Training(config=config, out_dir=folder, checkpoint=folder / "last.pth",
                     iterations=int(records[-1]["iteration"]), train_s=sum(r["train_time_s"] for r in records),
                     steps=steps, status=status)

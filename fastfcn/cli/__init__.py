@@ -3,6 +3,7 @@
 * :mod:`~fastfcn.cli.model` -- ``convert``, ``export``, ``complexity``
 * :mod:`~fastfcn.cli.training` -- ``train``, ``eval``, ``predict``
 * :mod:`~fastfcn.cli.bench` -- ``bench``
+* :mod:`~fastfcn.cli.data` -- ``data check``
 * :mod:`~fastfcn.cli.book` -- ``book run``, ``book build``
 """
 
@@ -11,7 +12,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from . import bench, book, model, training
+from . import bench, book, data, model, training
 
 __all__ = ["main", "build_parser", "describe_error"]
 
@@ -24,6 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
     book.add_subcommands(sub)       # book run, book build
     training.add_subcommands(sub)   # train, eval, predict
     bench.add_subcommands(sub)      # bench
+    data.add_subcommands(sub)       # data check
     return parser
 
 

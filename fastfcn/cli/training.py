@@ -5,13 +5,15 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import math
 import os
 import sys
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
-from .arguments import unit_interval
+from .arguments import positive_float, positive_int, unit_interval
+from .data import PER_CLASS_DATASETS, check_eval_data, refused_data, with_init_architecture, write_legend
 
 __all__ = ["add_subcommands", "TRAIN_EPILOG"]
 
@@ -39,19 +41,28 @@ BatchNorm (no SyncBatchNorm on the CPU). Only rank 0 writes log.jsonl and last.p
 def _train_arguments(p: argparse.ArgumentParser) -> None:
     S = argparse.SUPPRESS
     g = p.add_argument_group("data")
-    g.add_argument("--dataset", default=S, help="procedural (default, offline), pcontext, pcontext60 or ade20k")
+    g.add_argument("--dataset", default=S, help="procedural (default, offline), pcontext, pcontext60, ade20k, "
+                                                "cityscapes, or folder (your own data; README: Your own data)")
     g.add_argument("--root", default=S, help="dataset folder")
     g.add_argument("--image-size", type=int, default=S, help="procedural: image side (default 128)")
     g.add_argument("--num-images", type=int, default=S, help="procedural: training images (default 1000)")
     g.add_argument("--crop-size", type=int, default=S, help="training crop (480; procedural: the image size)")
     g.add_argument("--base-size", type=int, default=S, help="long side before random scaling (520)")
     g.add_argument("--workers", type=int, default=S, help="DataLoader workers per process")
+    g.add_argument("--ignore-value", type=int, default=S, help="folder: the mask value of ignored pixels (255)")
+    g.add_argument("--val-fraction", type=float, default=S,
+                   help="folder without images/val: the share of the pairs that is val (0.2, fixed seed)")
+    g.add_argument("--skip-bad", action="store_true", default=S,
+                   help="go on without the image/mask pairs the up-front data check refuses (default: stop)")
     g = p.add_argument_group("model")
     g.add_argument("--head", default=S, choices=["encnet", "aspp", "psp", "fcn"], help="default encnet")
     g.add_argument("--backbone", default=S, help="resnet18 for procedural, resnet50 otherwise")
     g.add_argument("--upsampling", default=S, choices=["none", "bilinear", "fpn", "jpu"], help="default jpu")
     g.add_argument("--jpu-width", type=int, default=S, help="128 for procedural, 512 (the paper) otherwise")
     g.add_argument("--weights-backbone", default=S, help="'imagenet' or a local .pth (default: random init)")
+    g.add_argument("--init", default=S, metavar="CKPT",
+                   help="start from this checkpoint (fastfcn or official FastFCN) where the tensors fit; the "
+                        "classifiers of another class set start new. Head/backbone/upsampling default to its own")
     g.add_argument("--aux-weight", type=float, default=S, help="0.2 EncNet, 0.4 others; 0 disables")
     g.add_argument("--se-weight", type=float, default=S, help="0.2 EncNet; 0 disables")
     g = p.add_argument_group("optimisation")
@@ -98,6 +109,7 @@ def _one_line_warnings(command: str) -> Iterator[None]:
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
+    from ..data.check import DataCheckError
     from ..training.config import ConfigError
     from ..training.loop import TrainConfig, train
     from ..training.resume import load_resume_checkpoint
@@ -120,7 +132,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
                     config.out_dir = str(path.parent)
                 resume = path
             else:
-                config = TrainConfig(**given)
+                config = TrainConfig(**with_init_architecture(given))
             summary = train(config, resume=resume)
     except ConfigError as exc:  # name the flag that was given, or the checkpoint that stored the value
         if exc.field in given:
@@ -128,6 +140,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
         raise ValueError(f"{path}: its stored setting {exc}" if path is not None else str(exc)) from None
     except FileExistsError as exc:
         raise ValueError(str(exc)) from None
+    except DataCheckError as exc:
+        return refused_data("train", exc)
     if summary["world_size"] > 1 and int(os.environ.get("RANK", "0")) != 0:
         return 0
     final = summary["final"] or {}
@@ -153,14 +167,57 @@ def _check_file_out(out: Path, what: str) -> None:
 
 
 def _cmd_eval(args: argparse.Namespace) -> int:
+    from ..data.check import DataCheckError
+
     with _one_line_warnings("eval"):
-        return _evaluate(args)
+        try:
+            return _evaluate(args)
+        except DataCheckError as exc:
+            return refused_data("eval", exc)
+
+
+def _eval_dataset(args: argparse.Namespace, model, ckpt: dict):
+    """The dataset ``eval`` scores (``--dataset``, else the checkpoint's) and its name."""
+    from ..data import build_dataset
+    from ..data.transforms import EvalTransform
+
+    tc = ckpt.get("train_config") or {}
+    name = args.dataset or ckpt.get("dataset") or tc.get("dataset")
+    if name is None:
+        raise ValueError(f"{args.checkpoint} does not say which dataset it was trained on; pass --dataset")
+    kwargs = {}
+    if name == "procedural" and tc.get("dataset") == "procedural":
+        kwargs["image_size"] = tc.get("image_size") or 128
+    if name == "procedural" and args.num_images is not None:
+        kwargs["num_images"] = args.num_images
+    if name == "folder" and tc.get("dataset") == "folder":  # the ignore value and val share it was trained with
+        kwargs.update({k: tc[k] for k in ("ignore_value", "val_fraction") if tc.get(k) is not None})
+    # a procedural run's root is its scene cache: not worth creating elsewhere to evaluate on a few val images
+    stored_root = tc.get("root") if tc.get("dataset") == name and name != "procedural" else None
+    root = args.root if args.root is not None else stored_root
+    dataset = build_dataset(name, split=args.split, root=root, transform=EvalTransform(), **kwargs)
+    if dataset.num_classes != model.config["num_classes"]:
+        raise ValueError(f"the model predicts {model.config['num_classes']} classes but {name} has "
+                         f"{dataset.num_classes}")
+    if ckpt.get("classes") and list(ckpt["classes"]) != list(dataset.classes):
+        print(f"fastfcn eval: warning: the checkpoint's class names differ from {name}'s; the metrics use "
+              f"{name}'s names", file=sys.stderr)
+    return name, dataset
+
+
+def _finite_json(value):
+    """``value`` with every NaN/inf float as ``None``: JSON has no NaN (a class without pixels has no IoU)."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _finite_json(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite_json(v) for v in value]
+    return value
 
 
 def _evaluate(args: argparse.Namespace) -> int:
     from ..checkpoint import model_from_checkpoint
-    from ..data import build_dataset
-    from ..data.transforms import EvalTransform
     from ..inference.evaluate import MS_SCALES, collect_nonfinite, evaluate
     from ..inference.fast_path import variant_for
     from ..inference.metrics import format_metrics
@@ -172,24 +229,12 @@ def _evaluate(args: argparse.Namespace) -> int:
         _check_file_out(args.out, "JSON metrics")
     model, ckpt = model_from_checkpoint(args.checkpoint)
     tc = ckpt.get("train_config") or {}
-    name = args.dataset or ckpt.get("dataset") or tc.get("dataset")
-    if name is None:
-        raise ValueError(f"{args.checkpoint} does not say which dataset it was trained on; pass --dataset")
-    kwargs = {}
-    if name == "procedural" and tc.get("dataset") == "procedural":
-        kwargs["image_size"] = tc.get("image_size") or 128
-    if name == "procedural" and args.num_images is not None:
-        kwargs["num_images"] = args.num_images
-    # a procedural run's root is its scene cache: not worth creating elsewhere to evaluate on a few val images
-    stored_root = tc.get("root") if tc.get("dataset") == name and name != "procedural" else None
-    root = args.root if args.root is not None else stored_root
-    dataset = build_dataset(name, split=args.split, root=root, transform=EvalTransform(), **kwargs)
-    if dataset.num_classes != model.config["num_classes"]:
-        raise ValueError(f"the model predicts {model.config['num_classes']} classes but {name} has "
-                         f"{dataset.num_classes}")
-    if ckpt.get("classes") and list(ckpt["classes"]) != list(dataset.classes):
-        print(f"fastfcn eval: warning: the checkpoint's class names differ from {name}'s; the metrics use "
-              f"{name}'s names", file=sys.stderr)
+    name, dataset = _eval_dataset(args, model, ckpt)
+    if len(dataset) == 0:  # nothing to score: no metrics (not NaN ones) and a failing status
+        print(f"fastfcn eval: error: the {args.split} split of {name} has no images; nothing was evaluated "
+              "(check --root/--split, or --num-images for procedural)", file=sys.stderr)
+        return 1
+    check_eval_data([dataset], args.skip_bad)
     device = resolve_device(args.device)
     scales = tuple(args.scales) if args.scales else (MS_SCALES if args.ms else (1.0,))
     flip = args.flip or args.ms
@@ -207,13 +252,13 @@ def _evaluate(args: argparse.Namespace) -> int:
           f"{' + flip' if flip else ''}, "
           f"{metrics['time_s']:.0f} s")
     print(format_metrics(metrics))
-    if args.per_class:
+    if args.per_class or name in PER_CLASS_DATASETS:  # your own classes: each one's IoU by its name
         for cls, iou in metrics["iou"].items():
             print(f"  {cls:>24s}  {'-' if iou is None else f'{100 * iou:6.2f}%'}")
     if args.out:
-        atomic_write_text(args.out, json.dumps({"checkpoint": str(args.checkpoint), "dataset": name,
-                                                "variant": engine.variant,
-                                                "split": args.split, **metrics}, indent=2) + "\n")
+        record = {"checkpoint": str(args.checkpoint), "dataset": name, "variant": engine.variant,
+                  "split": args.split, **metrics}
+        atomic_write_text(args.out, json.dumps(_finite_json(record), indent=2, allow_nan=False) + "\n")
     return 0
 
 
@@ -255,6 +300,8 @@ def _predict(args: argparse.Namespace, predict_files) -> int:
     if result.warnings:
         note += f"; {len(result.warnings)} with warnings (see above)"
     print(f"{images} image(s) segmented into {args.out}{note}")
+    if args.legend:
+        print(f"legend of the classes' colours: {write_legend(args.checkpoint, args.out / 'legend.png')}")
     if result.failed:
         print(f"fastfcn predict: {len(result.failed)} input(s) failed: "
               + ", ".join(str(p) for p, _ in result.failed), file=sys.stderr)
@@ -294,13 +341,17 @@ def add_subcommands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--num-images", type=int, default=None, help="procedural: images in the split")
     p.add_argument("--ms", action="store_true", help="multi-scale (0.5..1.75) + flip, as the paper's Table 3")
     p.add_argument("--flip", action="store_true", help="add the left-right flip at the given scales")
-    p.add_argument("--scales", type=float, nargs="+", default=None)
-    p.add_argument("--base-size", type=int, default=None, help="default: the training base size (520)")
-    p.add_argument("--crop-size", type=int, default=None, help="default: the training crop (480)")
+    p.add_argument("--scales", type=positive_float("a scale"), nargs="+", default=None)
+    p.add_argument("--base-size", type=positive_int("--base-size"), default=None,
+                   help="default: the training base size (520)")
+    p.add_argument("--crop-size", type=positive_int("--crop-size"), default=None,
+                   help="default: the training crop (480)")
     p.add_argument("--device", default="auto")
     _runtime_arguments(p, default_mode="slide")
-    p.add_argument("--limit", type=int, default=None, help="evaluate the first N images only")
+    p.add_argument("--limit", type=positive_int("--limit"), default=None, help="evaluate the first N images only")
     p.add_argument("--per-class", action="store_true", help="print every class's IoU")
+    p.add_argument("--skip-bad", action="store_true",
+                   help="score without the image/mask pairs the up-front data check refuses (default: stop)")
     p.add_argument("--out", type=Path, default=None, help="write the metrics as JSON here")
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=_cmd_eval)
@@ -314,6 +365,8 @@ def add_subcommands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--ms", action="store_true", help="multi-scale + flip")
     _runtime_arguments(p, default_mode="whole")
     p.add_argument("--alpha", type=unit_interval("the opacity"), default=0.5, help="overlay opacity of the colours, 0..1 (0.5)")
+    p.add_argument("--legend", action="store_true",
+                   help="also write OUT/legend.png: each class's colour in the masks, with its name")
     p.add_argument("--max-pixels", type=_pixel_limit, default=DEFAULT_MAX_PIXELS, metavar="N",
                    help=f"refuse images of more than N pixels, read from the file's header before decoding, "
                         f"like Pillow's decompression-bomb guard (default {DEFAULT_MAX_PIXELS}, i.e. 10000 x 10000; "

@@ -40,6 +40,8 @@ EXPECTED_SIZES = {"train": 20210, "val": 2000, "trainval": 22210}
 # annotation value v -> class v - 1; 0 ("other objects") -> ignore
 _LUT = np.full(256, IGNORE_INDEX, dtype=np.int64)
 _LUT[1:151] = np.arange(150)
+_VALID = np.zeros(256, dtype=bool)
+_VALID[:151] = True  # 0 (other, ignored) .. 150; anything else (a 16-bit or another dataset's mask) is refused
 
 
 class ADE20K(SegmentationDataset):
@@ -61,8 +63,10 @@ class ADE20K(SegmentationDataset):
         if not base.is_dir():
             raise missing("ade20k", "dataset folder", base)
         self.root = base
+        self.label_lut, self.valid_labels = _LUT, _VALID
         self.images: list[Path] = []
         self.masks: list[Path] = []
+        self.listing_problems: list[tuple[str, Path, str]] = []
         for sub in SPLIT_FOLDERS[split]:
             image_dir, mask_dir = base / "images" / sub, base / "annotations" / sub
             for folder, what in ((image_dir, "image folder"), (mask_dir, "annotation folder")):
@@ -72,12 +76,14 @@ class ADE20K(SegmentationDataset):
             if not images:
                 raise missing("ade20k", "images (*.jpg)", image_dir)
             masks = [mask_dir / (p.stem + ".png") for p in images]
-            absent = [m for m in masks if not m.is_file()]
-            if absent:
-                shown = ", ".join(str(m) for m in absent[:3])
-                raise missing("ade20k", f"{len(absent)} annotation file(s), e.g.", shown)
-            self.images += images
-            self.masks += masks
+            present = [m.is_file() for m in masks]
+            if not any(present):
+                raise missing("ade20k", f"every one of the {len(masks)} annotation files (the first)", masks[0])
+            # an image without its annotation is left out and named by the up-front check (fastfcn.data.check)
+            self.listing_problems += [("image without a mask", image, f"expected {mask}")
+                                      for image, mask, ok in zip(images, masks, present, strict=True) if not ok]
+            self.images += [image for image, ok in zip(images, present, strict=True) if ok]
+            self.masks += [mask for mask, ok in zip(masks, present, strict=True) if ok]
         if max_images is not None:
             self.images, self.masks = self.images[:max_images], self.masks[:max_images]
 

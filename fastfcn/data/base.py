@@ -52,6 +52,13 @@ class SegmentationDataset(Dataset):
         """The untransformed pair for ``0 <= index < len(self)``."""
         raise NotImplementedError
 
+    def exclude(self, indices: set[int]) -> None:
+        """Leave out the pairs at ``indices`` (an on-disk dataset's bad pairs, ``--skip-bad``)."""
+        for attribute in ("images", "masks", "ids"):
+            files = getattr(self, attribute, None)
+            if files is not None:
+                setattr(self, attribute, [f for i, f in enumerate(files) if i not in indices])
+
     def __getitem__(self, index: int) -> tuple[Tensor, Tensor]:
         n = len(self)
         if index < 0:

@@ -13,6 +13,7 @@ decoding it (a 291 KB PNG can hold 10000 x 10000 pixels), in place of Pillow's d
 from __future__ import annotations
 
 import contextlib
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -95,6 +96,10 @@ def read_rgb(path: str | Path, exif_orientation: bool = True, max_pixels: int | 
         if max_pixels and width * height > max_pixels:
             raise ImageTooLargeError(f"the image is {width} x {height} = {width * height} pixels, above the limit "
                                      f"of {max_pixels} pixels")
+        frames = getattr(im, "n_frames", 1)
+        if frames > 1:  # Pillow opens the first page/frame; the others would be dropped without a word
+            warnings.warn(f"{path} holds {frames} frames (a multi-page TIFF or an animated image); only the first "
+                          "is read: save the page you mean as an image of its own", stacklevel=2)
         im.load()
         if exif_orientation:
             try:  # in place: without an orientation tag exif_transpose would return a copy of every pixel

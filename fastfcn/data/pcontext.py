@@ -64,20 +64,34 @@ class PascalContext(SegmentationDataset):
         self.ids = ids
         self.images = [image_dir / f"{i}.jpg" for i in ids]
         self.masks = [mask_dir / f"{i}.png" for i in ids]
-        for files, what in ((self.images, "image(s)"), (self.masks, "label PNG(s)")):
-            absent = [p for p in files if not p.is_file()]
-            if absent:
-                shown = ", ".join(str(p) for p in absent[:3])
-                raise missing(self.name, f"{len(absent)} {what} listed in the split file, e.g.", shown)
+        # a listed pair with a file missing is left out and named by the up-front check (fastfcn.data.check);
+        # with none present the dataset was not extracted or prepared: say how to get it
+        self.listing_problems: list[tuple[str, Path, str]] = []
+        for image, mask in zip(self.images, self.masks, strict=True):
+            if not image.is_file():
+                self.listing_problems.append(("missing image", image, "listed in the split file"))
+            elif not mask.is_file():
+                self.listing_problems.append(("missing mask", mask, "listed in the split file; "
+                                              "data/prepare_pcontext.py writes it"))
+        if ids and len(self.listing_problems) == len(ids):
+            raise missing(self.name, f"every one of the {len(ids)} image/label pairs listed in the split file "
+                          "(the first)", self.listing_problems[0][1])
+        kept = [i for i, (image, mask) in enumerate(zip(self.images, self.masks, strict=True))
+                if image.is_file() and mask.is_file()]
+        self.ids = [ids[i] for i in kept]
+        self.images, self.masks = [self.images[i] for i in kept], [self.masks[i] for i in kept]
         lut = np.full(256, IGNORE_INDEX, dtype=np.int64)
         if background:
             lut[:60] = np.arange(60)
         else:
             lut[1:60] = np.arange(59)
-        self._lut = lut
+        self._lut = self.label_lut = lut
+        # the prepared PNGs hold 0 (background) .. 59; raw Pascal Context ids (up to 458) are refused by the check
+        self.valid_labels = np.zeros(256, dtype=bool)
+        self.valid_labels[:60] = True
 
     def __len__(self) -> int:
-        return len(self.ids)
+        return len(self.images)
 
     def load(self, index: int) -> tuple[Tensor, Tensor]:
         return read_pair(self.images[index], self.masks[index], self._lut)

@@ -10,6 +10,7 @@ and the fast inference path.
 * :mod:`~fastfcn.inference.fast_path` -- :func:`optimize`: a model in a faster variant or another runtime
 * :mod:`~fastfcn.inference.runtimes` -- the ONNX graph, ONNX Runtime and OpenVINO (the ``deploy`` extra)
 * :mod:`~fastfcn.inference.export` -- ``fastfcn export``: the graph checked before it is written
+* :mod:`~fastfcn.inference.graphs` -- which graph ``predict``/``eval`` run: ``--onnx`` checked, or the cache's
 """
 
 from .evaluate import (

@@ -21,7 +21,9 @@ input is shrunk and the probabilities are resized back a band of rows at a time
 (:mod:`~fastfcn.inference.resize`) and each band is reduced to its argmax, so memory does not grow with
 classes x pixels; the probabilities then agree with :func:`predict_probs` to float rounding.
 
-A non-finite value (NaN, inf) in a float input image or in the class probabilities (an input far outside
+A float input image whose values reach far outside the normalised range (0..255 pixel values passed as
+float) gives an :class:`UnnormalisedImageWarning` that says how to pass it. A non-finite value (NaN, inf)
+in a float input image or in the class probabilities (an input far outside
 the normalised range, or weights that diverged) makes every label meaningless (class 0): it is reported
 as a :class:`NonFiniteWarning`.
 """
@@ -46,13 +48,22 @@ from .resize import BilinearRows
 from .windows import MODES, image_probs, segment_logits, sliding_windows
 
 __all__ = ["MS_SCALES", "MODES", "evaluate", "predict_probs", "predict_labels", "sliding_windows", "segment_logits",
-           "NonFiniteWarning", "collect_nonfinite", "PREDICT_BYTES", "EVAL_BYTES"]
+           "NonFiniteWarning", "UnnormalisedImageWarning", "collect_nonfinite", "PREDICT_BYTES", "EVAL_BYTES"]
 
 MS_SCALES = (0.5, 0.75, 1.0, 1.25, 1.5, 1.75)
 # full-resolution probability stacks up to this size are computed as predict_probs does (exact labels)
 PREDICT_BYTES = 256 * 2**20
 EVAL_BYTES = 2 * 2**30  # evaluation: up to 3.5 M pixels at 150 classes stay on the exact path
 BAND_BYTES = 32 * 2**20  # working memory of one band of rows on the banded path
+
+
+# |(pixel - MEAN) / STD| of a normalised image stays below 2.7 and randn test inputs rarely pass 6; 0..255
+# pixel values passed as float reach 10 unless the whole image is nearly black
+NORMALISED_BOUND = 10.0
+
+
+class UnnormalisedImageWarning(UserWarning):
+    """A float image whose values lie far outside the normalised range: 0..255 pixels passed as float."""
 
 
 class NonFiniteWarning(RuntimeWarning):
@@ -108,6 +119,11 @@ def _check_image(model: nn.Module, image: Tensor) -> Tensor:
         warnings.warn(f"the input image holds {bad} non-finite value(s) (NaN/inf) of {image.numel()}; the network "
                       "spreads them over the whole image, so its labels are meaningless: fix or replace those pixels",
                       NonFiniteWarning, stacklevel=3)
+    elif (peak := float(image.abs().amax())) > NORMALISED_BOUND:
+        warnings.warn(f"the float image's values reach {peak:.4g}, far outside the normalised range (about "
+                      "-2.1..2.7): 0..255 pixel values passed as float give meaningless labels; pass "
+                      "image.to(torch.uint8) (normalised for you) or fastfcn.data.transforms.normalize(image)",
+                      UnnormalisedImageWarning, stacklevel=3)
     dtype = _model_dtype(model)
     return image if image.dtype == dtype else image.to(dtype)
 
@@ -273,7 +289,11 @@ def evaluate(model: nn.Module, dataset: Any, scales: Sequence[float] = (1.0,), f
     import torch.distributed as dist
 
     rank, world = (dist.get_rank(), dist.get_world_size()) if dist.is_available() and dist.is_initialized() else (0, 1)
+    if limit is not None and limit < 1:
+        raise ValueError(f"limit (the number of images to evaluate) must be at least 1, got {limit}")
     n = len(dataset) if limit is None else min(limit, len(dataset))
+    if n == 0:  # metrics of no pixels would be 0/0 = NaN: say so instead
+        raise ValueError("the dataset has no images: nothing to evaluate")
     classes = list(getattr(dataset, "classes", []) or []) or None
     num_classes = _unwrap(model).config["num_classes"] if hasattr(_unwrap(model), "config") else dataset.num_classes
     metric = SegmentationMetric(num_classes, classes, ignore_index=getattr(dataset, "ignore_index", IGNORE_INDEX),

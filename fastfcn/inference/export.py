@@ -3,7 +3,8 @@
 The graph (:func:`fastfcn.inference.runtimes.export_onnx`: main output only, free batch, height and
 width) is run by ONNX Runtime on procedural validation scenes, square and not, beside our eager model;
 the largest difference of the logits and the share of labels that agree are reported, and an export
-outside the tolerances is not written.
+outside the tolerances is not written. The graph records the checkpoint's digest and model configuration
+(ONNX ``metadata_props``), which ``predict``/``eval --onnx`` check before running it.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import torch
 
 from ..checkpoint import model_from_checkpoint
 from ..data.procedural import validation_scenes
-from .runtimes import MainOutput, OnnxRuntimeModel, export_onnx, require
+from .runtimes import MainOutput, OnnxRuntimeModel, export_onnx, graph_metadata, require
 
 __all__ = ["MAX_ABS_DIFF", "MIN_AGREEMENT", "check_export", "export_checkpoint"]
 
@@ -61,7 +62,7 @@ def export_checkpoint(checkpoint: str | Path, out: str | Path, images: int = 3, 
     size = size or (ckpt.get("train_config") or {}).get("image_size") or 256
     start = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="fastfcn-export-", dir=out.parent) as tmp:
-        trial = export_onnx(model, Path(tmp) / "model.onnx")
+        trial = export_onnx(model, Path(tmp) / "model.onnx", metadata=graph_metadata(checkpoint, model))
         seconds = time.perf_counter() - start
         report = check_export(model, trial, images=images, size=size)
         report.update({"export_s": seconds, "max_abs_diff_allowed": max_abs_diff, "min_agreement": min_agreement,

@@ -20,8 +20,9 @@
   later gets ``_2``, ``_3``, ... after its file name (``photo.jpg_2_mask.png``).
 * ``NAME_mask.png`` is a palette PNG: its pixel values are the class ids (so it is the label map) and
   its palette gives every class its colour. ``NAME_overlay.png`` blends those colours over the image.
-  Files are written atomically (temporary file + rename); an image whose overlay cannot be written
-  leaves no mask behind either.
+  Files are written atomically (temporary file + rename), the two of an image together: both are
+  written completely before either replaces a file, so an image whose overlay cannot be written (a full
+  disk) leaves a previous run's mask and overlay of it as they were, and no new mask.
 * A file that cannot be read, is too large, fails while it is segmented (e.g. out of memory) or cannot be
   written, a broken symbolic link, a special file or an unreadable folder is reported on stderr with its
   name; the others are still processed, and the result lists the failures (the command exits non-zero).
@@ -32,18 +33,20 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Iterable, Sequence
+import tempfile
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 import torch
 from PIL import Image
 
 from ..data.images import DEFAULT_MAX_PIXELS, ImageTooLargeError, image_extensions, read_rgb
-from ..utils.io import atomic_write
+from ..utils.io import atomic_write, atomic_write_all
 from .evaluate import PREDICT_BYTES, collect_nonfinite
+from .graphs import cached_onnx, engine_for
 
 __all__ = ["collect_inputs", "overlay", "save_png", "Predictor", "predict_files", "PredictResult",
            "output_paths", "cached_onnx", "engine_for"]
@@ -182,6 +185,7 @@ class Predictor:
         self.crop_size = crop_size or train_config.get("crop_size") or 480
         self.num_classes = int(self.model.config["num_classes"])
         self.classes = ckpt.get("classes")
+        self.colours = ckpt.get("palette")  # the dataset's own class colours (classes.txt, Cityscapes), if any
         self.max_bytes = max_bytes
         self.mode = mode
         self.scales = MS_SCALES if multi_scale else (1.0,)
@@ -214,37 +218,11 @@ class Predictor:
         return labels.cpu().numpy()
 
 
-def engine_for(model: torch.nn.Module, checkpoint: str | Path, variant: str,
-               onnx_path: str | Path | None = None) -> torch.nn.Module:
-    """``model`` (loaded from ``checkpoint``) run as ``variant``; another runtime runs ``onnx_path`` or the
-    checkpoint's graph from the cache (:func:`cached_onnx`)."""
-    from .fast_path import optimize, parse_variant
+def _palette_table(num_classes: int, colours: Any = None) -> np.ndarray:
+    """The checkpoint's own class colours where it has one for every class, else the default palette."""
+    from ..data.palette import class_colours
 
-    if parse_variant(variant, str(next(model.parameters()).device))["runtime"] != "torch" and onnx_path is None:
-        onnx_path = cached_onnx(checkpoint, model)
-    return optimize(model, variant, onnx_path=onnx_path)
-
-
-def cached_onnx(checkpoint: str | Path, model: torch.nn.Module) -> Path:
-    """The exported graph of ``checkpoint`` in the cache folder, exported now if it is not there yet
-    (the name holds the checkpoint's digest and the versions that made it, so a changed file or an
-    upgrade exports again)."""
-    from ..utils.cache import cache_dir, file_digest
-    from .runtimes import EXPORT_VERSION, export_onnx
-
-    name = f"{file_digest(checkpoint)}-export{EXPORT_VERSION}-torch{torch.__version__.split('+')[0]}.onnx"
-    path = cache_dir("onnx") / name
-    if not path.is_file():
-        print(f"fastfcn: exporting {checkpoint} to ONNX once (seconds; a minute on a slow CPU), kept as {path}",
-              file=sys.stderr)
-        export_onnx(model, path)
-    return path
-
-
-def _palette_table(num_classes: int) -> np.ndarray:
-    from ..data import palette
-
-    return palette(num_classes)
+    return class_colours(num_classes, colours)
 
 
 def _mask_image(labels: np.ndarray, table: np.ndarray) -> Image.Image:
@@ -295,24 +273,23 @@ def _reason(exc: BaseException) -> str:
     return text[:200]
 
 
-def _write(path: Path, image: Image.Image) -> Path:
-    try:
-        return save_png(image, path)
-    except OSError as exc:
-        raise OSError(f"cannot write {path} ({_reason(exc)})") from None
+def _png(image: Callable[[], Image.Image]) -> Callable[[BinaryIO], None]:
+    return lambda f: image().save(f, format="PNG")
 
 
 def _segment_one(predictor: Predictor, rgb: np.ndarray, table: np.ndarray, alpha: float,
                  mask_path: Path, overlay_path: Path) -> list[Path]:
     labels = predictor.labels(rgb)
-    written = [_write(mask_path, _mask_image(labels, table))]
+    # the two images are made while they are written (never both in memory) and renamed together only once
+    # both are complete: a failed write (a full disk) leaves a previous run's mask and overlay as they were
+    mask = _png(lambda: _mask_image(labels, table))
+    blended = _png(lambda: _banded_rgb(rgb.shape, lambda top, bottom: overlay(rgb[top:bottom],
+                                                                              table[labels[top:bottom]], alpha)))
     try:
-        blended = _banded_rgb(rgb.shape, lambda top, bottom: overlay(rgb[top:bottom], table[labels[top:bottom]], alpha))
-        written.append(_write(overlay_path, blended))
-    except BaseException:
-        mask_path.unlink(missing_ok=True)
-        raise
-    return written
+        return atomic_write_all([(mask_path, mask), (overlay_path, blended)])
+    except OSError as exc:
+        raise OSError(f"cannot write {mask_path} and {overlay_path.name} ({_reason(exc)}); the previous ones, "
+                      "if any, are unchanged") from None
 
 
 def _check_out_dir(out_dir: Path) -> None:
@@ -322,6 +299,18 @@ def _check_out_dir(out_dir: Path) -> None:
     for parent in out_dir.absolute().parents:
         if parent.exists() and not parent.is_dir():
             raise ValueError(f"cannot create the output folder {out_dir}: {parent} is a file")
+
+
+def _check_writable(out_dir: Path) -> None:
+    """Create ``out_dir`` and write a file into it now, before any image is segmented: a read-only or
+    unwritable folder is one line at the start, not one failure per image after all the work."""
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=out_dir, prefix=".fastfcn-write-check-"):
+            pass
+    except OSError as exc:
+        raise OSError(exc.errno, f"cannot write into the output folder ({exc.strerror or exc}); choose another "
+                      "--out", str(out_dir)) from None
 
 
 def predict_files(inputs: Iterable[str | Path], checkpoint: str | Path, out_dir: str | Path, device: str = "auto",
@@ -345,10 +334,11 @@ def predict_files(inputs: Iterable[str | Path], checkpoint: str | Path, out_dir:
         print(f"fastfcn predict: {path}: {reason}; skipped", file=sys.stderr)
     if not files:
         return result
+    _check_writable(out_dir)
     predictor = predictor or Predictor(checkpoint, device=device, multi_scale=multi_scale, **settings)
     if progress or predictor.reduced:  # reduced precision is always said
         print(f"fastfcn predict: {predictor.describe()}", file=sys.stderr)
-    table = _palette_table(predictor.num_classes)
+    table = _palette_table(predictor.num_classes, getattr(predictor, "colours", None))
     bar = None
     if progress and len(files) > 1:
         from tqdm.auto import tqdm

@@ -13,9 +13,11 @@ from __future__ import annotations
 import copy
 import importlib
 import io
+import json
 import os
 import tempfile
 import warnings
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -23,15 +25,18 @@ import torch
 from torch import Tensor, nn
 
 from ..models import FastFCN
+from ..utils.cache import file_digest
 from ..utils.io import atomic_write
 
 __all__ = ["DEPLOY_EXTRA", "RUNTIMES", "MissingExtraError", "require", "available", "MainOutput", "export_onnx",
-           "OnnxRuntimeModel", "OpenVinoModel"]
+           "graph_metadata", "check_graph", "OnnxRuntimeModel", "OpenVinoModel"]
 
 DEPLOY_EXTRA = "pip install -e '.[deploy]' (in a checkout of the book) or pip install onnx onnxscript onnxruntime openvino"
 RUNTIMES = ("onnxruntime", "openvino")
 OPSET = 17
-EXPORT_VERSION = 1  # raise when export_onnx writes a different graph: cached exports are then made again
+EXPORT_VERSION = 2  # raise when export_onnx writes a different graph: cached exports are then made again
+# what a graph records of the checkpoint it was exported from (ONNX metadata_props), checked before it is run
+DIGEST_KEY, CONFIG_KEY = "fastfcn.checkpoint_digest", "fastfcn.model_config"
 
 
 class MissingExtraError(ImportError, RuntimeError):
@@ -71,10 +76,12 @@ class MainOutput(nn.Module):
         return self.model(image)["out"]
 
 
-def export_onnx(model: nn.Module, path: str | Path, example_size: int = 96) -> Path:
+def export_onnx(model: nn.Module, path: str | Path, example_size: int = 96,
+                metadata: Mapping[str, str] | None = None) -> Path:
     """Write ``model``'s main output as an ONNX graph (one file, weights inside) with free batch, height
     and width (at least 33 pixels a side: C5, at 1/32, needs two rows and columns to interpolate); written
-    atomically. The caller's model is not changed (a CPU copy is exported).
+    atomically. The caller's model is not changed (a CPU copy is exported). ``metadata``: stored in the
+    graph's ``metadata_props`` (:func:`graph_metadata`: the checkpoint it comes from).
 
     The exporter is torch's TorchScript-based one: on these networks it writes the same graph as the
     ``torch.export``-based exporter in a few seconds instead of a minute or more (measured on a 2-core CPU,
@@ -91,7 +98,64 @@ def export_onnx(model: nn.Module, path: str | Path, example_size: int = 96) -> P
                           output_names=["logits"], dynamic_axes={"image": free, "logits": free},
                           do_constant_folding=True)
     data = buffer.getvalue()
+    if metadata:
+        import onnx
+
+        graph = onnx.load_from_string(data)
+        onnx.helper.set_model_props(graph, dict(metadata))
+        data = graph.SerializeToString()
     return atomic_write(path, lambda f: f.write(data))
+
+
+def graph_metadata(checkpoint: str | Path, model: nn.Module) -> dict[str, str]:
+    """What an exported graph records of its checkpoint: the file's digest and the model configuration."""
+    config = getattr(model, "config", None) or {}
+    return {DIGEST_KEY: file_digest(checkpoint), CONFIG_KEY: json.dumps(config, sort_keys=True, default=str)}
+
+
+def _describe_config(config: Mapping[str, Any]) -> str:
+    return (f"{config.get('head', '?')} head, {config.get('backbone', '?')}, {config.get('upsampling', '?')}, "
+            f"{config.get('num_classes', '?')} classes")
+
+
+def _read_graph_props(path: Path) -> dict[str, str]:
+    """The graph's metadata; ``ValueError`` (one line) when ``path`` is not an ONNX graph."""
+    onnx = require("onnx", "checking an ONNX graph")
+    try:
+        graph = onnx.load(str(path), load_external_data=False)
+    except Exception as exc:  # protobuf's DecodeError and onnx's own errors have no common base
+        raise ValueError(f"{path} is not an ONNX graph ({type(exc).__name__}); give the file written by "
+                         "`fastfcn export CKPT OUT.onnx`") from None
+    if not len(graph.graph.node):
+        raise ValueError(f"{path} is not an ONNX graph (it holds no operations); give the file written by "
+                         "`fastfcn export CKPT OUT.onnx`")
+    return {p.key: p.value for p in graph.metadata_props}
+
+
+def check_graph(onnx_path: str | Path, checkpoint: str | Path, config: Mapping[str, Any]) -> None:
+    """Refuse (``ValueError``, one line) a graph that was not exported from ``checkpoint`` (whose model has
+    ``config``): another model, an older training in the same file, a graph without our record, or a
+    file that is not an ONNX graph."""
+    path = Path(onnx_path)
+    if not path.is_file():
+        raise FileNotFoundError(f"ONNX file {path} not found: write one with `fastfcn export CKPT OUT.onnx`")
+    props = _read_graph_props(path)
+    again = f"export it again: fastfcn export {checkpoint} {path} --overwrite (or drop --onnx)"
+    if DIGEST_KEY not in props or CONFIG_KEY not in props:
+        raise ValueError(f"{path} does not record which checkpoint it was exported from (an older fastfcn "
+                         f"export, or another tool's graph), so it cannot be checked against {checkpoint}; {again}")
+    try:
+        stored = json.loads(props[CONFIG_KEY])
+    except json.JSONDecodeError:
+        stored = {}
+    ours = json.loads(json.dumps(dict(config), sort_keys=True, default=str))
+    if stored != ours:
+        raise ValueError(f"{path} is a graph of another model ({_describe_config(stored)}) than {checkpoint} "
+                         f"({_describe_config(ours)}); {again}")
+    digest = file_digest(checkpoint)
+    if props[DIGEST_KEY] != digest:
+        raise ValueError(f"{path} was exported from another version of {checkpoint} (checkpoint digest "
+                         f"{props[DIGEST_KEY]}, the file now: {digest}; retrained?); {again}")
 
 
 def _onnx_file(model: nn.Module, onnx_path: str | Path | None) -> tuple[Path, tempfile.TemporaryDirectory | None]:

@@ -80,8 +80,11 @@ def _boundary(mask: Tensor) -> Tensor:
 def boundary_band(masks: Tensor, width: int) -> Tensor:
     """``[N, H, W]`` bool: pixels within ``width`` pixels (chessboard distance) of a label boundary."""
     edge = _boundary(masks).float()[:, None]
-    band = F.max_pool2d(edge, 2 * width + 1, stride=1, padding=width) if width > 0 else edge
-    return band[:, 0].bool()
+    if width > 0:   # a square max filter is a max over rows of a max over columns: 2k instead of k*k per pixel
+        k = 2 * width + 1
+        edge = F.max_pool2d(edge, (k, 1), stride=1, padding=(width, 0))
+        edge = F.max_pool2d(edge, (1, k), stride=1, padding=(0, width))
+    return edge[:, 0].bool()
 
 
 def trimap_accuracy(preds: Tensor, masks: Tensor, widths: Sequence[int]) -> dict[int, float]:
@@ -98,19 +101,26 @@ def connected_components(region: Tensor, max_iter: int = 100_000) -> Tensor:
     """4-connected components of bool maps ``[..., H, W]``: ids ``1..K`` per map (0 outside), by first pixel.
 
     Label propagation: every pixel of a region takes the largest index among itself and its four
-    neighbours until nothing changes (as many steps as the longest path inside a component).
+    neighbours until nothing changes. After each step a pixel also takes the label of the pixel its
+    label names (pointer jumping): labels only move within a component, so the fixed point is the same,
+    reached in far fewer steps than the longest path inside a component.
     """
     shape = region.shape
     h, w = shape[-2:]
     maps = region.reshape(-1, 1, h, w)
-    inside = maps.to(torch.float64)
+    # float32 holds every index exactly up to 2**24 pixels (twice as fast as float64 in max_pool2d)
+    dtype = torch.float32 if h * w <= 2**24 else torch.float64
+    inside = maps.to(dtype)
     # indices from the top left get the largest values, so a component is named after its first pixel
-    idx = torch.arange(h * w, 0, -1, dtype=torch.float64).view(1, 1, h, w)
+    idx = torch.arange(h * w, 0, -1, dtype=dtype).view(1, 1, h, w)
     lab = idx * inside
     for _ in range(max_iter):
         rows = F.max_pool2d(lab, (1, 3), stride=1, padding=(0, 1))
         cols = F.max_pool2d(lab, (3, 1), stride=1, padding=(1, 0))
         new = torch.maximum(rows, cols) * inside
+        flat = new.view(new.shape[0], -1)
+        owner = (h * w - flat).clamp(max=h * w - 1).long()     # the pixel whose own index is the label
+        new = torch.maximum(flat, torch.gather(flat, 1, owner) * (flat > 0)).view_as(new)
         if torch.equal(new, lab):
             break
         lab = new

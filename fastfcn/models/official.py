@@ -23,7 +23,7 @@ from .fastfcn import FastFCN, build_model
 from .resnet import BACKBONES
 
 __all__ = ["convert_official_state_dict", "load_official", "read_official_checkpoint", "OfficialCheckpointError",
-           "CheckpointReadError", "load_tensor_file"]
+           "CheckpointReadError", "load_tensor_file", "official_architecture"]
 
 
 class OfficialCheckpointError(RuntimeError):
@@ -294,3 +294,17 @@ def _refuse_unfit_shapes(converted: Mapping[str, Tensor], ours: Mapping[str, Ten
             f"the checkpoint has {found} classes but num_classes={num_classes}; pass num_classes={found}"
         )
     raise OfficialCheckpointError("shape mismatch (key, checkpoint, model): " + "; ".join(map(str, bad[:8])))
+
+
+def official_architecture(state: Mapping[str, Tensor]) -> dict[str, Any]:
+    """What a bare official ``state_dict`` (official key names) was trained as: ``head`` (None when no head is
+    recognised), ``upsampling``, and where they can be read, ``backbone`` (our name) and ``jpu_width``."""
+    found = _checkpoint_head(state)
+    arch: dict[str, Any] = {"head": found[0] if found else None,
+                            "upsampling": "jpu" if any(k.startswith("jpu.") for k in state) else "none"}
+    backbone = _checkpoint_backbone(state)
+    if backbone is not None:
+        arch["backbone"] = backbone
+    if "jpu.conv5.0.weight" in state:
+        arch["jpu_width"] = int(state["jpu.conv5.0.weight"].shape[0])
+    return arch

@@ -25,25 +25,35 @@ DATASET_DEFAULTS: dict[str, dict[str, Any]] = {
                "backbone": "resnet50", "jpu_width": 512, "eval_every": 0, "workers": 8},
 }
 DATASET_DEFAULTS["pcontext60"] = dict(DATASET_DEFAULTS["pcontext"])
+# your own data (fine-tuned from a checkpoint, usually): the Pascal Context recipe, fewer epochs, a val pass
+# every 5. Cityscapes: the ADE20K recipe with larger crops of images scaled to a 1024 long side.
+DATASET_DEFAULTS["folder"] = {**DATASET_DEFAULTS["pcontext"], "epochs": 50, "eval_every": 5}
+DATASET_DEFAULTS["cityscapes"] = {**DATASET_DEFAULTS["ade20k"], "epochs": 240, "batch_size": 8, "crop_size": 768,
+                                  "base_size": 1024}
 PROCEDURAL_IMAGE_SIZE = 128
 REFERENCE_BATCH = 16
 
 # Fields that may differ between a run and its resumption (they do not change the result).
 # amp, amp_dtype and channels_last change the rounding, not what is learned: a run may resume with others.
 RUNTIME_FIELDS = frozenset({"root", "out_dir", "device", "amp", "amp_dtype", "channels_last", "workers", "log_every",
-                            "progress", "stop_after_epochs", "eval_every", "eval_limit", "overwrite"})
+                            "progress", "stop_after_epochs", "eval_every", "eval_limit", "overwrite",
+                            # init: the starting weights of a new run (a resumed one has its own); skip_bad: a
+                            # resumption checks the data again and may leave out other pairs
+                            "init", "skip_bad"})
+# Fields added after checkpoints were written without them: a stored setting may lack them (None = the default)
+LATER_FIELDS = frozenset({"ignore_value", "val_fraction"})
 AMP_DTYPES = ("fp16", "bf16")
 
 # The allowed values of the numeric fields (None, where a field allows it, means "the default").
 # Integers: the smallest value. Crops and images below 8 pixels break the network's resizing.
 INT_MINIMUM = {"image_size": 8, "num_images": 1, "jpu_width": 1, "num_classes": 1, "epochs": 1, "iterations": 1,
                "batch_size": 1, "crop_size": 8, "base_size": 8, "workers": 0, "seed": 0, "log_every": 1,
-               "eval_every": 0, "eval_limit": 1, "stop_after_epochs": 1}
+               "eval_every": 0, "eval_limit": 1, "stop_after_epochs": 1, "ignore_value": 0}
 # Floats: (lowest, lowest allowed?, highest or None, highest allowed?); every value must be finite.
 FLOAT_RANGE = {"aux_weight": (0.0, True, None, False), "se_weight": (0.0, True, None, False),
                "lr": (0.0, False, None, False), "momentum": (0.0, True, 1.0, False),
                "weight_decay": (0.0, True, None, False), "power": (0.0, True, None, False),
-               "head_lr_mult": (0.0, False, None, False)}
+               "head_lr_mult": (0.0, False, None, False), "val_fraction": (0.0, False, 1.0, False)}
 MAX_SEED = 2**63 - 1
 
 
@@ -75,7 +85,7 @@ def _check_fields(c: TrainConfig) -> None:
             raise ConfigError(key, requirement, value)
     for key, (lo, lo_ok, hi, hi_ok) in FLOAT_RANGE.items():
         value = getattr(c, key)
-        if value is None and key in ("aux_weight", "se_weight", "lr"):
+        if value is None and key in ("aux_weight", "se_weight", "lr", "val_fraction"):
             continue
         ok = (isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
               and (value >= lo if lo_ok else value > lo)
@@ -133,6 +143,10 @@ class TrainConfig:
     stop_after_epochs: int | None = None  # leave after N epochs of this invocation (resume later)
     progress: bool = True
     overwrite: bool = False
+    ignore_value: int | None = None      # folder only: the mask value of ignored pixels (255)
+    val_fraction: float | None = None    # folder only: the share of the pairs for val without images/val (0.2)
+    skip_bad: bool = False               # leave out the pairs the up-front data check refuses (else: stop)
+    init: str | None = None              # a new run starts from this checkpoint's weights where their shapes fit
     extra: dict[str, Any] = field(default_factory=dict)  # free-form notes stored with the run
 
     def __post_init__(self) -> None:
@@ -151,6 +165,8 @@ class TrainConfig:
             c.base_size = c.image_size if c.base_size is None else c.base_size
         elif c.image_size is not None or c.num_images is not None:
             raise ValueError("image_size and num_images apply to the procedural dataset only")
+        if c.dataset != "folder" and (c.ignore_value is not None or c.val_fraction is not None):
+            raise ValueError("ignore_value and val_fraction apply to the folder dataset only")
         for key in ("backbone", "jpu_width", "epochs", "batch_size", "crop_size", "base_size", "eval_every",
                     "workers"):
             if getattr(c, key) is None:
@@ -203,7 +219,7 @@ def check_stored_config(stored: Any, source: str | Path) -> dict[str, Any]:
         raise ValueError(f"{source}: its training settings hold the unknown option {unknown[0]!r}"
                          f"{f' (and {len(unknown) - 1} more)' if len(unknown) > 1 else ''}, written by another "
                          f"version of fastfcn; cannot resume it with this one, start a new run")
-    missing = sorted(known - set(stored) - RUNTIME_FIELDS - {"extra"})
+    missing = sorted(known - set(stored) - RUNTIME_FIELDS - LATER_FIELDS - {"extra"})
     if missing:
         raise ValueError(f"{source}: its training settings lack the option {missing[0]!r}"
                          f"{f' (and {len(missing) - 1} more)' if len(missing) > 1 else ''}, written by another "

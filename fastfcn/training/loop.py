@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 import time
 import warnings
 from collections.abc import Iterator
@@ -49,8 +50,10 @@ from torch import nn
 from ..data.base import IGNORE_INDEX
 from ..utils.io import atomic_write_text, pause_point
 from .config import DATASET_DEFAULTS, RUNTIME_FIELDS, TrainConfig
+from .datasets import checked_datasets, training_datasets
 from .distributed import DistContext, setup_distributed
 from .lock import RunLock, remove_stale_temp_files
+from .losses import unlabelled_batch
 from .precision import mixed_precision
 from .resume import checkpoint_to_resume, refuse_other_settings
 from .rng import epoch_seed, rng_state, seed_all, seed_worker, set_rng_state
@@ -67,22 +70,6 @@ STATE_FILES = ("last.pth", "log.jsonl", "steps.jsonl", "config.json")
 
 class NonFiniteLossError(RuntimeError):
     """The loss (or the weights) became NaN or infinite; the message says where."""
-
-
-def _datasets(cfg: TrainConfig, with_val: bool) -> tuple[Any, Any]:
-    from ..data import build_dataset
-    from ..data.transforms import EvalTransform, TrainTransform
-
-    kwargs: dict[str, Any] = {"image_size": cfg.image_size} if cfg.dataset == "procedural" else {}
-    train_kwargs = dict(kwargs)
-    if cfg.dataset == "procedural" and cfg.num_images is not None:
-        train_kwargs["num_images"] = cfg.num_images
-    transform = TrainTransform(cfg.crop_size, scale_range=tuple(cfg.scale_range), base_size=cfg.base_size, flip=True)
-    train_set = build_dataset(cfg.dataset, split=cfg.split, root=cfg.root, transform=transform, **train_kwargs)
-    val_set = None
-    if with_val:
-        val_set = build_dataset(cfg.dataset, split=cfg.val_split, root=cfg.root, transform=EvalTransform(), **kwargs)
-    return train_set, val_set
 
 
 @contextmanager
@@ -109,7 +96,8 @@ def _message(text: str, enabled: bool) -> None:
 class _Run:
     """One invocation of :func:`train`: set-up in ``__init__``, then :meth:`run`."""
 
-    def __init__(self, config: TrainConfig, resume: bool | str | Path, ctx: DistContext, device: str) -> None:
+    def __init__(self, config: TrainConfig, resume: bool | str | Path, ctx: DistContext, device: str,
+                 datasets: tuple[Any, Any] | None = None) -> None:
         self.ctx, self.device = ctx, device
         self._choose_precision(config)
         pre = config.resolved()
@@ -117,11 +105,13 @@ class _Run:
         self.ckpt_path = self.out_dir / "last.pth"
         ckpt, resume_path = checkpoint_to_resume(resume, self.ckpt_path, config.overwrite, ctx.is_main)
         seed_all(pre.seed)  # the same initial weights in every process
-        self.train_set, self.val_set = _datasets(pre, with_val=pre.eval_every > 0)
+        self.train_set, self.val_set = datasets or training_datasets(pre, with_val=pre.eval_every > 0)
         self.cfg = pre.resolved(num_classes=self.train_set.num_classes)
         if ckpt is not None:
             refuse_other_settings(ckpt, self.cfg.to_dict(), resume_path)
         self._build_model()
+        if self.cfg.init and ckpt is None:  # a resumed run continues its own weights
+            self._warm_start()
         self._plan_iterations()
         self.start_epoch, self.iteration = 0, 0
         seed_all(self.cfg.seed + ctx.rank)  # per-process augmentation and dropout
@@ -132,6 +122,8 @@ class _Run:
             self.net = nn.parallel.DistributedDataParallel(self.model,
                                                            device_ids=[ctx.local_rank] if self.cuda else None)
         self.classes = list(getattr(self.train_set, "classes", []) or []) or None
+        colours = getattr(self.train_set, "colours", None)  # predict draws the dataset's own colours
+        self.palette = [[int(v) for v in rgb] for rgb in colours] if colours is not None else None
         self._open_logs(ckpt)
         self._announce(resumed=ckpt is not None)
 
@@ -169,6 +161,16 @@ class _Run:
         # loss scaling guards fp16's narrow range; bf16 has float32's exponent and needs none
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.autocast_dtype == torch.float16 and self.cuda)
 
+    def _warm_start(self) -> None:
+        """``--init``: the checkpoint's tensors where they fit; which did and which did not is printed and kept in
+        config.json (``extra.init``) and the checkpoints' train_config."""
+        from .warm_start import init_from_checkpoint
+
+        report = init_from_checkpoint(self.model, self.cfg.init)
+        self.cfg.extra["init"] = report.to_json()
+        if self.ctx.is_main:
+            print(report.describe(), file=sys.stderr)
+
     def _plan_iterations(self) -> None:
         """The sampler, the batch per process, and the run's length in epochs and iterations."""
         from torch.utils.data import DistributedSampler
@@ -177,6 +179,10 @@ class _Run:
         if cfg.batch_size % ctx.world_size:
             raise ValueError(f"batch_size {cfg.batch_size} is not divisible by the {ctx.world_size} processes")
         self.per_rank_batch = cfg.batch_size // ctx.world_size
+        if self.per_rank_batch < 2 and cfg.head in ("psp", "aspp"):  # found here, not as torch's error in step 1
+            raise ValueError(f"batch_size {cfg.batch_size} gives one image per process, but the {cfg.head} head pools the "
+                             "whole image to one value per channel before a BatchNorm, which cannot normalise a single "
+                             f"value in training: use --batch-size {2 * ctx.world_size} or more")
         # the data order of an epoch is a function of (seed, epoch): set_epoch reseeds the sampler
         self.sampler = DistributedSampler(self.train_set, num_replicas=ctx.world_size, rank=ctx.rank, shuffle=True,
                                           seed=cfg.seed, drop_last=False)
@@ -262,11 +268,11 @@ class _Run:
         finite = torch.isfinite(loss.detach()).float()
         if self.ctx.enabled:  # every process must stop together
             dist.all_reduce(finite, op=dist.ReduceOp.MIN)
-        if finite.item() < 1:
+        if finite.item() < 1:  # a batch without a labelled pixel gives NaN whatever the learning rate
             raise NonFiniteLossError(
                 f"the loss became {loss.item()} at iteration {self.iteration + 1} (epoch {epoch + 1}, step "
-                f"{step + 1} of {steps}; lr {lr:.3g}); training stopped. The last good checkpoint is kept: "
-                f"{self.last_good}. Lower the learning rate (--lr) or check the data.")
+                f"{step + 1} of {steps}; lr {lr:.3g}); training stopped. The last good checkpoint is kept: {self.last_good}. "
+                f"{unlabelled_batch(masks, self.criterion.ignore_index) or 'Lower the learning rate (--lr) or check the data.'}")
         self.optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(loss).backward()
         self.scaler.step(self.optimizer)
@@ -334,7 +340,7 @@ class _Run:
                             scaler=self.scaler.state_dict() if self.scaler.is_enabled() else None, epoch=epoch + 1,
                             iteration=self.iteration, max_iterations=self.max_iter, rng=states,
                             train_config=self.cfg.to_dict(), dataset=self.cfg.dataset, metrics=record,
-                            epoch_log=records)
+                            epoch_log=records, palette=self.palette)
             self.records = records
             pause_point("after_checkpoint_rename")  # test-only: a kill here must not lose the epoch's record
             assert self.log is not None
@@ -379,12 +385,15 @@ def train(config: TrainConfig | None = None, resume: bool | str | Path = False) 
     config = config or TrainConfig()
     config.resolved()  # the settings' ranges, before anything touches the folder
     ctx, device = setup_distributed(config.device)
-    lock = RunLock(config.out_dir) if ctx.is_main else None
+    lock = None
     try:
-        if lock is not None:
+        # a dataset with bad pairs stops the run here, before the lock or anything else is written
+        datasets = checked_datasets(config.resolved(), ctx.is_main)
+        if ctx.is_main:
+            lock = RunLock(config.out_dir)
             lock.acquire()
             remove_stale_temp_files(config.out_dir, STATE_FILES)
-        return _Run(config, resume, ctx, device).run()
+        return _Run(config, resume, ctx, device, datasets).run()
     finally:
         if lock is not None:
             lock.release()

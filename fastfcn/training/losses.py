@@ -18,7 +18,7 @@ from torch import Tensor, nn
 
 from ..data.base import IGNORE_INDEX
 
-__all__ = ["SegmentationLoss", "class_presence", "default_aux_weight", "DEFAULT_SE_WEIGHT"]
+__all__ = ["SegmentationLoss", "class_presence", "default_aux_weight", "unlabelled_batch", "DEFAULT_SE_WEIGHT"]
 
 DEFAULT_SE_WEIGHT = 0.2
 
@@ -76,3 +76,12 @@ class SegmentationLoss(nn.Module):
     def extra_repr(self) -> str:
         return f"num_classes={self.num_classes}, aux_weight={self.aux_weight}, se_weight={self.se_weight}"
 
+
+
+def unlabelled_batch(masks: Tensor, ignore_index: int | None) -> str | None:
+    """Why a batch's loss is NaN whatever the learning rate, or None: not one pixel of it is labelled (every
+    cross-entropy averages over no pixel)."""
+    if ignore_index is None or bool((masks != ignore_index).any()):
+        return None
+    return (f"Every pixel of this batch is labelled {ignore_index} (ignored): the loss averages over no pixel, so "
+            "the learning rate is not the cause; check the masks (their values, and the ignore value of your data).")

@@ -1,4 +1,4 @@
-"""Primitives with one home each: atomic files, the device, timing, the environment stamp, the thread count.
+"""Primitives with one home each: atomic files, folder locks, the device, timing, the environment stamp, the thread count.
 
 Nothing here imports the rest of the package, so every layer (the network excepted, which needs
 none of it) can use them.

@@ -15,11 +15,11 @@ import os
 import stat
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, BinaryIO
 
-__all__ = ["atomic_write", "atomic_write_text", "atomic_save", "temp_files", "pause_point"]
+__all__ = ["atomic_write", "atomic_write_all", "atomic_write_text", "atomic_save", "temp_files", "pause_point"]
 
 PAUSE_ENV, PAUSE_MARKER_ENV = "FASTFCN_TEST_PAUSE_AT", "FASTFCN_TEST_PAUSE_MARKER"
 _pauses_seen: dict[str, int] = {}
@@ -27,7 +27,31 @@ _pauses_seen: dict[str, int] = {}
 
 def atomic_write(path: str | Path, write: Callable[[BinaryIO], None]) -> Path:
     """Call ``write(file)`` on a temporary binary file beside ``path``, then rename it over ``path``."""
-    path = Path(path)
+    return atomic_write_all([(path, write)])[0]
+
+
+def atomic_write_all(writes: Sequence[tuple[str | Path, Callable[[BinaryIO], None]]]) -> list[Path]:
+    """:func:`atomic_write` of several files that belong together (a mask and its overlay): every file is
+    written completely to its temporary file first, and only then are they renamed over their targets.
+    If any write fails, every target is left as it was (a previous run's files stay, complete)."""
+    done: list[tuple[str, Path]] = []
+    try:
+        for path, write in writes:
+            path = Path(path)
+            done.append((_write_temp(path, write), path))
+        for tmp, path in done:
+            pause_point(f"before_rename:{path.name}")
+            os.replace(tmp, path)
+    except BaseException:
+        for tmp, _ in done:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+        raise
+    return [path for _, path in done]
+
+
+def _write_temp(path: Path, write: Callable[[BinaryIO], None]) -> str:
+    """``write(file)`` into a new temporary file beside ``path``, flushed to disk; its name. Removed on error."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
@@ -37,13 +61,13 @@ def atomic_write(path: str | Path, write: Callable[[BinaryIO], None]) -> Path:
             write(f)
             f.flush()
             os.fsync(f.fileno())
-        pause_point(f"before_rename:{path.name}")
-        os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         if os.path.exists(tmp):
             os.unlink(tmp)
+        if isinstance(exc, OSError) and exc.filename is None and exc.errno:  # a failed write names no file
+            raise OSError(exc.errno, exc.strerror, str(path)) from exc
         raise
-    return path
+    return tmp
 
 
 def _umask() -> int:

@@ -8,7 +8,41 @@ from torch import Tensor, nn
 
 from ..blocks import conv_bn_relu
 
-__all__ = ["PyramidPooling", "PSPHead"]
+__all__ = ["PyramidPooling", "PSPHead", "adaptive_avg_pool2d", "binned_average"]
+
+
+def _bin_weights(size: int | Tensor, bins: int, like: Tensor) -> Tensor:
+    """``[bins, size]``: row ``i`` averages positions ``floor(i * size / bins)`` to ``ceil((i + 1) * size / bins)
+    - 1``, the bins of torch's adaptive pooling (neighbouring bins overlap when ``bins`` does not divide
+    ``size``). ``size`` may be a traced 0-d tensor: the bounds are then computed by the exported graph."""
+    index = torch.arange(bins, device=like.device)
+    start = torch.div(index * size, bins, rounding_mode="floor")
+    end = torch.div((index + 1) * size + bins - 1, bins, rounding_mode="floor")  # ceil, in integers
+    positions = torch.arange(size, device=like.device)
+    inside = (positions[None, :] >= start[:, None]) & (positions[None, :] < end[:, None])
+    return inside.to(like.dtype) / (end - start)[:, None].to(like.dtype)
+
+
+def adaptive_avg_pool2d(x: Tensor, bins: int) -> Tensor:
+    """``F.adaptive_avg_pool2d(x, bins)`` as ONNX can export it for any input size.
+
+    Eager code runs torch's own kernel (bit for bit what the checkpoints were trained and evaluated with).
+    Under ``torch.onnx.export`` the bins' bounds are computed from the traced size and the average is two
+    products with the bins' weights (:func:`_bin_weights`), the same function to float rounding: torch's
+    exporter writes adaptive pooling as a fixed AveragePool, which is wrong, or fails, at any size whose
+    side the bins do not divide.
+    """
+    if not torch.onnx.is_in_onnx_export():
+        return F.adaptive_avg_pool2d(x, bins)
+    return binned_average(x, bins)
+
+
+def binned_average(x: Tensor, bins: int) -> Tensor:
+    """``(B, C, H, W) -> (B, C, bins, bins)``: the average of every adaptive-pooling bin, as products with the
+    bins' weights (rows, then columns); in a traced graph ``H`` and ``W`` stay free."""
+    height, width = x.shape[-2:]  # traced as tensors under torch.onnx.export
+    rows, cols = _bin_weights(height, bins, x), _bin_weights(width, bins, x)
+    return rows @ x @ cols.transpose(0, 1)
 
 
 class PyramidPooling(nn.Module):
@@ -24,7 +58,7 @@ class PyramidPooling(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         size = x.shape[-2:]
-        pooled = [F.interpolate(stage(F.adaptive_avg_pool2d(x, b)), size, mode="bilinear", align_corners=True)
+        pooled = [F.interpolate(stage(adaptive_avg_pool2d(x, b)), size, mode="bilinear", align_corners=True)
                   for b, stage in zip(self.bins, self.stages, strict=True)]
         return torch.cat([x, *pooled], dim=1)
 
