@@ -68,6 +68,10 @@ PROFILES: dict[str, dict[str, Any]] = {
         "recovery_iterations": 4,           # Adam iterations per module (the same for every module)
         "recovery_batch_size": 2,
         "recovery_eval_points": 2,          # iterations (first and last included) where the val error is measured
+        # chapter 11: a folder dataset built from procedural scenes (image side: train_image_size), fine-tuned on
+        "own_data_train_images": 8,
+        "own_data_val_images": 4,
+        "own_data_iterations": 2,           # SGD iterations of each fine-tuning (from chapter 7's model, from scratch)
     },
     "quick": {
         "backbones": ["resnet50", "resnet101"],
@@ -109,9 +113,9 @@ PROFILES: dict[str, dict[str, Any]] = {
         "bench_isolate": True,
         # the trunk pretrained once, then 16 fine-tunings (8 rows x 2 seeds), all in float32 (see chapter 7
         # and book/results/table1_designs_cpu.json for how these sizes were chosen)
-        "pretrain_iterations": 1200,
+        "pretrain_iterations": 600,
         "pretrain_images": 2000,
-        "ablation_iterations": 60,
+        "ablation_iterations": 50,
         "ablation_batch_size": 8,
         "ablation_train_images": 1000,
         "ablation_val_images": 100,
@@ -127,6 +131,9 @@ PROFILES: dict[str, dict[str, Any]] = {
         "recovery_iterations": 60,
         "recovery_batch_size": 8,
         "recovery_eval_points": 7,
+        "own_data_train_images": 160,
+        "own_data_val_images": 40,
+        "own_data_iterations": 40,
     },
     "full": {
         "backbones": ["resnet50", "resnet101"],
@@ -176,6 +183,9 @@ PROFILES: dict[str, dict[str, Any]] = {
         "recovery_iterations": 2000,
         "recovery_batch_size": 16,
         "recovery_eval_points": 11,
+        "own_data_train_images": 800,
+        "own_data_val_images": 200,
+        "own_data_iterations": 1000,
     },
 }
 

@@ -124,16 +124,17 @@ has() { "$PYTHON" -c "import $1" >/dev/null 2>&1; }
 
 # ---- setup: the notebook stack and the package, into private folders on PYTHONPATH
 echo "gpu_run.sh: device $DEVICE, profile $PROFILE, budget ${BUDGET} s, output $OUT_DIR"
-if ! has "papermill, jupytext, ipykernel, nbclient"; then
+# otter and jupyterquiz: chapters 1, 2, 3 and 5 check their exercises and show a quiz
+if ! has "papermill, jupytext, ipykernel, nbclient, otter, jupyterquiz"; then
     if compgen -G "$WHEELS/*.whl" >/dev/null; then
         if [ -f "$WHEELS/requirements.txt" ]; then reqs=(-r "$WHEELS/requirements.txt")
-        else reqs=(papermill jupytext ipykernel nbclient nbformat); fi
+        else reqs=(papermill jupytext ipykernel nbclient nbformat otter-grader jupyterquiz); fi
         run_step setup-wheels "${CAP[setup]}" "$PYTHON" -m pip install --isolated --no-index --find-links "$WHEELS" \
             --no-compile --disable-pip-version-check --target "$WORK/site" "${reqs[@]}"
         export PYTHONPATH="$WORK/site${PYTHONPATH:+:$PYTHONPATH}"
     else
         echo "== setup-wheels"
-        record setup-wheels failed 0 "papermill is missing and $WHEELS holds no wheels (scripts/gpu_wheels.sh)"
+        record setup-wheels failed 0 "papermill or otter is missing and $WHEELS holds no wheels (scripts/gpu_wheels.sh)"
         FAILED=1
     fi
 fi

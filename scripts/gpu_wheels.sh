@@ -11,7 +11,8 @@ DEST=${1:-.gpu-wheels}
 PYTHON=${PYTHON:-.venv/bin/python}
 TARGET_PY=${GPU_PYTHON_VERSION:-3.12}
 ABI="cp${TARGET_PY/./}"
-PACKAGES=(papermill jupytext ipykernel nbclient nbformat)
+# otter-grader and jupyterquiz: chapters 1, 2, 3 and 5 check their exercises (`grader.check`) and show a quiz
+PACKAGES=(papermill jupytext ipykernel nbclient nbformat otter-grader jupyterquiz)
 
 # pip matches manylinux_2_N tags exactly: list every glibc a 3.12 wheel is commonly built for
 PLATFORMS=()

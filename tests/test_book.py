@@ -402,3 +402,15 @@ def test_merge_injected_parameters_keeps_one_cell_with_the_values_used():
     assert [c["source"] for c in out["cells"]] == [
         "# T", 'profile = "smoke"\nresults_dir = "results"\nseed = 3\ndevice = "cpu"', "print(profile)"]
     assert book_build.merge_injected_parameters({"cells": []}) == {"cells": []}
+
+
+def test_fastfcn_command_echoes_and_checks_the_exit_status(tmp_path, capsys):
+    """Chapter 11 runs the command line in its kernel: the command is printed, an unexpected status stops it."""
+    from fastfcn.cli.in_process import fastfcn_command
+
+    missing = tmp_path / "no such folder"
+    with pytest.raises(RuntimeError, match="exited with status 2, expected 0"):
+        fastfcn_command("data", "check", "--dataset", "folder", "--root", missing)
+    out = capsys.readouterr()
+    assert f"$ fastfcn data check --dataset folder --root '{missing}'" in out.out
+    assert "no such folder" in out.err

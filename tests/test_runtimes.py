@@ -212,7 +212,9 @@ def test_predict_cost_compares_every_configuration_with_fp32_whole_images() -> N
     assert rows["whole", "exact"]["agreement"] >= 0.999 and rows["whole", "default"]["agreement"] >= 0.999
     for r in pc["rows"]:
         assert r["per_image_s"] > 0 and r["ratio_to_forward"] == pytest.approx(r["per_image_s"] / pc["forward_s"])
+        assert r["ratio_to_own_forward"] == pytest.approx(r["per_image_s"] / r["own_forward_s"])
     assert (pc["base_size"], pc["crop_size"]) == (49, 45) and "x forward" in bench.format_predict_cost(pc)  # 520, 480 at 512
+    assert "x own" in bench.format_predict_cost(pc)
     with pytest.raises(ValueError, match="at least one image"):
         bench.predict_cost(spec, opts, images=0)
 

@@ -232,6 +232,9 @@ def test_student_edition_has_no_solutions_and_the_complete_one_has_them(kernel_e
              if p.is_file() and "_static" not in p.parts and secret in p.read_text(errors="ignore")]
     assert not leaks, f"the student edition still holds {secret!r} in {leaks}"
     assert "(student edition)" in student and "(student edition)" not in complete  # the page titles say which
+    # each page offers its executed notebook for download, and the reading exercise's quiz is on the page
+    assert f"_sources/{INTERACTIVE_CHAPTER}.ipynb" in complete
+    assert "why is the plain trunk's C4 no longer R" in complete and "display_quiz" not in complete
 
 
 # ------------------------------------------------------------------------------------------------

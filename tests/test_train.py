@@ -263,3 +263,14 @@ def test_bf16_channels_last_training_lowers_the_loss(tmp_path: Path, monkeypatch
     resumed = train(tiny_config(tmp_path / "run", iterations=12, epochs=None, num_images=4, lr=0.01, log_every=1),
                     resume=True)
     assert resumed["iterations"] == 12
+
+
+def test_default_loader_workers_never_exceed_the_usable_cpus(monkeypatch) -> None:
+    """The GPU recipe's 8 loaders per process, on a 2-core machine, made DataLoader warn and oversubscribe."""
+    import fastfcn.training.config as config_module
+
+    monkeypatch.setattr(config_module, "_usable_cpus", lambda: 2)
+    assert TrainConfig(dataset="folder", root="x").resolved(num_classes=3).workers == 2
+    assert TrainConfig(dataset="folder", root="x", workers=5).resolved(num_classes=3).workers == 5  # asked for
+    monkeypatch.setattr(config_module, "_usable_cpus", lambda: 16)
+    assert TrainConfig(dataset="pcontext").resolved(num_classes=59).workers == 8

@@ -59,13 +59,40 @@ def _predictor(checkpoint: Path, mode: str, variant: str, device: str, onnx_path
     return Predictor(checkpoint, device=device, mode=mode, variant=variant, onnx_path=graph)
 
 
+def _time_rounds(predictors: list[Predictor], files: list[Path], checkpoint: Path, folder: Path,
+                 forward: Any, at_base: torch.Tensor, rounds: int, device: str
+                 ) -> tuple[list[list[float]], list[list[float]], list[float]]:
+    """Per round: seconds per image of every predictor on ``files``, one forward of its own network on
+    ``at_base``, and the reference ``forward``; round 0 warms every configuration up and is not kept."""
+    per_image: list[list[float]] = [[] for _ in predictors]
+    own_forwards: list[list[float]] = [[] for _ in predictors]
+    forwards: list[float] = []
+    for round_ in range(rounds + 1):
+        with torch.inference_mode():
+            t = time_calls(forward, 1, 0, device)[0]
+        if round_:
+            forwards.append(t)
+        for i, p in enumerate(predictors):
+            with torch.inference_mode():
+                own = time_calls(lambda p=p: p.engine(at_base), 1, 0, device)[0]
+            out = folder / f"out{i}"
+            start = time.perf_counter()
+            predict_files(files if round_ else files[:1], checkpoint, out, predictor=p, progress=False)
+            if round_:
+                per_image[i].append((time.perf_counter() - start) / len(files))
+                own_forwards[i].append(own)
+    return per_image, own_forwards, forwards
+
+
 def predict_cost(spec: ModelSpec, opts: BenchOptions, images: int = 4, rounds: int = 2,
                  configurations: Sequence[tuple[str, str]] = DEFAULT_CONFIGURATIONS) -> dict[str, Any]:
     """Seconds per image of ``fastfcn predict`` for each ``(mode, variant)`` (``variant``: a fast-path
     variant, ``exact``/``reduced``, or ``default``: predict's own choice), as a ratio to one fp32 eager
     forward of the main output at ``opts.size`` x ``opts.size``; images of that size, the checkpoint's
     sizes those of the paper (long side 520, crops of 480 at 512 pixels; scaled for other sizes). Random
-    weights, BatchNorm calibrated."""
+    weights, BatchNorm calibrated. Each row also has ``ratio_to_own_forward``: the cost over one forward of
+    its own network (runtime, variant) at ``base_size`` x ``base_size``, what whole mode runs for these
+    square images: what reading, resizing and writing add around the network."""
     opts = opts.validated()
     if images < 1 or rounds < 1:
         raise ValueError(f"predict_cost needs at least one image and one round, got images={images}, rounds={rounds}")
@@ -88,19 +115,10 @@ def predict_cost(spec: ModelSpec, opts: BenchOptions, images: int = 4, rounds: i
         with torch.inference_mode():
             forward = lambda: model(x, with_aux=False)  # noqa: E731  the reference: one fp32 eager forward
             forward()
-        per_image: list[list[float]] = [[] for _ in predictors]
-        forwards: list[float] = []
-        for round_ in range(rounds + 1):  # round 0 warms every configuration up
-            with torch.inference_mode():
-                t = time_calls(forward, 1, 0, opts.device)[0]
-            if round_:
-                forwards.append(t)
-            for i, p in enumerate(predictors):
-                out = folder / f"out{i}"
-                start = time.perf_counter()
-                predict_files(files if round_ else files[:1], checkpoint, out, predictor=p, progress=False)
-                if round_:
-                    per_image[i].append((time.perf_counter() - start) / len(files))
+        # the input each predictor's network sees for one of these square images in whole mode
+        at_base = torch.randn(1, 3, reference.base_size, reference.base_size, device=opts.device)
+        per_image, own_forwards, forwards = _time_rounds(predictors, files, checkpoint, folder, forward, at_base,
+                                                         rounds, opts.device)
         rows = []
         forward_s = statistics.median(forwards)
         for i, ((mode, asked), p) in enumerate(zip(configurations, predictors, strict=True)):
@@ -110,9 +128,10 @@ def predict_cost(spec: ModelSpec, opts: BenchOptions, images: int = 4, rounds: i
                 same += int((mask == labels).sum())
                 total += labels.size
             seconds = statistics.median(per_image[i])
+            own_s = statistics.median(own_forwards[i])
             rows.append({"mode": mode, "asked": asked, "variant": p.variant, "per_image_s": seconds,
                          "ratio_to_forward": seconds / forward_s, "agreement": same / total,
-                         "times_s": per_image[i]})
+                         "times_s": per_image[i], "own_forward_s": own_s, "ratio_to_own_forward": seconds / own_s})
     return {**spec_fields(spec), "device": opts.device, "size": opts.size, "images": images, "rounds": rounds,
             "threads": torch.get_num_threads(), "base_size": reference.base_size, "crop_size": reference.crop_size,
             "forward_s": forward_s, "forward_times_s": forwards, "rows": rows}
@@ -124,8 +143,12 @@ def format_predict_cost(pc: dict[str, Any]) -> str:
     lines = [f"fastfcn predict on {pc['images']} procedural scenes of {pc['size']}x{pc['size']} ({pc['name']} "
              f"{pc['backbone']}, long side {pc['base_size']}, crops {pc['crop_size']}); one fp32 eager forward at "
              f"{pc['size']}x{pc['size']}: {pc['forward_s']:.3f} s",
-             f"{'mode':<6} {'asked':<8} {'variant':<{vw}} {'s / image':>9} {'x forward':>9} {'labels = fp32 whole':>19}"]
+             f"{'mode':<6} {'asked':<8} {'variant':<{vw}} {'s / image':>9} {'x forward':>9} {'x own':>6} "
+             f"{'labels = fp32 whole':>19}"]
     for r in pc["rows"]:
+        own = f"{r['ratio_to_own_forward']:>6.2f}" if "ratio_to_own_forward" in r else f"{'':>6}"
         lines.append(f"{r['mode']:<6} {r['asked']:<8} {r['variant']:<{vw}} {r['per_image_s']:>9.3f} "
-                     f"{r['ratio_to_forward']:>9.2f} {100 * r['agreement']:>18.3f}%")
+                     f"{r['ratio_to_forward']:>9.2f} {own} {100 * r['agreement']:>18.3f}%")
+    lines.append(f"x own: s / image over one forward of the configuration's own network at "
+                 f"{pc['base_size']}x{pc['base_size']} (the whole image at long side {pc['base_size']})")
     return "\n".join(lines)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import Any
 
 __all__ = ["add_subcommands"]
 
@@ -24,11 +25,33 @@ def _cmd_table1_steps(args: argparse.Namespace) -> int:
     return 0
 
 
+def _fast_path_and_predict_cost(args: argparse.Namespace, opts: Any) -> dict[str, Any]:
+    """The fast-path variants and runtimes, and what ``fastfcn predict`` costs per image, each measured in
+    one run (rounds over every configuration) and printed as ratios."""
+    from .. import benchmark as bench
+    from ..inference.fast_path import default_variants
+
+    extra: dict[str, Any] = {"fast_path": None}
+    if args.fast_path is None and args.predict_cost is None:
+        return extra
+    fp_spec = bench.parse_rows(["encnet/resnet50/jpu"], stem=args.stem, substitute=args.substitute_backbone)[0]
+    if args.fast_path is not None:
+        variants = args.fast_path or default_variants(opts.device, with_compile=not args.fast_path_no_compile)
+        extra["fast_path"] = bench.fast_path(fp_spec, opts, variants, weights=args.fast_path_weights,
+                                             images=args.fast_path_images)
+        print()
+        print(bench.format_fast_path(extra["fast_path"]))
+    if args.predict_cost is not None:
+        extra["predict_cost"] = bench.predict_cost(fp_spec, opts, images=args.predict_cost, rounds=opts.runs)
+        print()
+        print(bench.format_predict_cost(extra["predict_cost"]))
+    return extra
+
+
 def _cmd_bench(args: argparse.Namespace) -> int:
     import torch
 
     from .. import benchmark as bench
-    from ..inference.fast_path import default_variants
 
     if args.table1_steps:
         return _cmd_table1_steps(args)
@@ -52,25 +75,18 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         if not args.no_torchvision:
             specs += bench.torchvision_specs(args.torchvision)
         results = bench.run_benchmark(specs, opts, modes=args.modes, progress=not args.quiet)
-    elif args.fast_path is None:
-        raise ValueError("--no-table leaves nothing to measure: add --fast-path")
+    elif args.fast_path is None and args.predict_cost is None:
+        raise ValueError("--no-table leaves nothing to measure: add --fast-path or --predict-cost")
     print(f"{bench.environment(opts.device)['device_name']}, torch {torch.__version__}, "
           f"{opts.threads or torch.get_num_threads()} threads, {opts.dtype}, {opts.size}x{opts.size}, "
           f"median of {opts.runs} runs after {opts.warmup} warm-up")
     if results:
         print(bench.format_table(results))
-    fast = None
-    if args.fast_path is not None:
-        fp_spec = bench.parse_rows(["encnet/resnet50/jpu"], stem=args.stem, substitute=args.substitute_backbone)[0]
-        variants = args.fast_path or default_variants(opts.device, with_compile=not args.fast_path_no_compile)
-        fast = bench.fast_path(fp_spec, opts, variants, weights=args.fast_path_weights,
-                                   images=args.fast_path_images)
-        print()
-        print(bench.format_fast_path(fast))
+    extra = _fast_path_and_predict_cost(args, opts)
     if not args.no_save:
         stem = args.name or bench.default_output_name(opts.device)
         out_dir = args.out_dir or bench.DEFAULT_RESULTS_DIR
-        json_path = bench.write_json(out_dir / f"{stem}.json", results, opts, {"fast_path": fast})
+        json_path = bench.write_json(out_dir / f"{stem}.json", results, opts, extra)
         if results:
             csv_path = bench.write_csv(results, out_dir / f"{stem}.csv")
             print(f"wrote {json_path} and {csv_path}")
@@ -79,8 +95,29 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_how_to_measure(g: argparse._ArgumentGroup) -> None:
+    from ..benchmark.options import DTYPES
+
+    g.add_argument("--device", default="auto", help="auto (GPU when visible), cpu, cuda or cuda:N")
+    g.add_argument("--dtype", choices=DTYPES, default="fp32", help="bf16/fp16: autocast (fp16 on CUDA only)")
+    g.add_argument("--channels-last", action="store_true")
+    g.add_argument("--compile", action="store_true", help="torch.compile every model (compilation is warm-up)")
+    g.add_argument("--batch", type=int, default=1, help="inference batch (default 1)")
+    g.add_argument("--train-batch", type=int, default=2, help="training-step batch (>= 2, default 2)")
+    g.add_argument("--size", type=int, default=512, help="square input side (default 512)")
+    g.add_argument("--runs", type=int, default=5, help="timed runs (median reported)")
+    g.add_argument("--warmup", type=int, default=2, help="untimed runs first")
+    g.add_argument("--official-fps", action="store_true",
+                   help="also time without synchronising the GPU, as the official FPS script does")
+    g.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: PyTorch's choice)")
+    g.add_argument("--in-process", action="store_true",
+                   help="measure in this process (faster; CPU peak memory then less reliable)")
+    g.add_argument("--cudnn-benchmark", action="store_true")
+    g.add_argument("--seed", type=int, default=0)
+
+
 def add_subcommands(sub: argparse._SubParsersAction) -> None:
-    from ..benchmark.options import DTYPES, MODES
+    from ..benchmark.options import MODES
     from ..benchmark.specs import STEMS, TORCHVISION_MODELS
 
     p = sub.add_parser("bench", help="latency, FPS and peak memory of the Table 2 models (and torchvision's)",
@@ -113,26 +150,14 @@ def add_subcommands(sub: argparse._SubParsersAction) -> None:
                    help="a trained fastfcn checkpoint for the fast path's label comparison (default: random weights)")
     g.add_argument("--fast-path-images", type=int, default=16, metavar="N",
                    help="procedural validation scenes on which the fast path's labels are compared (16)")
+    g.add_argument("--predict-cost", type=int, metavar="N",
+                   help="also time `fastfcn predict` on N procedural scenes (EncNet+JPU R50) in each mode and "
+                        "runtime, per image against one fp32 eager forward and against the runtime's own forward; "
+                        "--runs rounds")
     g.add_argument("--table1-steps", metavar="PROFILE", choices=["smoke", "quick"],
                    help="instead: the training step of every row of the book's Table 1 miniature (and of its "
                         "pretraining) in fp32, channels_last and, where native, bf16, as ratios measured in one run")
-    g = p.add_argument_group("how to measure")
-    g.add_argument("--device", default="auto", help="auto (GPU when visible), cpu, cuda or cuda:N")
-    g.add_argument("--dtype", choices=DTYPES, default="fp32", help="bf16/fp16: autocast (fp16 on CUDA only)")
-    g.add_argument("--channels-last", action="store_true")
-    g.add_argument("--compile", action="store_true", help="torch.compile every model (compilation is warm-up)")
-    g.add_argument("--batch", type=int, default=1, help="inference batch (default 1)")
-    g.add_argument("--train-batch", type=int, default=2, help="training-step batch (>= 2, default 2)")
-    g.add_argument("--size", type=int, default=512, help="square input side (default 512)")
-    g.add_argument("--runs", type=int, default=5, help="timed runs (median reported)")
-    g.add_argument("--warmup", type=int, default=2, help="untimed runs first")
-    g.add_argument("--official-fps", action="store_true",
-                   help="also time without synchronising the GPU, as the official FPS script does")
-    g.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: PyTorch's choice)")
-    g.add_argument("--in-process", action="store_true",
-                   help="measure in this process (faster; CPU peak memory then less reliable)")
-    g.add_argument("--cudnn-benchmark", action="store_true")
-    g.add_argument("--seed", type=int, default=0)
+    _add_how_to_measure(p.add_argument_group("how to measure"))
     g = p.add_argument_group("output")
     g.add_argument("--out-dir", type=Path, default=None, help="default book/results under the current folder")
     g.add_argument("--name", default=None, help="file stem (default bench_<cpu|gpu>_<device name>)")

@@ -1,4 +1,5 @@
-"""``fastfcn book run`` and ``fastfcn book build``: execute the chapters, render the HTML."""
+"""``fastfcn book run`` and ``fastfcn book build``: execute the chapters, render the HTML; ``fastfcn book assign``
+and ``fastfcn book grade``: hand out the exercises and grade them (:mod:`fastfcn.book.assignments`)."""
 
 from __future__ import annotations
 
@@ -39,6 +40,30 @@ def _cmd_book_build(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_book_assign(args: argparse.Namespace) -> int:
+    from ..book.assignments import build_assignment
+    from ..book.chapters import book_dir_or_error
+
+    book_dir = book_dir_or_error(args.book_dir)
+    out = args.out or book_dir / "_build" / "assignment"
+    archive = build_assignment(book_dir, out, profile=args.profile, only=args.only)
+    print(f"the student bundle is at {out.resolve()} and {archive.resolve()}")
+    return 0
+
+
+def _cmd_book_grade(args: argparse.Namespace) -> int:
+    from ..book.assignments import CHECKS_DIR, grade_submissions, write_grades
+    from ..book.chapters import book_dir_or_error
+
+    checks = args.checks or book_dir_or_error(args.book_dir) / CHECKS_DIR
+    grades = grade_submissions(args.submissions, checks, time_limit=args.time_limit)
+    out = write_grades(grades, args.out or args.submissions / "grades.csv")
+    for grade in grades:
+        print(f"{grade.submission}: {grade.total:g}/{sum(grade.possible.values()):g} ({grade.status})")
+    print(f"grades of {len(grades)} submission(s) in {out.resolve()}")
+    return 0
+
+
 def add_subcommands(sub: argparse._SubParsersAction) -> None:
     from ..book.editions import EDITIONS
     from ..profiles import PROFILES
@@ -64,3 +89,19 @@ def add_subcommands(sub: argparse._SubParsersAction) -> None:
     q.add_argument("--edition", default="complete", choices=list(EDITIONS),
                    help="complete (the default) or student: the same chapters with the solutions removed")
     q.set_defaults(func=_cmd_book_build)
+    q = book.add_parser("assign", help="write the student bundle: the checked chapters as notebooks without "
+                        "solutions, and their checks without the hidden ones (a folder and a zip)")
+    q.add_argument("--out", type=Path, default=None, help="the bundle's folder (default book/_build/assignment); "
+                   "the zip goes beside it")
+    q.add_argument("--profile", default="smoke", choices=list(PROFILES), help="the notebooks' profile (default smoke)")
+    q.add_argument("--only", nargs="+", metavar="CH", help="chapters to hand out (default: every chapter with checks)")
+    q.add_argument("--book-dir", type=Path, default=None, help="the book's folder (default ./book)")
+    q.set_defaults(func=_cmd_book_assign)
+    q = book.add_parser("grade", help="grade a folder of submitted notebooks into a CSV of points per exercise")
+    q.add_argument("submissions", type=Path, help="the folder of submitted notebooks (*.ipynb)")
+    q.add_argument("--out", type=Path, default=None, help="the CSV (default SUBMISSIONS/grades.csv)")
+    q.add_argument("--time-limit", type=float, default=300,
+                   help="seconds one notebook may run before it scores 0 (default 300)")
+    q.add_argument("--checks", type=Path, default=None, help="the teacher's checks (default book/checks)")
+    q.add_argument("--book-dir", type=Path, default=None, help="the book's folder (default ./book)")
+    q.set_defaults(func=_cmd_book_grade)

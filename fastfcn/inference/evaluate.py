@@ -30,10 +30,13 @@ as a :class:`NonFiniteWarning`.
 
 from __future__ import annotations
 
+import itertools
 import math
 import time
 import warnings
+from collections import deque
 from collections.abc import Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import Any
 
@@ -55,6 +58,7 @@ MS_SCALES = (0.5, 0.75, 1.0, 1.25, 1.5, 1.75)
 PREDICT_BYTES = 256 * 2**20
 EVAL_BYTES = 2 * 2**30  # evaluation: up to 3.5 M pixels at 150 classes stay on the exact path
 BAND_BYTES = 32 * 2**20  # working memory of one band of rows on the banded path
+EVAL_READ_AHEAD = 2  # dataset items read ahead of the network by evaluate
 
 
 # |(pixel - MEAN) / STD| of a normalised image stays below 2.7 and randn test inputs rarely pass 6; 0..255
@@ -271,6 +275,25 @@ def predict_labels(model: nn.Module, image: Tensor, scales: Sequence[float] = (1
     return _label_maps(model, image, scales, flip, base_size, crop_size, None, max_bytes, mode)[0]
 
 
+def _read_ahead(dataset: Any, indices: Sequence[int]) -> Iterator[tuple[int, Any]]:
+    """``(i, dataset[i])`` for ``indices`` in order, the next :data:`EVAL_READ_AHEAD` items read (decoded,
+    transformed) in one other thread while the network runs on the caller's. One thread only: a dataset
+    is never read by two threads at once. A failed read raises when its item is reached."""
+    reader = ThreadPoolExecutor(1, thread_name_prefix="fastfcn-eval-read")
+    queued: deque[tuple[int, Future]] = deque()
+    following = iter(indices)
+    try:
+        while True:
+            for i in itertools.islice(following, EVAL_READ_AHEAD + 1 - len(queued)):
+                queued.append((i, reader.submit(dataset.__getitem__, i)))
+            if not queued:
+                return
+            i, item = queued.popleft()
+            yield i, item.result()
+    finally:
+        reader.shutdown(wait=True, cancel_futures=True)
+
+
 def evaluate(model: nn.Module, dataset: Any, scales: Sequence[float] = (1.0,), flip: bool = False,
              base_size: int = 520, crop_size: int = 480, device: str | torch.device = "cpu",
              limit: int | None = None, progress: bool = True, max_bytes: int = EVAL_BYTES,
@@ -283,7 +306,8 @@ def evaluate(model: nn.Module, dataset: Any, scales: Sequence[float] = (1.0,), f
     The metrics need labels only (:func:`predict_labels`; ``max_bytes`` as there). Images whose input or
     class probabilities hold NaN/inf are counted in one :class:`NonFiniteWarning` at the end that names
     the first of them. ``mode``: ``"slide"`` (the official protocol) or ``"whole"`` (one forward per scale,
-    see :mod:`~fastfcn.inference.windows`).
+    see :mod:`~fastfcn.inference.windows`). The next items are read from ``dataset`` in another thread
+    (one) while the network runs.
     """
     _check_settings(scales, base_size, crop_size, mode)
     import torch.distributed as dist
@@ -301,15 +325,16 @@ def evaluate(model: nn.Module, dataset: Any, scales: Sequence[float] = (1.0,), f
     was_training = model.training
     model.eval()
     indices = range(rank, n, world)
+    reading = _read_ahead(dataset, indices)
+    items: Iterator[tuple[int, Any]] = reading
     if progress and rank == 0:
         from tqdm.auto import tqdm
 
-        indices = tqdm(indices, desc="eval", unit="img", leave=False)
+        items = tqdm(items, total=len(indices), desc="eval", unit="img", leave=False)
     start = time.perf_counter()
     non_finite: list[tuple[int, str]] = []
     try:
-        for i in indices:
-            image, mask = dataset[i]
+        for i, (image, mask) in items:
             with collect_nonfinite() as found, torch.no_grad():
                 labels, without = _label_maps(model, image.to(device), scales, flip, base_size, crop_size,
                                               metric.background, max_bytes, mode)
@@ -317,6 +342,7 @@ def evaluate(model: nn.Module, dataset: Any, scales: Sequence[float] = (1.0,), f
                 non_finite.append((i, found[0]))
             metric.update_labels(labels, mask.to(device), without)
     finally:
+        reading.close()  # the reader thread stops now, also when the loop was left early
         model.train(was_training)
     if non_finite:
         first, message = non_finite[0]

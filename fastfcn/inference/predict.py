@@ -27,14 +27,19 @@
   written, a broken symbolic link, a special file or an unreadable folder is reported on stderr with its
   name; the others are still processed, and the result lists the failures (the command exits non-zero).
   NaN/inf in the class probabilities give a warning naming the image.
+* The images go through a pipeline (:mod:`fastfcn.inference.pipeline`): while the network runs one
+  image, a reader thread decodes the next ones and a writer thread colours, blends, encodes and writes
+  the previous one's PNGs (waiting on the disk included), in the time the network leaves a core free.
+  The network and its resizes and arg-max stay on the caller's thread (torch already runs them on every
+  core). The files and the messages are those of one image after another, in the same order.
 """
 
 from __future__ import annotations
 
-import os
 import sys
 import tempfile
-from collections.abc import Callable, Iterable, Sequence
+import warnings
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -43,100 +48,18 @@ import numpy as np
 import torch
 from PIL import Image
 
-from ..data.images import DEFAULT_MAX_PIXELS, ImageTooLargeError, image_extensions, read_rgb
+from ..data.images import DEFAULT_MAX_PIXELS, ImageTooLargeError, read_rgb
 from ..utils.io import atomic_write, atomic_write_all
 from .evaluate import PREDICT_BYTES, collect_nonfinite
 from .graphs import cached_onnx, engine_for
+from .inputs import collect_inputs, output_paths
+from .pipeline import Deferred, run_in_order
 
 __all__ = ["collect_inputs", "overlay", "save_png", "Predictor", "predict_files", "PredictResult",
            "output_paths", "cached_onnx", "engine_for"]
 
 _BAND_PIXELS = 2**20  # pixels per band when the overlay is blended
-
-
-def _walk(root: Path, exclude: set[Path], exts: set[str], problems: list[tuple[Path, str]]) -> tuple[list[Path], int]:
-    """Image files under ``root`` (sorted, symbolic links followed, loops and ``exclude`` pruned), and how
-    many files were skipped for their extension; broken links, special files and unreadable folders go
-    to ``problems``."""
-    files: list[Path] = []
-    skipped = 0
-    seen = {root.resolve()}
-
-    def unreadable(err: OSError) -> None:
-        problems.append((Path(err.filename or root), f"cannot read this folder ({err.strerror or err})"))
-
-    for dirpath, dirnames, filenames in os.walk(root, onerror=unreadable, followlinks=True):
-        folder = Path(dirpath)
-        keep = []
-        for name in sorted(dirnames):
-            real = (folder / name).resolve()
-            if name.startswith(".") or real in exclude or real in seen:
-                continue
-            seen.add(real)
-            keep.append(name)
-        dirnames[:] = keep
-        for name in sorted(filenames):
-            f = folder / name
-            if name.startswith("."):
-                continue
-            if f.suffix.lower() not in exts:
-                skipped += 1
-            elif f.is_symlink() and not f.exists():
-                problems.append((f, f"broken symbolic link (it points to {os.readlink(f)!r})"))
-            elif not f.is_file():
-                problems.append((f, "not a regular file (a pipe, socket or device)"))
-            else:
-                files.append(f)
-    return files, skipped
-
-
-def collect_inputs(inputs: Sequence[str | Path], out_dir: str | Path | None = None
-                   ) -> tuple[list[tuple[Path, Path]], list[tuple[Path, str]], int]:
-    """``(file, output name relative to out_dir)`` pairs, the inputs that cannot be processed with the
-    reason (missing, broken link, special file, unreadable folder), and how many folder files were skipped
-    for not having an image extension. The output name is the file's whole name (``photo.jpg``); files
-    keep their folder structure below a folder input. ``out_dir`` and the folders this run writes into are
-    not searched."""
-    exts = image_extensions()
-    files: list[tuple[Path, Path]] = []
-    problems: list[tuple[Path, str]] = []
-    skipped = 0
-    exclude: set[Path] = set()
-    if out_dir is not None:
-        out = Path(out_dir).resolve()
-        exclude = {out} | {out / (Path(raw).resolve().name or "input") for raw in inputs if Path(raw).is_dir()}
-    for raw in inputs:
-        path = Path(raw)
-        if path.is_dir():
-            found, n = _walk(path, exclude, exts, problems)
-            skipped += n
-            base = Path(path.resolve().name or "input")
-            files += [(f, base / f.relative_to(path)) for f in found]
-        elif path.is_file():
-            files.append((path, Path(path.name)))
-        elif path.is_symlink():
-            problems.append((path, f"broken symbolic link (it points to {os.readlink(path)!r})"))
-        elif path.exists():
-            problems.append((path, "not a regular file (a pipe, socket or device)"))
-        else:
-            problems.append((path, "no such file or folder"))
-    # two inputs must not write the same outputs (the same file name from two places, or one file twice)
-    used: set[Path] = set()
-    unique = []
-    for f, name in files:
-        candidate, n = name, 2
-        while candidate in used:
-            candidate = name.with_name(f"{name.name}_{n}")
-            n += 1
-        used.add(candidate)
-        unique.append((f, candidate))
-    return unique, problems, skipped
-
-
-def output_paths(out_dir: str | Path, name: Path) -> tuple[Path, Path]:
-    """The mask and overlay paths of an input whose output name is ``name`` (see :func:`collect_inputs`)."""
-    base = Path(out_dir) / name
-    return base.with_name(f"{base.name}_mask.png"), base.with_name(f"{base.name}_overlay.png")
+_ABOVE_ANY_BUDGET = 2**62  # the decoded size counted for an image too large for Pillow to open
 
 
 def overlay(rgb: np.ndarray, colours: np.ndarray, alpha: float = 0.5) -> np.ndarray:
@@ -277,9 +200,8 @@ def _png(image: Callable[[], Image.Image]) -> Callable[[BinaryIO], None]:
     return lambda f: image().save(f, format="PNG")
 
 
-def _segment_one(predictor: Predictor, rgb: np.ndarray, table: np.ndarray, alpha: float,
-                 mask_path: Path, overlay_path: Path) -> list[Path]:
-    labels = predictor.labels(rgb)
+def _write_pngs(rgb: np.ndarray, labels: np.ndarray, table: np.ndarray, alpha: float,
+                mask_path: Path, overlay_path: Path) -> list[Path]:
     # the two images are made while they are written (never both in memory) and renamed together only once
     # both are complete: a failed write (a full disk) leaves a previous run's mask and overlay as they were
     mask = _png(lambda: _mask_image(labels, table))
@@ -345,41 +267,106 @@ def predict_files(inputs: Iterable[str | Path], checkpoint: str | Path, out_dir:
 
         bar = tqdm(total=len(files), desc="predict", unit="img", dynamic_ncols=True)
     try:
-        for path, name in files:
-            _predict_one(predictor, path, name, out_dir, table, alpha, max_pixels, result, bar)
-            if bar is not None:
-                bar.update(1)
+        run_in_order(files, **_stages(predictor, out_dir, table, alpha, max_pixels, result, bar))
     finally:
         if bar is not None:
             bar.close()
     return result
 
 
-def _predict_one(predictor: Predictor, path: Path, name: Path, out_dir: Path, table: np.ndarray, alpha: float,
-                 max_pixels: int | None, result: PredictResult, bar: object | None) -> None:
+@dataclass
+class _Outcome:
+    """What one image gave (files written, or a failure, and a warning) and the lines that say so, kept until
+    every earlier image's lines are out: the messages come in the order of the inputs."""
+
+    path: Path
+    written: list[Path] = field(default_factory=list)
+    failure: str | None = None
+    warning: str | None = None
+    lines: list[str] = field(default_factory=list)
+
+
+def _read(path: Path, max_pixels: int | None) -> np.ndarray | _Outcome:
+    """The image's pixels, or the outcome that says why it cannot be read (run in a reader thread)."""
     try:
-        rgb = read_rgb(path, max_pixels=max_pixels)
+        return read_rgb(path, max_pixels=max_pixels)
     except ImageTooLargeError as exc:
-        reason = (f"{exc}: raise --max-pixels (default {DEFAULT_MAX_PIXELS}) to segment it, or shrink it")
-        result.failed.append((path, reason))
-        _report(f"fastfcn predict: {path}: {reason}; skipped", bar)
-        return
+        reason = f"{exc}: raise --max-pixels (default {DEFAULT_MAX_PIXELS}) to segment it, or shrink it"
+        return _Outcome(path, failure=reason, lines=[f"fastfcn predict: {path}: {reason}; skipped"])
     except (OSError, ValueError, SyntaxError, Image.DecompressionBombError, MemoryError) as exc:
         reason = _reason(exc)
-        result.failed.append((path, reason))
-        _report(f"fastfcn predict: {path}: cannot read this file as an image ({reason}); skipped", bar)
-        return
-    mask_path, overlay_path = output_paths(out_dir, name)
+        return _Outcome(path, failure=reason,
+                        lines=[f"fastfcn predict: {path}: cannot read this file as an image ({reason}); skipped"])
+
+
+def _failed(path: Path, exc: BaseException) -> _Outcome:
+    reason = _reason(exc)
+    return _Outcome(path, failure=reason, lines=[f"fastfcn predict: {path}: failed ({reason}); skipped"])
+
+
+def _segment(predictor: Predictor, path: Path, rgb: np.ndarray) -> tuple[np.ndarray, str | None, str] | _Outcome:
+    """The labels of one image on the network's thread, with its first non-finite warning and the line
+    for it, or the outcome of its failure (e.g. out of memory)."""
     try:
         with collect_nonfinite() as found:
-            written = _segment_one(predictor, rgb, table, alpha, mask_path, overlay_path)
+            labels = predictor.labels(rgb)
     except (RuntimeError, MemoryError, OSError, ValueError) as exc:
-        reason = _reason(exc)
-        result.failed.append((path, reason))
-        _report(f"fastfcn predict: {path}: failed ({reason}); skipped", bar)
-        return
-    result.written += written
-    if found:
-        more = f" (and {len(found) - 1} more such warning(s))" if len(found) > 1 else ""
-        result.warnings.append((path, found[0]))
-        _report(f"fastfcn predict: {path}: warning: {found[0]}{more}", bar)
+        return _failed(path, exc)
+    if not found:
+        return labels, None, ""
+    more = f" (and {len(found) - 1} more such warning(s))" if len(found) > 1 else ""
+    return labels, found[0], f"fastfcn predict: {path}: warning: {found[0]}{more}"
+
+
+def _write(path: Path, rgb: np.ndarray, segmented: tuple[np.ndarray, str | None, str], table: np.ndarray,
+           alpha: float, paths: tuple[Path, Path]) -> _Outcome:
+    """Colour, blend, encode and write the two PNGs of one image (run in the writer thread)."""
+    labels, warning, line = segmented
+    try:
+        written = _write_pngs(rgb, labels, table, alpha, *paths)
+    except (RuntimeError, MemoryError, OSError, ValueError) as exc:
+        return _failed(path, exc)
+    return _Outcome(path, written=written, warning=warning, lines=[line] if line else [])
+
+
+def _publish(outcome: _Outcome, result: PredictResult, bar: object | None) -> None:
+    result.written += outcome.written
+    if outcome.failure is not None:
+        result.failed.append((outcome.path, outcome.failure))
+    if outcome.warning is not None:
+        result.warnings.append((outcome.path, outcome.warning))
+    for line in outcome.lines:
+        _report(line, bar)
+    if bar is not None:
+        bar.update(1)
+
+
+def _stages(predictor: Predictor, out_dir: Path, table: np.ndarray, alpha: float, max_pixels: int | None,
+            result: PredictResult, bar: object | None) -> dict[str, Callable[..., Any]]:
+    """The stages of :func:`fastfcn.inference.pipeline.run_in_order` for ``(file, output name)`` items."""
+
+    def run(item: tuple[Path, Path], rgb: np.ndarray | _Outcome) -> _Outcome | Deferred:
+        if isinstance(rgb, _Outcome):  # it could not be read
+            return rgb
+        segmented = _segment(predictor, item[0], rgb)
+        if isinstance(segmented, _Outcome):
+            return segmented
+        paths = output_paths(out_dir, item[1])
+        return Deferred(lambda: _write(item[0], rgb, segmented, table, alpha, paths))
+
+    return {"read": lambda item: _read(item[0], max_pixels), "run": run,
+            "publish": lambda outcome: _publish(outcome, result, bar), "size": lambda item: _decoded_bytes(item[0])}
+
+
+def _decoded_bytes(path: Path) -> int:
+    """The bytes of ``path``'s pixels once decoded, from its header (0 when the header cannot be read: the
+    reader then reports the file; more than any budget for an image above Pillow's own limit)."""
+    try:
+        with warnings.catch_warnings():  # the reader applies the pixel limit and says what is wrong, not this peek
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(path) as im:
+                return 3 * im.width * im.height
+    except Image.DecompressionBombError:
+        return _ABOVE_ANY_BUDGET
+    except Exception:  # any unreadable file: _read says why, in the message of that image
+        return 0

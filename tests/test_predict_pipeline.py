@@ -1,0 +1,156 @@
+"""``fastfcn predict`` and ``evaluate`` as pipelines: decoding and PNG writing around the network in other
+threads, with the files, the messages and their order of one image after another, and nothing lost."""
+
+from __future__ import annotations
+
+import importlib
+import os
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from fastfcn.checkpoint import save_checkpoint
+from fastfcn.inference.evaluate import evaluate
+from fastfcn.inference.predict import Predictor, predict_files
+from fastfcn.models import build_model
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+# the modules themselves (the package exports a function named evaluate)
+evaluate_module = importlib.import_module("fastfcn.inference.evaluate")
+predict_module = importlib.import_module("fastfcn.inference.predict")
+
+
+@pytest.fixture(scope="module")
+def predictor(tmp_path_factory) -> Predictor:
+    torch.manual_seed(0)
+    model = build_model("encnet", backbone="resnet18", upsampling="jpu", num_classes=3, jpu_width=16).eval()
+    path = tmp_path_factory.mktemp("ckpt") / "tiny.pth"
+    save_checkpoint(model, path, classes=["a", "b", "c"], train_config={"base_size": 64, "crop_size": 64})
+    return Predictor(path, device="cpu", runtime="torch")
+
+
+def _scenes(folder: Path, count: int) -> list[Path]:
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    paths = []
+    for i in range(count):
+        path = folder / f"{chr(ord('a') + i)}.png"
+        Image.fromarray(rng.integers(0, 256, (40 + i, 56, 3), dtype=np.uint8)).save(path)
+        paths.append(path)
+    return paths
+
+
+def _outputs(folder: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(folder.iterdir())}
+
+
+def test_the_pipeline_writes_the_files_of_one_image_at_a_time(tmp_path: Path, predictor: Predictor,
+                                                             monkeypatch) -> None:
+    files = _scenes(tmp_path / "in", 6)
+    one_by_one = tmp_path / "single"
+    for f in files:
+        assert not predict_files([f], None, one_by_one, predictor=predictor, progress=False).failed
+    together = predict_files(files, None, tmp_path / "all", predictor=predictor, progress=False)
+    assert together.written == [p for f in files for p in predict_module.output_paths(tmp_path / "all", Path(f.name))]
+    assert _outputs(tmp_path / "all") == _outputs(one_by_one)
+    # no read-ahead room at all: every image waits for the previous one's PNGs; the same files
+    monkeypatch.setattr(importlib.import_module("fastfcn.inference.pipeline"), "HELD_BYTES", 1)
+    predict_files(files, None, tmp_path / "tight", predictor=predictor, progress=False)
+    assert _outputs(tmp_path / "tight") == _outputs(one_by_one)
+
+
+def test_messages_keep_the_input_order_and_an_error_loses_nothing_else(tmp_path: Path, predictor: Predictor,
+                                                                      capsys, monkeypatch) -> None:
+    if not os.path.exists("/dev/full"):
+        pytest.skip("needs /dev/full")
+    a, b, c, d = _scenes(tmp_path / "in", 4)
+    b.write_bytes(b"not a PNG")  # fails in a reader thread, long before a's write has failed
+    real_mkstemp, real_labels, real_write = tempfile.mkstemp, Predictor.labels, predict_module._write_pngs
+
+    def full_for_a(prefix="", suffix="", dir=None):
+        if prefix.startswith(".a.png_"):
+            return os.open("/dev/full", os.O_WRONLY), os.path.join(dir, f"{prefix}devfull{suffix}")
+        return real_mkstemp(prefix=prefix, suffix=suffix, dir=dir)
+
+    def slow_write(rgb, labels, *args):
+        if rgb.shape[0] == 40:  # image a: its failure comes late
+            time.sleep(0.5)
+        return real_write(rgb, labels, *args)
+
+    def fails_for_c(self, rgb):
+        if rgb.shape[0] == 42:
+            raise RuntimeError("DefaultCPUAllocator: not enough memory")
+        return real_labels(self, rgb)
+
+    monkeypatch.setattr(tempfile, "mkstemp", full_for_a)
+    monkeypatch.setattr(predict_module, "_write_pngs", slow_write)
+    monkeypatch.setattr(Predictor, "labels", fails_for_c)
+    out = tmp_path / "out"
+    result = predict_files([tmp_path / "in"], None, out, predictor=predictor, progress=False)
+    lines = capsys.readouterr().err.splitlines()
+    assert [Path(p).name for p, _ in result.failed] == ["a.png", "b.png", "c.png"]
+    assert len(lines) == 3
+    assert "a.png" in lines[0] and "No space left on device" in lines[0]
+    assert "b.png" in lines[1] and "cannot read" in lines[1]
+    assert "c.png" in lines[2] and "not enough memory" in lines[2]
+    assert sorted(p.name for p in (out / "in").iterdir()) == ["d.png_mask.png", "d.png_overlay.png"]
+    assert not list(out.rglob("*.tmp"))
+
+
+class _Recorded:
+    """A dataset that records which thread reads which item, and fails at ``broken``."""
+
+    name, classes, num_classes = "procedural", ["a", "b", "c"], 3
+
+    def __init__(self, count: int, broken: int | None = None) -> None:
+        self.count, self.broken = count, broken
+        self.reads: list[tuple[int, str]] = []
+
+    def __len__(self) -> int:
+        return self.count
+
+    def __getitem__(self, i: int):
+        self.reads.append((i, threading.current_thread().name))
+        if i == self.broken:
+            raise OSError(f"image {i} is damaged")
+        g = torch.Generator().manual_seed(i)
+        return torch.randn(3, 20, 24, generator=g), torch.randint(0, 3, (20, 24), generator=g)
+
+
+def test_evaluate_reads_ahead_in_one_other_thread(predictor: Predictor) -> None:
+    model = predictor.model
+    data = _Recorded(5)
+    got = evaluate(model, data, base_size=32, crop_size=32, progress=False)
+    assert [i for i, _ in data.reads] == list(range(5))
+    assert {thread for _, thread in data.reads} != {threading.current_thread().name}
+    want = evaluate_module.SegmentationMetric(3, data.classes)
+    for i in range(5):
+        image, mask = data[i]
+        want.update_labels(evaluate_module.predict_labels(model, image, base_size=32, crop_size=32), mask)
+    assert got["iou"] == want.compute()["iou"]
+    broken = _Recorded(6, broken=2)
+    with pytest.raises(OSError, match="image 2 is damaged"):
+        evaluate(model, broken, base_size=32, crop_size=32, progress=False)
+    read = [i for i, _ in broken.reads]  # in order, up to the damaged one and never far beyond it
+    assert read == list(range(len(read))) and 3 <= len(read) <= 3 + evaluate_module.EVAL_READ_AHEAD
+
+
+def test_cli_bench_prints_the_predict_cost_as_ratios(tmp_path: Path, capsys) -> None:
+    import json
+
+    from fastfcn.cli import main
+
+    rc = main(["bench", "--device", "cpu", "--substitute-backbone", "resnet18", "--size", "48", "--runs", "1",
+               "--warmup", "0", "--in-process", "--threads", "1", "--jpu-width", "16", "--no-table",
+               "--predict-cost", "1", "--out-dir", str(tmp_path), "--name", "predict_cost_cli"])
+    out = capsys.readouterr().out
+    assert rc == 0, out
+    assert "fastfcn predict on 1 procedural scenes" in out and "x own" in out
+    doc = json.loads((tmp_path / "predict_cost_cli.json").read_text())
+    assert doc["fast_path"] is None and [r["mode"] for r in doc["predict_cost"]["rows"]] == ["slide", "whole", "whole", "whole"]
