@@ -13,11 +13,11 @@ endif
 
 .PHONY: install test lint book book-run book-html clean gpu-run gpu-wheels
 
-# --no-compile: byte-compiling the venv's 12,000 .py files took 66 s of one core (2-core AVX2 EPYC, 2026-12-03);
-# Python compiles the modules a process imports on first use instead (a few seconds, once)
+# pip's byte-compiling stays (66 s of one core): these machines set PYTHONDONTWRITEBYTECODE, so a venv installed
+# with --no-compile compiles torch again in every process that imports it (7 s of CPU instead of 4; tried 2026-12-03)
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check --no-compile -e '.[book,test,lab,deploy,teach]'
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[book,test,lab,deploy,teach]'
 	touch $(STAMP)
 
 # a double click on a chapter (.md) in `.venv/bin/jupyter lab` opens it as a notebook: jupytext's

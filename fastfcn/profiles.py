@@ -68,7 +68,7 @@ PROFILES: dict[str, dict[str, Any]] = {
         "recovery_iterations": 4,           # Adam iterations per module (the same for every module)
         "recovery_batch_size": 2,
         "recovery_eval_points": 2,          # iterations (first and last included) where the val error is measured
-        # chapter 11: a folder dataset built from procedural scenes (image side: train_image_size), fine-tuned on
+        # chapter 10: a folder dataset built from procedural scenes (image side: train_image_size), fine-tuned on
         "own_data_train_images": 8,
         "own_data_val_images": 4,
         "own_data_iterations": 2,           # SGD iterations of each fine-tuning (from chapter 7's model, from scratch)

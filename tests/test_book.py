@@ -29,7 +29,7 @@ REPO = Path(__file__).resolve().parents[1]
 BOOK = REPO / "book"
 EXPECTED_CHAPTERS = ["01_overview", "02_price_of_dilation", "03_dilated_vs_stride_1d", "04_joint_upsampling",
                      "05_building_jpu", "06_how_fast", "07_table1", "08_where_they_differ", "09_recovering_dilated",
-                     "10_reproduction_report"]
+                     "10_your_own_data", "11_reproduction_report"]
 SMOKE_SECONDS = 150  # "about a minute" per chapter, with slack for a busy 2-core machine
 HEADER = """---
 jupytext: {text_representation: {extension: .md, format_name: myst, format_version: 0.13}}
@@ -405,7 +405,7 @@ def test_merge_injected_parameters_keeps_one_cell_with_the_values_used():
 
 
 def test_fastfcn_command_echoes_and_checks_the_exit_status(tmp_path, capsys):
-    """Chapter 11 runs the command line in its kernel: the command is printed, an unexpected status stops it."""
+    """Chapter 10 runs the command line in its kernel: the command is printed, an unexpected status stops it."""
     from fastfcn.cli.in_process import fastfcn_command
 
     missing = tmp_path / "no such folder"

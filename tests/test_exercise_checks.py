@@ -2,8 +2,10 @@
 
 For every checked exercise: the reference answer (as its solution gives it) passes every case, hidden ones
 included, and each recorded wrong answer (the slips students make: multiply-adds for FLOPs, the whole block
-at 4x, rate 2 left in split, a BatchNorm forgotten, align_corners' gaps compared as sides) fails with the
-message that teaches. Then the student bundle (no solutions, no hidden cases), grading three fake
+at 4x, rate 2 left in split, a BatchNorm forgotten, align_corners' gaps compared as sides, least squares
+without its bias, a confusion matrix read along its columns, C5 resized with align_corners=True) fails with the
+message that teaches. A check that reads the chapter's own variables runs here on the same computation in
+miniature (CHAPTER_CONTEXT). Then the student bundle (no solutions, no hidden cases), grading three fake
 submissions into the exact CSV, and the bundle opened in a real `jupyter lab` server where a check runs.
 """
 
@@ -68,6 +70,45 @@ for mode in ("reflect", "replicate", "circular"):
         diff = (conv(x, 2, mode) - merge([conv(g, 1, mode) for g in split(x)])).abs().flatten()
         wrong_positions[(mode, L)] = (diff > 1e-6).nonzero().flatten().tolist()
 """
+# the chapter's globals a check reads, in miniature: computed as the chapter computes them
+CHAPTER_CONTEXT = {
+    # chapter 4: a small guidance pair and the linear family fitted to it by the package's Eq. 1 solver
+    "ex-closed-form": "import torch\n"
+                      "from fastfcn.lessons.joint_upsampling import downsample, joint_upsample, random_target, "
+                      "synthetic_guidance\n"
+                      "x_h, f = synthetic_guidance(32), random_target()\n"
+                      "with torch.no_grad():\n    x_l = downsample(x_h, 4)\n    y_l = f(x_l)\n"
+                      "fits = {'linear': joint_upsample(x_l, y_l, x_h, 'linear', 40)[1]}",
+    "ex-ablation-context": "from fastfcn.data import PROCEDURAL_CLASSES\n"
+                           "BALLOON, BALL = PROCEDURAL_CLASSES.index('balloon'), PROCEDURAL_CLASSES.index('ball')",
+    "ex-aligned-bilinear": "import torch\nimport torch.nn.functional as F\nfrom torch import nn\n"
+                           "from fastfcn.lessons import recovery as R",
+}
+LEAST_SQUARES = """
+def least_squares_loss(x_l, y_l):
+    ones = torch.ones(x_l[0, 0].numel(), 1, device=x_l.device)
+    X = torch.cat([x_l.flatten(2)[0].T, ones], 1)
+    Y = y_l.flatten(2)[0].T
+    sol = torch.linalg.lstsq(X, Y).solution
+    return ((X @ sol - Y) ** 2).mean().item()
+"""
+CHAPTER_LOSSES = "closed_form_loss = least_squares_loss(x_l, y_l)\nadam_loss = fits['linear'].losses[-1]\n"
+SWAP_SHARES = """
+def swap_shares(cm):
+    cm = cm.double()
+    return float(cm[BALLOON, BALL] / cm[BALLOON].sum()), float(cm[BALL, BALLOON] / cm[BALL].sum())
+"""
+ALIGNED_BILINEAR = """
+class AlignedBilinear(nn.Module):
+    def __init__(self, channels):
+        super().__init__()
+        self.out_channels = channels
+    def forward(self, c3, c4, c5):
+        return {resize}
+projection_keeps_kept_exact = False
+"""
+FIVE_BINS = ('five_bins = {"tiny": (0, 32), "small": (32, 96), "medium": (96, 256), "large": (256, 1024), '
+             '"huge": (1024, float("inf"))}')
 # the answers as the solutions give them
 REFERENCE = {
     "ex-dilation-flops": "flops_dilation_1 = flops_dilation_2 = 2 * 64**2 * 256 * 256 * 9\n"
@@ -85,6 +126,11 @@ REFERENCE = {
     "ex-overview-stride": "conv5_side_plain, conv5_side_dilated = 480 // 32, 480 // 8\n"
                           "more_positions = (conv5_side_dilated / conv5_side_plain) ** 2",
     "ex-padding-modes": PADDING_SOLUTION,
+    "ex-closed-form": LEAST_SQUARES + CHAPTER_LOSSES,
+    "ex-target-in-family": "psnr_joint, psnr_bilinear = 142.57, 26.84  # the solution's code, measured",
+    "ex-ablation-context": SWAP_SHARES,
+    "ex-differences-bins": FIVE_BINS,
+    "ex-aligned-bilinear": ALIGNED_BILINEAR.format(resize="R.aligned_upsample(c5, c3.shape[-2:])"),
 }
 # recorded wrong answers: (what the student wrote, a piece of the message they get)
 WRONG = {
@@ -136,7 +182,52 @@ WRONG = {
          "the convolutions differ at [1, 8]"),
         ("wrong_positions = {('reflect', 9): [1, 7], ('reflect', 10): None}", "wrong_positions has no answer for"),
     ],
+    "ex-target-in-family": [
+        ("psnr_joint, psnr_bilinear = 10.03, 26.84  # the joint estimate clamped to (0, 1)", "did you .clamp(0, 1)"),
+        ("psnr_joint, psnr_bilinear = 30.1, 26.84", "tens of dB above interpolation"),
+        ("psnr_joint = psnr_bilinear = None", "no answer yet: set psnr_joint, psnr_bilinear"),
+    ],
+    "ex-closed-form": [
+        (LEAST_SQUARES.replace("torch.cat([x_l.flatten(2)[0].T, ones], 1)", "x_l.flatten(2)[0].T") + CHAPTER_LOSSES,
+         "this is the best *linear* map"),
+        (LEAST_SQUARES.replace(".mean()", ".sum()") + CHAPTER_LOSSES, "this is the sum of the squared errors"),
+        # one column per pixel: lstsq raises, and the cell that would have set the losses with it
+        (LEAST_SQUARES.replace("torch.cat([x_l.flatten(2)[0].T, ones], 1)", "torch.cat([x_l.flatten(2)[0], ones.T])")
+         .replace("y_l.flatten(2)[0].T", "y_l.flatten(2)[0]") + "closed_form_loss = adam_loss = None",
+         "lstsq(X, Y) wants one row per pixel"),
+        (LEAST_SQUARES + CHAPTER_LOSSES.replace("losses[-1]", "losses[0]"), "fits['linear'].losses[-1]"),
+    ],
+    "ex-ablation-context": [
+        (SWAP_SHARES.replace("cm[BALLOON].sum()", "cm[:, BALL].sum()").replace("cm[BALL].sum()", "cm[:, BALLOON].sum()"),
+         "the rows of the confusion matrix are the true classes"),
+        (SWAP_SHARES.replace("cm[BALLOON, BALL]", "cm[BALL, BALLOON]").replace("cm[BALL, BALLOON] / cm[BALL]",
+                                                                                 "cm[BALLOON, BALL] / cm[BALL]"),
+         "the first index is the true class"),
+        (SWAP_SHARES.replace("cm[BALLOON].sum()", "cm.sum()").replace("cm[BALL].sum()", "cm.sum()"),
+         "these are shares of all pixels"),
+        ("def swap_shares(cm):\n    cm = cm.double()\n"
+         "    return 100 * cm[BALLOON, BALL] / cm[BALLOON].sum(), 100 * cm[BALL, BALLOON] / cm[BALL].sum()",
+         "these are per cent"),
+    ],
+    "ex-differences-bins": [
+        (FIVE_BINS.replace('"small": (32, 96)', '"small": (33, 96)'), "lies a gap"),
+        (FIVE_BINS.replace('(1024, float("inf"))', "(1024, 16384)"), "ends at float('inf')"),
+        (FIVE_BINS.replace('"large": (256, 1024), "huge": (1024, float("inf"))', '"large": (256, float("inf"))'),
+         "the question asks for five"),
+    ],
+    "ex-aligned-bilinear": [
+        (ALIGNED_BILINEAR.format(resize='F.interpolate(c5, c3.shape[-2:], mode="bilinear", align_corners=True)'),
+         "align_corners=True stretches C5's first and last samples"),
+        (ALIGNED_BILINEAR.format(resize='F.interpolate(c5, c3.shape[-2:], mode="bilinear", align_corners=False)'),
+         "sample i lands at 4i + 1.5"),
+        (ALIGNED_BILINEAR.format(resize="R.aligned_upsample(c5, c3.shape[-2:])").replace("= False", "= True"),
+         "least squares shrinks and mixes the channels"),
+        (ALIGNED_BILINEAR.format(resize="R.aligned_upsample(c5, c3.shape[-2:])")
+         .replace("        self.out_channels = channels\n", ""), "set self.out_channels = channels"),
+    ],
 }
+CHECKED_CHAPTERS = ["01_overview", "02_price_of_dilation", "03_dilated_vs_stride_1d", "04_joint_upsampling",
+                    "05_building_jpu", "08_where_they_differ", "09_recovering_dilated"]
 CHAPTER_FUNCTIONS = {"ex-odd-rate": ("05_building_jpu", ("taps", "parity_classes"))}
 
 
@@ -146,6 +237,7 @@ def _run_check(label: str, answer: str, checks: Path = CHECKS):
     if label in CHAPTER_FUNCTIONS:
         stem, names = CHAPTER_FUNCTIONS[label]
         exec(_chapter_function(stem, *names), env)
+    exec(CHAPTER_CONTEXT.get(label, ""), env)
     exec(answer, env)
     test = ExceptionTestFile.from_file(str(checks / f"{label}.py"))
     test.run(env)
@@ -157,8 +249,8 @@ def test_every_check_is_called_by_its_chapter_and_recorded_here():
               for label in __import__("re").findall(r'grader\.check\("([\w-]+)"\)', path.read_text())}
     assert called == set(checked_labels(CHECKS)), "a grader.check(...) without a check file, or the reverse"
     assert set(REFERENCE) == set(WRONG) == called, "every checked exercise needs a reference and a wrong answer here"
-    assert {"01_overview", "02_price_of_dilation", "03_dilated_vs_stride_1d", "05_building_jpu"} <= {
-        path.stem for path in BOOK.glob("[0-9]*.md") if "grader.check(" in path.read_text()}
+    assert sorted(path.stem for path in BOOK.glob("[0-9]*.md") if "grader.check(" in path.read_text()) == (
+        CHECKED_CHAPTERS)
 
 
 @pytest.mark.parametrize("label", sorted(REFERENCE))
@@ -208,8 +300,7 @@ def test_the_bundle_holds_the_checked_chapters_without_solutions_in_smoke(bundle
 
     assert bundle.stat().st_mode & 0o777 == bundle.parent.stat().st_mode & 0o777, "readable as its folder is"
     notebooks = sorted(p.name for p in bundle.glob("*.ipynb"))
-    assert notebooks == ["01_overview.ipynb", "02_price_of_dilation.ipynb", "03_dilated_vs_stride_1d.ipynb",
-                         "05_building_jpu.ipynb"]
+    assert notebooks == [f"{stem}.ipynb" for stem in CHECKED_CHAPTERS]
     for name in notebooks:
         nb = nbformat.read(bundle / name, as_version=4)
         text = json.dumps(nb)
@@ -258,9 +349,10 @@ def test_grading_a_folder_gives_points_per_exercise_and_zero_for_what_cannot_run
     labels = checked_labels(CHECKS)
     assert rows[0] == ["submission", *labels, "total", "possible", "status"]
 
+    # "27": the points of every check, hidden ones included
     def row(name: str, status: str, **points: int) -> list[str]:
         scores = [str(points.get(label.replace("-", "_"), 0)) for label in labels]
-        return [name, *scores, str(sum(points.values())), "17", status]
+        return [name, *scores, str(sum(points.values())), "27", status]
 
     assert rows[1] == row("ada.ipynb", "graded", ex_first_block=2, ex_rate_three=2)
     assert rows[2] == row("bob.ipynb", "graded", ex_rate_three=1)

@@ -1,4 +1,4 @@
-"""The reproduction report (book/10_reproduction_report.md): every number from results files the test writes.
+"""The reproduction report (book/11_reproduction_report.md): every number from results files the test writes.
 
 The fixtures are a build's results folder in the runner's exact format (``fastfcn.book.runner``) and a
 ``book/results``-style folder with a committed ``full`` run and a GPU benchmark, with values that
@@ -27,7 +27,7 @@ from fastfcn.book.report_summary import REPORT_FIGURE, build_report, chapter_lin
 from fastfcn.book.results import Run, build_results_dir, find_figure, load_gpu_bench
 
 BOOK = Path(__file__).resolve().parents[1] / "book"
-STEM = "10_reproduction_report"
+STEM = "11_reproduction_report"
 SECONDS = 150
 
 SPEED = {"ratio_encnet_resnet50_jpu": 1.62, "ratio_encnet_resnet50_fpn": 1.93, "ratio_encnet_resnet50_bilinear": 2.61,

@@ -7,8 +7,8 @@
 * :mod:`~fastfcn.book.exercises` -- the exercises' kind and effort, and cutting out the solutions.
 * :mod:`~fastfcn.book.editions` -- ``--edition student``: the same chapters without the solutions.
 * :mod:`~fastfcn.book.trainings` -- chapters 7-9: Table 1's trainings, found by configuration, resumed, reused.
-* :mod:`~fastfcn.book.results` -- the front page and chapter 10: reading the chapters' results files.
-* :mod:`~fastfcn.book.report`, :mod:`~fastfcn.book.claims`, :mod:`~fastfcn.book.report_summary` -- chapter 10:
+* :mod:`~fastfcn.book.results` -- the front page and chapter 11: reading the chapters' results files.
+* :mod:`~fastfcn.book.report`, :mod:`~fastfcn.book.claims`, :mod:`~fastfcn.book.report_summary` -- chapter 11:
   the paper's tables and claims beside ours, with a status each.
 * :mod:`~fastfcn.book.front_page` -- ``intro.md``: the headline figure and short answers.
 

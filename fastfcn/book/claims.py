@@ -1,6 +1,6 @@
 """The paper's claims in prose, each beside our measurement with a status; what the book reproduces beyond the tables.
 
-Used by the reproduction report (book/10_reproduction_report.md). Every measurement is a figure a
+Used by the reproduction report (book/11_reproduction_report.md). Every measurement is a figure a
 chapter recorded (read with :mod:`.results`); every threshold is the paper's own wording ("more than
 three times" is > 3, "3 times faster" is >= 3). A status is computed from the numbers, never typed.
 """

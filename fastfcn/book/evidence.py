@@ -1,6 +1,6 @@
 """Does JPU hold up? Each claim, with a status per source: the paper, this book's runs, each third party.
 
-The report (book/10_reproduction_report.md) shows one section per claim of :data:`fastfcn.third_party.CLAIMS`;
+The report (book/11_reproduction_report.md) shows one section per claim of :data:`fastfcn.third_party.CLAIMS`;
 the front page reads the statuses the report recorded. The third parties' numbers and the rules that
 turn numbers into a status live in :mod:`fastfcn.third_party`; this module adds this book's own
 measurements (the chapters' results files, read with :mod:`.results`) under the same rules.

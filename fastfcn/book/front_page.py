@@ -24,7 +24,7 @@ __all__ = ["SPEED", "TRAINING", "REPORT", "HeadlinePoint", "load_results", "figu
            "headline_points", "missing", "headline_table", "draw_headline", "phrases"]
 
 SPEED, TRAINING = "06_how_fast", "07_table1"  # the chapters the front page summarises
-REPORT = "10_reproduction_report"  # its per-claim statuses answer "does JPU hold up?"
+REPORT = "11_reproduction_report"  # its per-claim statuses answer "does JPU hold up?"
 NOT_MEASURED = "not measured yet"
 
 

@@ -1,4 +1,4 @@
-"""The reproduction report (book/10_reproduction_report.md): each of the paper's tables, ours beside it.
+"""The reproduction report (book/11_reproduction_report.md): each of the paper's tables, ours beside it.
 
 For every row of the paper's Tables 1 to 5 (:mod:`fastfcn.paper`) the report shows the paper's number,
 ours in the ``quick`` column (this build: a CPU and the procedural scenes), ours in the ``full``

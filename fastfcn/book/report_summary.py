@@ -1,4 +1,4 @@
-"""The reproduction report put together: what book/10_reproduction_report.md shows and records.
+"""The reproduction report put together: what book/11_reproduction_report.md shows and records.
 
 :func:`build_report` reads the results files (this build's, and those committed under
 ``book/results/``) and nothing else; it trains and measures nothing and writes no file. The tables
