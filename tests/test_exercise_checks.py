@@ -3,9 +3,10 @@
 For every checked exercise: the reference answer (as its solution gives it) passes every case, hidden ones
 included, and each recorded wrong answer (the slips students make: multiply-adds for FLOPs, the whole block
 at 4x, rate 2 left in split, a BatchNorm forgotten, align_corners' gaps compared as sides, least squares
-without its bias, a confusion matrix read along its columns, C5 resized with align_corners=True) fails with the
-message that teaches. A check that reads the chapter's own variables runs here on the same computation in
-miniature (CHAPTER_CONTEXT). Then the student bundle (no solutions, no hidden cases), grading three fake
+without its bias, a confusion matrix read along its columns, C5 resized with align_corners=True, the GMAC
+ratio upside down, saved bytes scaled by the side instead of the area, a pole counted as one row of a cell)
+fails with the message that teaches. A check that reads the chapter's own variables runs here on the same
+computation in miniature (CHAPTER_CONTEXT). Then the student bundle (no solutions, no hidden cases), grading three fake
 submissions into the exact CSV, and the bundle opened in a real `jupyter lab` server where a check runs.
 """
 
@@ -83,6 +84,19 @@ CHAPTER_CONTEXT = {
                            "BALLOON, BALL = PROCEDURAL_CLASSES.index('balloon'), PROCEDURAL_CLASSES.index('ball')",
     "ex-aligned-bilinear": "import torch\nimport torch.nn.functional as F\nfrom torch import nn\n"
                            "from fastfcn.lessons import recovery as R",
+    # chapter 6: the counts at 512x512 as its exercise cell counts them; smoke's table has no EncNet R50 rows
+    "ex-bench-flops-prediction": "from dataclasses import replace\nfrom fastfcn import benchmark as bench\n"
+                                 "opts = bench.BenchOptions(device='cpu', size=64)\n"
+                                 "ex_none, ex_jpu = (bench.model_complexity(spec, replace(opts, size=512))['gmacs'] "
+                                 "for spec in bench.parse_rows(['encnet/resnet50/none', 'encnet/resnet50/jpu']))\n"
+                                 "enc_none = enc_jpu = None",
+    # chapter 6: the training-memory fits of the smoke profile (resnet18 trunk, 64 px), counted on meta
+    "ex-bench-crop-batch": "import math\nfrom fastfcn import benchmark as bench\n"
+                           "opts = bench.BenchOptions(device='cpu', size=64)\n"
+                           "fits = [bench.training_memory_fit(s, opts, batches=(1, 2)) for s in bench.parse_rows("
+                           "['encnet/resnet50/none', 'encnet/resnet50/jpu'], substitute='resnet18')]",
+    "ex-ablation-thin": "from fastfcn.data.scene import SCALE_PX\nfrom fastfcn.profiles import get_profile\n"
+                        "full = get_profile('full')",
 }
 LEAST_SQUARES = """
 def least_squares_loss(x_l, y_l):
@@ -106,6 +120,18 @@ class AlignedBilinear(nn.Module):
     def forward(self, c3, c4, c5):
         return {resize}
 projection_keeps_kept_exact = False
+"""
+CROP_BATCH = """
+batch_480 = {}
+for f in fits:
+    per_image = f["per_image_bytes"] * (480 / f["size"]) ** 2
+    room = f["budget_bytes"] - f["state_bytes"] - f["other_fixed_bytes"]
+    batch_480[f["name"]] = math.floor(room / per_image)
+"""
+CELL_SHARES = """
+def cell_share(side):
+    return 4 * side / SCALE_PX * 32 / 32 ** 2
+cell_share_scale, cell_share_full = cell_share(SCALE_PX), cell_share(full.train_image_size)
 """
 FIVE_BINS = ('five_bins = {"tiny": (0, 32), "small": (32, 96), "medium": (96, 256), "large": (256, 1024), '
              '"huge": (1024, float("inf"))}')
@@ -131,6 +157,9 @@ REFERENCE = {
     "ex-ablation-context": SWAP_SHARES,
     "ex-differences-bins": FIVE_BINS,
     "ex-aligned-bilinear": ALIGNED_BILINEAR.format(resize="R.aligned_upsample(c5, c3.shape[-2:])"),
+    "ex-bench-flops-prediction": "predicted_speedup = ex_none / ex_jpu",
+    "ex-bench-crop-batch": CROP_BATCH,
+    "ex-ablation-thin": CELL_SHARES,
 }
 # recorded wrong answers: (what the student wrote, a piece of the message they get)
 WRONG = {
@@ -225,9 +254,27 @@ WRONG = {
         (ALIGNED_BILINEAR.format(resize="R.aligned_upsample(c5, c3.shape[-2:])")
          .replace("        self.out_channels = channels\n", ""), "set self.out_channels = channels"),
     ],
+    "ex-bench-flops-prediction": [
+        ("predicted_speedup = ex_jpu / ex_none", "below 1, a slow-down"),
+        ("predicted_speedup = ex_none - ex_jpu", "a speed-up is a ratio"),
+        ("from fastfcn import paper\npredicted_speedup = paper.table2_ratio('encnet', 'resnet50')",
+         "this is the paper's measured speed-up"),
+        ("predicted_speedup = None", "no answer yet"),
+    ],
+    "ex-bench-crop-batch": [
+        ("batch_480 = {f['name']: f['max_batch'] for f in fits}", "the size that was measured"),
+        (CROP_BATCH.replace("** 2\n", "\n"), "the saved feature maps grow with the area"),
+        (CROP_BATCH.replace("math.floor", "math.ceil"), "rounds down (math.floor)"),
+        (CROP_BATCH.replace(' - f["state_bytes"] - f["other_fixed_bytes"]', ""), "subtract state_bytes"),
+    ],
+    "ex-ablation-thin": [
+        ("cell_share_scale = cell_share_full = 4 * 32 / 32 ** 2", "the width grows with the image"),
+        (CELL_SHARES.replace("* 32 / 32 ** 2", "/ 32 ** 2"), "you counted one row of the pole"),
+        (CELL_SHARES.replace("* 32 / 32 ** 2", "/ 8"), "a cell of output stride 8"),
+    ],
 }
 CHECKED_CHAPTERS = ["01_overview", "02_price_of_dilation", "03_dilated_vs_stride_1d", "04_joint_upsampling",
-                    "05_building_jpu", "08_where_they_differ", "09_recovering_dilated"]
+                    "05_building_jpu", "06_how_fast", "07_table1", "08_where_they_differ", "09_recovering_dilated"]
 CHAPTER_FUNCTIONS = {"ex-odd-rate": ("05_building_jpu", ("taps", "parity_classes"))}
 
 
@@ -349,10 +396,10 @@ def test_grading_a_folder_gives_points_per_exercise_and_zero_for_what_cannot_run
     labels = checked_labels(CHECKS)
     assert rows[0] == ["submission", *labels, "total", "possible", "status"]
 
-    # "27": the points of every check, hidden ones included
+    # "30": the points of every check, hidden ones included
     def row(name: str, status: str, **points: int) -> list[str]:
         scores = [str(points.get(label.replace("-", "_"), 0)) for label in labels]
-        return [name, *scores, str(sum(points.values())), "27", status]
+        return [name, *scores, str(sum(points.values())), "30", status]
 
     assert rows[1] == row("ada.ipynb", "graded", ex_first_block=2, ex_rate_three=2)
     assert rows[2] == row("bob.ipynb", "graded", ex_rate_three=1)
