@@ -67,6 +67,21 @@ def test_procedural_is_deterministic_and_varied():
         a[4]
 
 
+def test_procedural_split_drawn_in_parallel_is_the_split_drawn_one_by_one(tmp_path, monkeypatch):
+    import fastfcn.data.procedural as procedural
+
+    # 5 scenes, 2 per process: the parallel path with a short last chunk
+    monkeypatch.setattr(procedural, "PARALLEL_DRAW_MIN", 2)
+    monkeypatch.setattr(procedural, "DRAW_CHUNK", 2)
+    monkeypatch.setattr(procedural, "usable_cpus", lambda: 2)
+    kept = ProceduralScenes("val", 5, 40, seed=3, cache_dir=tmp_path)
+    drawn = ProceduralScenes("val", 5, 40, seed=3)
+    for i in range(5):
+        for a, b in zip(kept.generate(i), drawn.generate(i), strict=True):
+            assert a.dtype == b.dtype and np.array_equal(a, b)
+    assert kept.cache_file.is_file()
+
+
 @pytest.mark.parametrize("size", [64, (97, 131), (33, 200), (150, 41)])
 def test_procedural_sizes_and_types(size):
     ds = ProceduralScenes("val", num_images=2, image_size=size)

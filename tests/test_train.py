@@ -269,8 +269,8 @@ def test_default_loader_workers_never_exceed_the_usable_cpus(monkeypatch) -> Non
     """The GPU recipe's 8 loaders per process, on a 2-core machine, made DataLoader warn and oversubscribe."""
     import fastfcn.training.config as config_module
 
-    monkeypatch.setattr(config_module, "_usable_cpus", lambda: 2)
+    monkeypatch.setattr(config_module, "usable_cpus", lambda: 2)
     assert TrainConfig(dataset="folder", root="x").resolved(num_classes=3).workers == 2
     assert TrainConfig(dataset="folder", root="x", workers=5).resolved(num_classes=3).workers == 5  # asked for
-    monkeypatch.setattr(config_module, "_usable_cpus", lambda: 16)
+    monkeypatch.setattr(config_module, "usable_cpus", lambda: 16)
     assert TrainConfig(dataset="pcontext").resolved(num_classes=59).workers == 8

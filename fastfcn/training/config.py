@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from ..utils.threads import usable_cpus
 
 __all__ = ["TrainConfig", "ConfigError", "DATASET_DEFAULTS", "RUNTIME_FIELDS", "config_differences",
            "check_stored_config"]
@@ -17,13 +18,6 @@ __all__ = ["TrainConfig", "ConfigError", "DATASET_DEFAULTS", "RUNTIME_FIELDS", "
 # with the batch size (lr * batch / 16); so do we. The procedural set (offline, trained from scratch on a
 # CPU) uses a ResNet-18 and a 128-wide JPU from random weights; lr 0.005 (head 0.05) was the best of
 # 0.0025-0.05 after 100 and 300 iterations (mIoU 0.50 vs 0.44 for 0.01 at 300; 0.02 and 0.05 trailed).
-def _usable_cpus() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
-
-
 DATASET_DEFAULTS: dict[str, dict[str, Any]] = {
     "procedural": {"lr": 0.005, "epochs": 4, "batch_size": 8, "crop_size": None, "base_size": None,
                    "backbone": "resnet18", "jpu_width": 128, "eval_every": 1, "workers": 2},
@@ -180,7 +174,7 @@ class TrainConfig:
             if getattr(c, key) is None:
                 setattr(c, key, d[key])
         if self.workers is None:  # the recipe's 8 loaders per GPU, but no more than the CPUs this process may use
-            c.workers = min(c.workers, _usable_cpus())
+            c.workers = min(c.workers, usable_cpus())
         if c.lr is None:
             c.lr = d["lr"] * c.batch_size / REFERENCE_BATCH if c.dataset != "procedural" else d["lr"]
         if c.aux_weight is None:

@@ -1,13 +1,15 @@
-"""The one way to change PyTorch's intra-op thread count for a while and put it back."""
+"""The one way to change PyTorch's intra-op thread count for a while and put it back, and how many CPUs this
+process may use."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 import torch
 
-__all__ = ["limited_threads"]
+__all__ = ["limited_threads", "usable_cpus"]
 
 
 @contextmanager
@@ -25,3 +27,11 @@ def limited_threads(n: int | None = 1) -> Iterator[None]:
         yield
     finally:
         torch.set_num_threads(before)
+
+
+def usable_cpus() -> int:
+    """The CPUs this process may run on (its affinity mask where the OS has one, else all of the machine's)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
