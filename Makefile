@@ -13,11 +13,14 @@ endif
 
 .PHONY: install test lint book book-run book-html clean gpu-run gpu-wheels
 
-# pip's byte-compiling stays (66 s of one core): these machines set PYTHONDONTWRITEBYTECODE, so a venv installed
-# with --no-compile compiles torch again in every process that imports it (7 s of CPU instead of 4; tried 2026-12-03)
+# The venv must be byte-compiled: these machines set PYTHONDONTWRITEBYTECODE, so without .pyc files every process
+# compiles torch again (7 s of CPU instead of 4 per import; tried 2026-12-03). pip compiles on one core (~70 s);
+# compileall does the same files on every core (44 s on 2). Its exit status is ignored: a few packages ship
+# files for other Python versions that do not compile, which pip skips too.
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[book,test,lab,deploy,teach]'
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-compile -e '.[book,test,lab,deploy,teach]'
+	-$(PY) -m compileall -q -j 0 $(VENV)/lib > /dev/null 2>&1
 	touch $(STAMP)
 
 # a double click on a chapter (.md) in `.venv/bin/jupyter lab` opens it as a notebook: jupytext's

@@ -24,6 +24,21 @@ def book_runs(tmp_path_factory) -> Iterator[None]:
         os.environ[RUNS_ENV] = before
 
 
+@pytest.fixture(scope="session", autouse=True)
+def package_cache(tmp_path_factory) -> Iterator[None]:
+    """The package's cache folder (exported graphs, the exact path measured on this machine) is a temporary one:
+    a record left by the developer's own benchmarks must not change what the tests run, nor the tests theirs."""
+    import os
+
+    before = os.environ.get("FASTFCN_CACHE")
+    os.environ["FASTFCN_CACHE"] = str(tmp_path_factory.mktemp("fastfcn-cache"))
+    yield
+    if before is None:
+        os.environ.pop("FASTFCN_CACHE", None)
+    else:
+        os.environ["FASTFCN_CACHE"] = before
+
+
 @pytest.fixture
 def one_thread() -> Iterator[None]:
     """The CI/dev machines have 2 shared cores: one thread per test process is faster and steadier."""

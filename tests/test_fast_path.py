@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 
 import pytest
@@ -188,3 +189,46 @@ def test_compiled_variant_with_frozen_weights_matches_eager() -> None:
         got = fast(x)["out"]
     assert fast.compiled and fast.variant == "compile+channels_last+fold_bn"
     assert got.shape == want.shape and float((got - want).abs().max()) <= 1e-4
+
+
+def test_fast_path_records_the_faster_exact_layout_for_the_exact_preset(tmp_path, monkeypatch) -> None:
+    from fastfcn.inference import exact_path
+
+    monkeypatch.setenv("FASTFCN_CACHE", str(tmp_path))
+    assert fast_path.resolve_variant("exact", "cpu") == exact_path.EXACT_DEFAULT  # nothing measured yet
+    fp = bench.fast_path(SPEC, replace(TINY, size=32), ["fold_bn", "channels_last+fold_bn"], images=1)
+    seconds = {v["variant"]: v["latency_median_s"] for v in fp["variants"]}
+    want = min(exact_path.EXACT_CANDIDATES, key=seconds.get)
+    assert fp["exact_recorded"] == want and "exact path on this machine (" in bench.format_fast_path(fp)
+    doc = json.loads((tmp_path / exact_path.RECORD_NAME).read_text())
+    entry = doc[exact_path.machine_key(1)]  # measured with TINY's one thread
+    assert entry["variant"] == want and entry["seconds"] == {v: seconds[v] for v in exact_path.EXACT_CANDIDATES}
+    # a measurement without both candidates records nothing
+    assert bench.fast_path(SPEC, replace(TINY, size=32), ["fold_bn"], images=1)["exact_recorded"] is None
+
+
+def test_the_exact_preset_runs_what_this_machine_measured(tmp_path, monkeypatch) -> None:
+    from fastfcn.inference import exact_path
+
+    monkeypatch.setenv("FASTFCN_CACHE", str(tmp_path))
+    threads = torch.get_num_threads()
+    assert exact_path.record_exact({"fold_bn": 1.0, "channels_last+fold_bn": 1.2}, "cpu", "test",
+                                   threads=threads) == "fold_bn"
+    assert fast_path.resolve_variant("exact", "cpu") == "fold_bn"
+    assert fast_path.variant_for("torch", "fp32", "cpu") == "fold_bn"
+    assert fast_path.variant_for("torch", "fp32", "cpu", compile=True) == "compile+fold_bn"
+    # recorded per machine and thread count: another thread count has measured nothing
+    assert exact_path.recorded_exact("cpu") == "fold_bn"
+    monkeypatch.setattr(exact_path, "machine_key", lambda threads=None: "another machine")
+    assert fast_path.resolve_variant("exact", "cpu") == exact_path.EXACT_DEFAULT
+    monkeypatch.undo()
+    monkeypatch.setenv("FASTFCN_CACHE", str(tmp_path))
+    assert exact_path.record_exact({"fold_bn": 2.0, "channels_last+fold_bn": 1.0}, "cpu", "test",
+                                   threads=threads) == "channels_last+fold_bn"
+    assert fast_path.resolve_variant("exact", "cpu") == "channels_last+fold_bn"  # the newer measurement
+    # GPUs are not recorded; a record of one candidate only is not a choice; a damaged file is no record
+    assert exact_path.record_exact({"fold_bn": 1.0, "channels_last+fold_bn": 2.0}, "cuda", "test") is None
+    assert fast_path.resolve_variant("exact", "cuda") == exact_path.EXACT_DEFAULT
+    assert exact_path.record_exact({"fold_bn": 1.0}, "cpu", "test") is None
+    (tmp_path / exact_path.RECORD_NAME).write_text("{not json")
+    assert fast_path.resolve_variant("exact", "cpu") == exact_path.EXACT_DEFAULT

@@ -140,7 +140,8 @@ def predict_cost(spec: ModelSpec, opts: BenchOptions, images: int = 4, rounds: i
 def format_predict_cost(pc: dict[str, Any]) -> str:
     """The predict-cost result as a terminal table."""
     vw = max([len("variant"), *(len(r["variant"]) for r in pc["rows"])])
-    lines = [f"fastfcn predict on {pc['images']} procedural scenes of {pc['size']}x{pc['size']} ({pc['name']} "
+    scenes = "1 procedural scene" if pc["images"] == 1 else f"{pc['images']} procedural scenes"
+    lines = [f"fastfcn predict on {scenes} of {pc['size']}x{pc['size']} ({pc['name']} "
              f"{pc['backbone']}, long side {pc['base_size']}, crops {pc['crop_size']}); one fp32 eager forward at "
              f"{pc['size']}x{pc['size']}: {pc['forward_s']:.3f} s",
              f"{'mode':<6} {'asked':<8} {'variant':<{vw}} {'s / image':>9} {'x forward':>9} {'x own':>6} "

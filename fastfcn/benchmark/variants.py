@@ -29,6 +29,7 @@ from torch import nn
 
 from ..checkpoint import model_from_checkpoint
 from ..data.procedural import validation_scenes
+from ..inference.exact_path import EXACT_CANDIDATES, record_exact
 from ..inference.fast_path import default_variants, optimize, parse_variant
 from ..inference.runtimes import export_onnx
 from ..utils.device import synchronize
@@ -201,7 +202,8 @@ def _measure_variants(spec: ModelSpec, opts: BenchOptions, variants: list[str], 
             "threads": torch.get_num_threads(), "runs": opts.runs, "warmup": opts.warmup,
             "weights": weights if weights is not None else "random (BatchNorm calibrated)",
             "weights_info": weights_info,
-            "images": images, "comparison_images": f"procedural val scenes 0-{images - 1} at {opts.size}x{opts.size}",
+            "images": images, "comparison_images": (f"procedural val scene 0 at {opts.size}x{opts.size}" if images == 1 else
+                                  f"procedural val scenes 0-{images - 1} at {opts.size}x{opts.size}"),
             "reference_classes": int(ref.labels.unique().numel()),
             "boundary_fraction": float(ref.boundary.float().mean()),
             "variants": rows, **winners, "input_rounding_changed_fraction": ref.noise_floor, **exact_winners,
@@ -236,10 +238,19 @@ def fast_path(spec: ModelSpec, opts: BenchOptions, variants: Sequence[str] | Non
         raise FileNotFoundError(f"fast-path weights {weights!r} not found: pass a checkpoint written by "
                                 "`fastfcn train` (its last.pth) or `fastfcn convert`")
     if opts.isolate:
-        return run_in_subprocess("fastfcn.benchmark.variants:measure_variants_isolated",
-                                 {"spec": asdict(spec), "opts": asdict(opts), "variants": variants,
-                                  "weights": weights, "images": images}, what="fast path")
-    return measure_variants(spec, opts, variants, weights, images)
+        result = run_in_subprocess("fastfcn.benchmark.variants:measure_variants_isolated",
+                                   {"spec": asdict(spec), "opts": asdict(opts), "variants": variants,
+                                    "weights": weights, "images": images}, what="fast path")
+    else:
+        result = measure_variants(spec, opts, variants, weights, images)
+    # the exact layout measured faster here becomes what the `exact` preset runs on this machine
+    rows = {r["variant"]: r for r in result["variants"]}
+    result["exact_recorded"] = None
+    if all(v in rows and rows[v]["counts"] for v in EXACT_CANDIDATES):
+        result["exact_recorded"] = record_exact({v: rows[v]["latency_median_s"] for v in EXACT_CANDIDATES},
+                                                opts.device, source=f"fast path, {result['name']} "
+                                                f"{result['backbone']} at {result['size']} px", threads=result["threads"])
+    return result
 
 
 def measure_variants_isolated(spec: dict[str, Any], opts: dict[str, Any], variants: list[str], weights: str | None,
@@ -293,6 +304,9 @@ def format_fast_path(fp: dict[str, Any]) -> str:
     lines.append(f"best: {fp['best_variant']} ({fp['best_speedup']:.2f}x over fp32 eager, "
                  f"{fp['best_agreement'] * 100:.3f}% of labels agree; a variant counts at >= "
                  f"{fp['agreement_threshold'] * 100:.1f}%)")
+    if fp.get("exact_recorded"):
+        lines.append(f"exact path on this machine (what `--runtime torch` and the `exact` preset run from now on): "
+                     f"{fp['exact_recorded']}, the faster of {' and '.join(EXACT_CANDIDATES)} above")
     lines.append(f"weights: {fp['weights']}; rounding only the input to bf16 changes "
                  f"{fp['input_rounding_changed_fraction'] * 100:.3f}% of the fp32 labels"
                  + ("" if fp["agreement_resolvable"] else

@@ -23,6 +23,7 @@ from torch import nn
 
 from ..models import FastFCN
 from ..utils.device import autocast
+from .exact_path import EXACT_DEFAULT, recorded_exact
 from .fold import fold_batchnorm
 
 __all__ = ["VARIANT_TOKENS", "DTYPES", "RUNTIME_TOKENS", "PRESETS", "EXACT", "parse_variant", "resolve_variant", "variant_for",
@@ -33,7 +34,7 @@ DTYPES = ("fp32", "bf16", "fp16")
 RUNTIME_TOKENS = ("onnxruntime", "openvino")
 # named choices, resolved per device by resolve_variant
 PRESETS = ("exact", "reduced", "auto")
-EXACT = "channels_last+fold_bn"
+EXACT = EXACT_DEFAULT  # the exact path where this machine has measured none; bf16 builds on it (it wants NHWC)
 
 
 def parse_variant(name: str, device: str) -> dict[str, Any]:
@@ -72,8 +73,9 @@ def parse_variant(name: str, device: str) -> dict[str, Any]:
 def resolve_variant(variant: str, device: str) -> str:
     """A preset as the variant it stands for on ``device`` (other variants are returned as they are).
 
-    * ``exact``: fp32, channels_last memory layout and BatchNorm folded: the same function as the model,
-      to float rounding (the labels of fp32 eager on the check images).
+    * ``exact``: fp32 with BatchNorm folded: the same function as the model, to float rounding (the labels of
+      fp32 eager on the check images); in the memory layout measured faster on this machine
+      (:mod:`fastfcn.inference.exact_path`), channels-last where nothing was measured.
     * ``reduced``: ``exact`` plus bf16 autocast (fp16 on a GPU without bf16) with the early layers in
       fp32; on a CPU that does not compute bf16 natively (no AVX-512 BF16 or AMX) bf16 runs slower than
       fp32, so this falls back to ``exact`` with a warning.
@@ -81,7 +83,7 @@ def resolve_variant(variant: str, device: str) -> str:
       exact path there, as the benchmark of chapter 6 measures), else ``exact``.
     """
     if variant == "exact":
-        return EXACT
+        return recorded_exact(device) or EXACT
     if variant == "reduced":
         from ..utils.device import bf16_supported
 
@@ -91,11 +93,11 @@ def resolve_variant(variant: str, device: str) -> str:
             return f"{EXACT}+fp16+early_fp32"
         warnings.warn("this CPU does not compute bfloat16 natively (no AVX-512 BF16 or AMX), so bf16 would run "
                       "slower than fp32: running the exact fp32 path instead", RuntimeWarning, stacklevel=2)
-        return EXACT
+        return recorded_exact(device) or EXACT
     if variant == "auto":
         from .runtimes import available
 
-        return "onnxruntime" if device.startswith("cpu") and available("onnxruntime") else EXACT
+        return "onnxruntime" if device.startswith("cpu") and available("onnxruntime") else resolve_variant("exact", device)
     return variant
 
 
