@@ -8,6 +8,7 @@ appear nowhere else; then empty folders, as when the report is opened before any
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import pytest
@@ -313,3 +314,24 @@ def test_the_chapter_executes_in_smoke_from_the_files(tmp_path, filled_folders):
         assert figures["cells_reproduced"] == expected.counts()[rp.REPRODUCED] > 0
     else:
         assert "not run yet" in text and figures[REPORT_FIGURE][rp.NOT_RUN] == sum(figures[REPORT_FIGURE].values())
+
+
+def test_note_glues_numpy_and_torch_scalars_as_python_numbers(tmp_path, monkeypatch) -> None:
+    """glue shows a value's repr: a numpy float printed 'np.float64(6.3) points' in chapter 7's prose."""
+    import types
+
+    import numpy as np
+    import torch
+
+    from fastfcn.book import note
+
+    glued = {}
+    monkeypatch.setitem(sys.modules, "myst_nb", types.SimpleNamespace(glue=lambda name, value, display: glued.update(
+        {name: value})))
+    monkeypatch.setenv(RESULTS_ENV, str(tmp_path / "results.json"))
+    assert note("gain", np.round(np.float64(6.34), 1), "points") == 6.3
+    note("count", torch.tensor(3))
+    note("size", 512)
+    assert glued == {"gain": 6.3, "count": 3, "size": 512}
+    assert type(glued["gain"]) is float and type(glued["count"]) is int
+    assert json.loads((tmp_path / "results.json").read_text())["gain"] == {"value": 6.3, "unit": "points"}

@@ -56,8 +56,11 @@ def note(name: str, value: Any, unit: str | None = None, *, markdown: bool = Fal
     """``record`` a key figure and ``glue`` it (myst-nb), so the prose can quote it as {glue:}`name`.
 
     ``markdown=True`` glues ``value`` as Markdown text (quoted with {glue:md}`name`): a word or a
-    phrase the chapter computed, such as "smaller than". Returns ``value`` unchanged.
+    phrase the chapter computed, such as "smaller than". A numpy or torch scalar is glued as the Python number it
+    holds. Returns the value glued.
     """
+    if hasattr(value, "item") and getattr(value, "ndim", None) == 0:
+        value = value.item()  # a numpy or torch scalar: glue would show its repr, "np.float64(6.3)"
     record(name, value, unit)
     try:
         from myst_nb import glue
