@@ -38,6 +38,7 @@ from .models import (
     FastFCN,
     build_model,
     build_resnet,
+    build_upsampler,
     convert_official_state_dict,
     load_official,
 )
@@ -54,4 +55,4 @@ def __getattr__(name: str):  # fastfcn.optimize, loaded on first use: `import fa
 
 
 __all__ = ["BACKBONES", "HEADS", "JPU", "MEAN", "STD", "UPSAMPLINGS", "FastFCN", "build_model", "build_resnet",
-           "complexity", "convert_official_state_dict", "load_official", "ops"]
+           "build_upsampler", "complexity", "convert_official_state_dict", "load_official", "ops"]

@@ -226,3 +226,14 @@ def test_half_width_resnet18_is_resnet18_with_half_the_channels() -> None:
     assert model(torch.randn(1, 3, 64, 64))["out"].shape == (1, 3, 64, 64)
     with pytest.raises(ValueError, match="ImageNet weights for the backbone 'resnet18_w32'"):
         build_resnet("resnet18_w32", weights="imagenet")
+
+
+def test_the_front_door_builds_every_upsampling_module() -> None:
+    import fastfcn
+
+    assert fastfcn.build_upsampler("none", (128, 256, 512), 64) is None  # the dilated backbone needs none
+    jpu = fastfcn.build_upsampler("jpu", (128, 256, 512), 64)
+    assert isinstance(jpu, fastfcn.JPU)
+    for kind in fastfcn.UPSAMPLINGS:
+        if kind != "none":
+            assert isinstance(fastfcn.build_upsampler(kind, (128, 256, 512), 64), torch.nn.Module)
