@@ -151,6 +151,6 @@ def test_cli_bench_prints_the_predict_cost_as_ratios(tmp_path: Path, capsys) -> 
                "--predict-cost", "1", "--out-dir", str(tmp_path), "--name", "predict_cost_cli"])
     out = capsys.readouterr().out
     assert rc == 0, out
-    assert "fastfcn predict on 1 procedural scenes" in out and "x own" in out
+    assert "fastfcn predict on 1 procedural scene of" in out and "x own" in out
     doc = json.loads((tmp_path / "predict_cost_cli.json").read_text())
     assert doc["fast_path"] is None and [r["mode"] for r in doc["predict_cost"]["rows"]] == ["slide", "whole", "whole", "whole"]
