@@ -93,7 +93,7 @@ def resolve_variant(variant: str, device: str) -> str:
             return f"{EXACT}+fp16+early_fp32"
         warnings.warn("this CPU does not compute bfloat16 natively (no AVX-512 BF16 or AMX), so bf16 would run "
                       "slower than fp32: running the exact fp32 path instead", RuntimeWarning, stacklevel=2)
-        return recorded_exact(device) or EXACT
+        return resolve_variant("exact", device)
     if variant == "auto":
         from .runtimes import available
 
