@@ -13,14 +13,11 @@ endif
 
 .PHONY: install test lint book book-run book-html clean gpu-run gpu-wheels
 
-# The venv must be byte-compiled: these machines set PYTHONDONTWRITEBYTECODE, so without .pyc files every process
-# compiles torch again (7 s of CPU instead of 4 per import; tried 2026-12-03). pip compiles on one core (~70 s);
-# compileall does the same files on every core (44 s on 2). Its exit status is ignored: a few packages ship
-# files for other Python versions that do not compile, which pip skips too.
-$(STAMP): pyproject.toml
-	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check --no-compile -e '.[book,test,lab,deploy,teach]'
-	-$(PY) -m compileall -q -j 0 $(VENV)/lib > /dev/null 2>&1
+# scripts/install_venv.py installs with uv, given pip's configured indexes (about half pip's time), else with pip.
+# Either way the venv is byte-compiled: these machines set PYTHONDONTWRITEBYTECODE, so without .pyc files every
+# process compiles torch again (7 s of CPU instead of 4 per import; tried 2026-12-03). FASTFCN_INSTALLER=pip: pip.
+$(STAMP): pyproject.toml scripts/install_venv.py
+	$(PYTHON) scripts/install_venv.py $(VENV) -e '.[book,test,lab,deploy,teach]'
 	touch $(STAMP)
 
 # a double click on a chapter (.md) in `.venv/bin/jupyter lab` opens it as a notebook: jupytext's

@@ -85,3 +85,34 @@ def test_predict_and_bench_help_from_another_folder(installed: Path, tmp_path: P
     assert "Traceback" not in proc.stderr
 
     assert files_under(installed) == before, "the installed package's folder changed"
+
+
+def load_installer():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("install_venv", REPO / "scripts" / "install_venv.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_installer_hands_pips_indexes_find_links_and_constraints_to_uv(tmp_path: Path) -> None:
+    """uv reads no pip configuration: what ``pip config list`` shows must reach uv (variables over files)."""
+    fake_pip = tmp_path / "pip"
+    fake_pip.write_text("#!/bin/sh\ncat <<'END'\n:env:.find-links='/opt/wheels'\n:env:.default-timeout='180'\n"
+                        "global.find-links='/elsewhere'\nglobal.constraint='/etc/xdg/pip/constraints.txt'\n"
+                        "global.extra-index-url='file:///a/simple file:///b/simple'\nglobal.cert='/x.pem'\nEND\n")
+    fake_pip.chmod(0o755)
+    installer = load_installer()
+    args = installer.uv_arguments(installer.pip_settings(fake_pip))
+    pairs = list(zip(args[::2], args[1::2], strict=True))
+    assert pairs[0] == ("--index-strategy", "unsafe-best-match")
+    assert sorted(pairs[1:]) == [("--constraint", "/etc/xdg/pip/constraints.txt"),
+                                 ("--extra-index-url", "file:///a/simple"), ("--extra-index-url", "file:///b/simple"),
+                                 ("--find-links", "/opt/wheels")]
+
+
+def test_the_installer_says_how_it_is_used() -> None:
+    done = subprocess.run([sys.executable, str(REPO / "scripts" / "install_venv.py")], capture_output=True,
+                          text=True)
+    assert done.returncode != 0 and done.stderr.strip().startswith("usage: python3 scripts/install_venv.py VENV")
