@@ -76,8 +76,10 @@ PROFILES: dict[str, dict[str, Any]] = {
     "quick": {
         "backbones": ["resnet50", "resnet101"],
         "input_size": 512,
+        # the median of three runs leaves out a cold first run, whose set-up costs are a few ms of the 60-6000 ms
+        # a stage takes at 512 px: a warm-up run would add a quarter to chapter 2 (12 s on a 2-core AVX2 CPU)
         "timing_runs": 3,
-        "timing_warmup": 1,
+        "timing_warmup": 0,
         "small_backbone": "resnet18_w32",
         "jpu_width": 64,
         "train_image_size": 128,

@@ -63,24 +63,25 @@ def _time_rounds(predictors: list[Predictor], files: list[Path], checkpoint: Pat
                  forward: Any, at_base: torch.Tensor, rounds: int, device: str
                  ) -> tuple[list[list[float]], list[list[float]], list[float]]:
     """Per round: seconds per image of every predictor on ``files``, one forward of its own network on
-    ``at_base``, and the reference ``forward``; round 0 warms every configuration up and is not kept."""
+    ``at_base``, and the reference ``forward``; round 0 warms every configuration up on one image and is not
+    kept (its predict call runs each network at ``at_base``'s size, and ``forward`` ran before: no forward is
+    timed cold)."""
     per_image: list[list[float]] = [[] for _ in predictors]
     own_forwards: list[list[float]] = [[] for _ in predictors]
     forwards: list[float] = []
     for round_ in range(rounds + 1):
-        with torch.inference_mode():
-            t = time_calls(forward, 1, 0, device)[0]
         if round_:
-            forwards.append(t)
-        for i, p in enumerate(predictors):
             with torch.inference_mode():
-                own = time_calls(lambda p=p: p.engine(at_base), 1, 0, device)[0]
+                forwards.append(time_calls(forward, 1, 0, device)[0])
+        for i, p in enumerate(predictors):
+            if round_:
+                with torch.inference_mode():
+                    own_forwards[i].append(time_calls(lambda p=p: p.engine(at_base), 1, 0, device)[0])
             out = folder / f"out{i}"
             start = time.perf_counter()
             predict_files(files if round_ else files[:1], checkpoint, out, predictor=p, progress=False)
             if round_:
                 per_image[i].append((time.perf_counter() - start) / len(files))
-                own_forwards[i].append(own)
     return per_image, own_forwards, forwards
 
 

@@ -50,7 +50,7 @@ from .metrics import SegmentationMetric, background_index
 from .resize import BilinearRows
 from .windows import MODES, image_probs, segment_logits, sliding_windows
 
-__all__ = ["MS_SCALES", "MODES", "evaluate", "predict_probs", "predict_labels", "sliding_windows", "segment_logits",
+__all__ = ["MS_SCALES", "MODES", "evaluate", "predict_probs", "predict_probs_batch", "predict_labels", "sliding_windows", "segment_logits",
            "NonFiniteWarning", "UnnormalisedImageWarning", "collect_nonfinite", "PREDICT_BYTES", "EVAL_BYTES"]
 
 MS_SCALES = (0.5, 0.75, 1.0, 1.25, 1.5, 1.75)
@@ -160,6 +160,28 @@ def _check_settings(scales: Sequence[float], base_size: int, crop_size: int, mod
         raise ValueError(f"base_size and crop_size must be positive, got {base_size} and {crop_size}")
 
 
+def _network_input(model: nn.Module, image: Tensor) -> Tensor:
+    """``[3, H, W]`` as the network takes it: a float image has been normalised already (by the dataset's
+    EvalTransform), a uint8 one is normalised here."""
+    return image if image.is_floating_point() else normalize(image).to(_model_dtype(model))
+
+
+def _summed_probs(model: nn.Module, x: Tensor, scales: Sequence[float], flip: bool, base_size: int,
+                  crop_size: int, mode: str, image: Tensor) -> Tensor:
+    """``[B, C, H, W]``: the probabilities of every scale of ``x`` (``[B, 3, H, W]``, normalised), resized back
+    to ``H x W`` and summed over the scales (``image``: one of the inputs as given, for the warnings)."""
+    height, width = x.shape[-2:]
+    total: Tensor | None = None
+    for scale in scales:
+        resized = F.interpolate(x, _scale_size(height, width, base_size, scale), mode="bilinear",
+                                align_corners=True)
+        probs = _check_probs(image_probs(model, resized, crop_size, flip, mode), scale, image)
+        probs = F.interpolate(probs, (height, width), mode="bilinear", align_corners=True)
+        total = probs if total is None else total + probs
+    assert total is not None
+    return total
+
+
 @torch.no_grad()
 def predict_probs(model: nn.Module, image: Tensor, scales: Sequence[float] = (1.0,), flip: bool = False,
                   base_size: int = 520, crop_size: int = 480, mode: str = "slide") -> Tensor:
@@ -170,18 +192,26 @@ def predict_probs(model: nn.Module, image: Tensor, scales: Sequence[float] = (1.
     """
     _check_settings(scales, base_size, crop_size, mode)
     image = _check_image(model, image)
-    # a float image has been normalised already (by the dataset's EvalTransform)
-    x = (image if image.is_floating_point() else normalize(image).to(_model_dtype(model)))[None]
-    height, width = x.shape[-2:]
-    total: Tensor | None = None
-    for scale in scales:
-        resized = F.interpolate(x, _scale_size(height, width, base_size, scale), mode="bilinear",
-                                align_corners=True)
-        probs = _check_probs(image_probs(model, resized, crop_size, flip, mode), scale, image)
-        probs = F.interpolate(probs, (height, width), mode="bilinear", align_corners=True)
-        total = probs if total is None else total + probs
-    assert total is not None
-    return total[0] / len(scales)
+    return _summed_probs(model, _network_input(model, image)[None], scales, flip, base_size, crop_size, mode,
+                         image)[0] / len(scales)
+
+
+@torch.no_grad()
+def predict_probs_batch(model: nn.Module, images: Sequence[Tensor], scales: Sequence[float] = (1.0,),
+                        flip: bool = False, base_size: int = 520, crop_size: int = 480, mode: str = "slide"
+                        ) -> Tensor:
+    """Class probabilities ``[B, C, H, W]`` of images of one size (each ``[3, H, W]``), run through the network
+    together: :func:`predict_probs` of each, computed as one batch. The values agree with it to float rounding
+    (a convolution may take another algorithm for another batch size); on a small network on a 2-core CPU, ten
+    128 px images together took 0.55-0.65 of the time of ten one by one (2026-12-03)."""
+    _check_settings(scales, base_size, crop_size, mode)
+    if not len(images):
+        raise ValueError("predict_probs_batch needs at least one image")
+    checked = [_check_image(model, image) for image in images]
+    if len({tuple(image.shape) for image in checked}) > 1:
+        raise ValueError(f"the images of one batch must share a size, got {sorted({tuple(i.shape) for i in checked})}")
+    x = torch.stack([_network_input(model, image) for image in checked])
+    return _summed_probs(model, x, scales, flip, base_size, crop_size, mode, checked[0]) / len(scales)
 
 
 def _label_dtype(num_classes: int) -> torch.dtype:
@@ -242,7 +272,7 @@ def _label_maps(model: nn.Module, image: Tensor, scales: Sequence[float], flip: 
     height, width = image.shape[-2:]
     x = None
     if 3 * height * width * 4 <= max_bytes:  # as predict_probs
-        x = (image if image.is_floating_point() else normalize(image).to(_model_dtype(model)))[None]
+        x = _network_input(model, image)[None]
     total: Tensor | None = None
     lows: list[Tensor] = []
     for scale in scales:
@@ -261,6 +291,24 @@ def _label_maps(model: nn.Module, image: Tensor, scales: Sequence[float], flip: 
     return _banded_labels(lows, (height, width), background)
 
 
+def _label_maps_batch(model: nn.Module, images: list[Tensor], scales: Sequence[float], flip: bool, base_size: int,
+                      crop_size: int, background: int | None, num_classes: int, max_bytes: int, mode: str = "slide"
+                      ) -> list[tuple[Tensor, Tensor | None]]:
+    """:func:`_label_maps` of images of one size, run through the network together when the batch's input and
+    probabilities fit in ``max_bytes`` (else one by one, as ever)."""
+    height, width = images[0].shape[-2:]
+    if len(images) == 1 or len(images) * max(3, num_classes) * height * width * 4 > max_bytes:
+        return [_label_maps(model, image, scales, flip, base_size, crop_size, background, max_bytes, mode)
+                for image in images]
+    _check_settings(scales, base_size, crop_size, mode)
+    checked = [_check_image(model, image) for image in images]
+    x = torch.stack([_network_input(model, image) for image in checked])
+    total = _summed_probs(model, x, scales, flip, base_size, crop_size, mode, checked[0])
+    del x
+    # as _label_maps: divided by the number of scales only when there are several
+    return [_argmax(total[b] / len(scales) if len(scales) > 1 else total[b], background) for b in range(len(images))]
+
+
 @torch.no_grad()
 def predict_labels(model: nn.Module, image: Tensor, scales: Sequence[float] = (1.0,), flip: bool = False,
                    base_size: int = 520, crop_size: int = 480, max_bytes: int = PREDICT_BYTES,
@@ -275,8 +323,8 @@ def predict_labels(model: nn.Module, image: Tensor, scales: Sequence[float] = (1
     return _label_maps(model, image, scales, flip, base_size, crop_size, None, max_bytes, mode)[0]
 
 
-def _read_ahead(dataset: Any, indices: Sequence[int]) -> Iterator[tuple[int, Any]]:
-    """``(i, dataset[i])`` for ``indices`` in order, the next :data:`EVAL_READ_AHEAD` items read (decoded,
+def _read_ahead(dataset: Any, indices: Sequence[int], ahead: int = EVAL_READ_AHEAD) -> Iterator[tuple[int, Any]]:
+    """``(i, dataset[i])`` for ``indices`` in order, the next ``ahead`` items read (decoded,
     transformed) in one other thread while the network runs on the caller's. One thread only: a dataset
     is never read by two threads at once. A failed read raises when its item is reached."""
     reader = ThreadPoolExecutor(1, thread_name_prefix="fastfcn-eval-read")
@@ -284,7 +332,7 @@ def _read_ahead(dataset: Any, indices: Sequence[int]) -> Iterator[tuple[int, Any
     following = iter(indices)
     try:
         while True:
-            for i in itertools.islice(following, EVAL_READ_AHEAD + 1 - len(queued)):
+            for i in itertools.islice(following, ahead + 1 - len(queued)):
                 queued.append((i, reader.submit(dataset.__getitem__, i)))
             if not queued:
                 return
@@ -297,7 +345,7 @@ def _read_ahead(dataset: Any, indices: Sequence[int]) -> Iterator[tuple[int, Any
 def evaluate(model: nn.Module, dataset: Any, scales: Sequence[float] = (1.0,), flip: bool = False,
              base_size: int = 520, crop_size: int = 480, device: str | torch.device = "cpu",
              limit: int | None = None, progress: bool = True, max_bytes: int = EVAL_BYTES,
-             mode: str = "slide") -> dict[str, Any]:
+             mode: str = "slide", batch_size: int = 1) -> dict[str, Any]:
     """pixAcc / mIoU / per-class IoU of ``model`` on ``dataset`` (items ``(image, mask)``, any sizes).
 
     Under ``torch.distributed`` each process takes every ``world_size``-th image and the confusion
@@ -307,7 +355,9 @@ def evaluate(model: nn.Module, dataset: Any, scales: Sequence[float] = (1.0,), f
     class probabilities hold NaN/inf are counted in one :class:`NonFiniteWarning` at the end that names
     the first of them. ``mode``: ``"slide"`` (the official protocol) or ``"whole"`` (one forward per scale,
     see :mod:`~fastfcn.inference.windows`). The next items are read from ``dataset`` in another thread
-    (one) while the network runs.
+    (one) while the network runs. ``batch_size`` > 1 runs up to that many consecutive images of one size through
+    the network together (:func:`predict_probs_batch`: faster for small images, equal to one by one up to float
+    rounding); images of another size close a batch.
     """
     _check_settings(scales, base_size, crop_size, mode)
     import torch.distributed as dist
@@ -315,6 +365,8 @@ def evaluate(model: nn.Module, dataset: Any, scales: Sequence[float] = (1.0,), f
     rank, world = (dist.get_rank(), dist.get_world_size()) if dist.is_available() and dist.is_initialized() else (0, 1)
     if limit is not None and limit < 1:
         raise ValueError(f"limit (the number of images to evaluate) must be at least 1, got {limit}")
+    if batch_size < 1:
+        raise ValueError(f"batch_size (images run through the network together) must be at least 1, got {batch_size}")
     n = len(dataset) if limit is None else min(limit, len(dataset))
     if n == 0:  # metrics of no pixels would be 0/0 = NaN: say so instead
         raise ValueError("the dataset has no images: nothing to evaluate")
@@ -325,7 +377,7 @@ def evaluate(model: nn.Module, dataset: Any, scales: Sequence[float] = (1.0,), f
     was_training = model.training
     model.eval()
     indices = range(rank, n, world)
-    reading = _read_ahead(dataset, indices)
+    reading = _read_ahead(dataset, indices, max(EVAL_READ_AHEAD, batch_size))
     items: Iterator[tuple[int, Any]] = reading
     if progress and rank == 0:
         from tqdm.auto import tqdm
@@ -333,14 +385,34 @@ def evaluate(model: nn.Module, dataset: Any, scales: Sequence[float] = (1.0,), f
         items = tqdm(items, total=len(indices), desc="eval", unit="img", leave=False)
     start = time.perf_counter()
     non_finite: list[tuple[int, str]] = []
-    try:
-        for i, (image, mask) in items:
-            with collect_nonfinite() as found, torch.no_grad():
-                labels, without = _label_maps(model, image.to(device), scales, flip, base_size, crop_size,
-                                              metric.background, max_bytes, mode)
-            if found:
-                non_finite.append((i, found[0]))
+
+    def run(batch: list[tuple[int, Tensor, Tensor]]) -> None:
+        images = [image.to(device) for _, image, _ in batch]
+        with collect_nonfinite() as found, torch.no_grad():
+            maps = _label_maps_batch(model, images, scales, flip, base_size, crop_size, metric.background,
+                                     num_classes, max_bytes, mode)
+        if found and len(batch) > 1:  # name the image that gave them: the batch again, one image at a time
+            maps = []
+            for (i, _, _), image in zip(batch, images, strict=True):
+                with collect_nonfinite() as one, torch.no_grad():
+                    maps.append(_label_maps(model, image, scales, flip, base_size, crop_size, metric.background,
+                                            max_bytes, mode))
+                if one:
+                    non_finite.append((i, one[0]))
+        elif found:
+            non_finite.append((batch[0][0], found[0]))
+        for (_, _, mask), (labels, without) in zip(batch, maps, strict=True):
             metric.update_labels(labels, mask.to(device), without)
+
+    try:
+        pending: list[tuple[int, Tensor, Tensor]] = []
+        for i, (image, mask) in items:
+            if pending and (len(pending) == batch_size or image.shape != pending[0][1].shape):
+                run(pending)
+                pending = []
+            pending.append((i, image, mask))
+        if pending:
+            run(pending)
     finally:
         reading.close()  # the reader thread stops now, also when the loop was left early
         model.train(was_training)

@@ -75,11 +75,12 @@ def pad_to(x: Tensor, height: int, width: int) -> Tensor:
 
 
 def forward_probs(model: nn.Module, x: Tensor, flip: bool) -> Tensor:
-    """Softmax probabilities ``[1, C, h, w]`` of one forward of ``x`` (``[1, 3, h, w]``), flip-averaged."""
+    """Softmax probabilities ``[B, C, h, w]`` of one forward of ``x`` (``[B, 3, h, w]``), flip-averaged."""
+    n = x.shape[0]
     batch = torch.cat([x, x.flip(-1)]) if flip else x
     probs = segment_logits(model, batch).float().softmax(1)
     if flip:
-        probs = 0.5 * (probs[:1] + probs[1:].flip(-1))
+        probs = 0.5 * (probs[:n] + probs[n:].flip(-1))
     return probs
 
 
@@ -93,7 +94,7 @@ def _slide_probs(model: nn.Module, image: Tensor, crop_size: int, flip: bool) ->
         crop = pad_to(padded[..., top:bottom, left:right], crop_size, crop_size)
         probs = forward_probs(model, crop, flip)[..., : bottom - top, : right - left]
         if total is None:
-            total = torch.zeros(1, probs.shape[1], ph, pw, device=image.device)
+            total = torch.zeros(image.shape[0], probs.shape[1], ph, pw, device=image.device)
         total[..., top:bottom, left:right] += probs
         counts[..., top:bottom, left:right] += 1
     assert total is not None
@@ -101,7 +102,8 @@ def _slide_probs(model: nn.Module, image: Tensor, crop_size: int, flip: bool) ->
 
 
 def image_probs(model: nn.Module, image: Tensor, crop_size: int, flip: bool, mode: str = "slide") -> Tensor:
-    """Probabilities ``[1, C, h, w]`` of one (already resized and normalised) image ``[1, 3, h, w]``."""
+    """Probabilities ``[B, C, h, w]`` of (already resized and normalised) images of one size ``[B, 3, h, w]``
+    (``B`` is 1 but where evaluation batches images, :func:`fastfcn.inference.evaluate.predict_probs_batch`)."""
     if mode == "whole":
         h, w = image.shape[-2:]
         if h >= MIN_SIDE and w >= MIN_SIDE:

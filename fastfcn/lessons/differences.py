@@ -19,25 +19,29 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-__all__ = ["val_predictions", "error_map", "boundary_band", "trimap_accuracy", "connected_components",
+__all__ = ["VAL_BATCH", "val_predictions", "error_map", "boundary_band", "trimap_accuracy", "connected_components",
            "object_size_bins", "size_bin_iou", "find_objects", "Object", "SIZE_BINS"]
 
 # object area bins in pixels of a 128-px image; scaled with the image's area for other sizes
 SIZE_BINS: dict[str, tuple[float, float]] = {"small": (0, 64), "medium": (64, 256), "large": (256, float("inf"))}
+# val images run through the network together by val_predictions (and by chapter 7's evaluate() check)
+VAL_BATCH = 10
 
 
 @torch.no_grad()
 def val_predictions(checkpoint: str | Path, val_set: Any, n: int, *, base_size: int, crop_size: int,
-                    device: str = "cpu", cache: bool = True) -> dict[str, Tensor]:
+                    device: str = "cpu", cache: bool = True, batch_size: int = VAL_BATCH) -> dict[str, Tensor]:
     """Labels (uint8) and confusion matrices ``[n, C, C]`` (rows: truth) of one checkpoint on ``n`` val images.
 
     One scale, no flip (Table 1's protocol): the long side resized to ``base_size``, windows of
-    ``crop_size``; on the procedural scenes both are the image side, one window per image. Labels are
-    ``[n, H, W]`` where the images share a size, else a list. With ``cache`` the result is stored
-    beside the checkpoint (``val-N-BASE-CROP.pt``) and read back by later calls.
+    ``crop_size``; on the procedural scenes both are the image side, one window per image. Up to
+    ``batch_size`` consecutive images of one size go through the network together, as
+    ``evaluate(..., batch_size=batch_size)`` runs them (the same labels). Labels are ``[n, H, W]`` where
+    the images share a size, else a list. With ``cache`` the result is stored beside the checkpoint
+    (``val-N-BASE-CROP.pt``) and read back by later calls.
     """
     from ..checkpoint import model_from_checkpoint
-    from ..inference.evaluate import predict_probs
+    from ..inference.evaluate import predict_probs_batch
     from ..inference.metrics import confusion_matrix
     from ..utils.io import atomic_save
 
@@ -47,13 +51,24 @@ def val_predictions(checkpoint: str | Path, val_set: Any, n: int, *, base_size: 
     model, _ = model_from_checkpoint(checkpoint)
     model.to(device).eval()
     labels, cms = [], []
+
+    def run(batch: list[tuple[Tensor, Tensor]]) -> None:
+        probs = predict_probs_batch(model, [image.to(device) for image, _ in batch], scales=(1.0,), flip=False,
+                                    base_size=base_size, crop_size=crop_size)
+        for p, (_, mask) in zip(probs, batch, strict=True):
+            pred = p.argmax(0).cpu()
+            labels.append(pred.to(torch.uint8))
+            cms.append(confusion_matrix(pred, mask, p.shape[0]))
+
+    pending: list[tuple[Tensor, Tensor]] = []
     for i in range(n):
         image, mask = val_set[i]
-        probs = predict_probs(model, image.to(device), scales=(1.0,), flip=False, base_size=base_size,
-                              crop_size=crop_size)
-        pred = probs.argmax(0).cpu()
-        labels.append(pred.to(torch.uint8))
-        cms.append(confusion_matrix(pred, mask, probs.shape[0]))
+        if pending and (len(pending) == batch_size or image.shape != pending[0][0].shape):
+            run(pending)
+            pending = []
+        pending.append((image, mask))
+    if pending:
+        run(pending)
     same = len({tuple(x.shape) for x in labels}) == 1
     out = {"labels": torch.stack(labels) if same else labels, "cms": torch.stack(cms)}
     if cache:
