@@ -149,7 +149,8 @@ def test_a_read_only_out_folder_is_refused_before_anything_is_segmented(small_di
 def test_eval_limit_below_one_and_an_empty_split_are_one_line_without_nan(checkpoint: Path, tmp_path: Path,
                                                                            capsys) -> None:
     base = ["eval", "--checkpoint", str(checkpoint), "--device", "cpu", "--no-progress", "--runtime", "torch"]
-    for flag, value in (("--limit", "0"), ("--limit", "-1"), ("--crop-size", "0"), ("--scales", "inf")):
+    for flag, value in (("--limit", "0"), ("--limit", "-1"), ("--crop-size", "0"), ("--scales", "inf"),
+                        ("--batch-size", "0")):
         with pytest.raises(SystemExit) as exit_:
             main([*base, flag, value])
         assert exit_.value.code == 2
@@ -163,6 +164,19 @@ def test_eval_limit_below_one_and_an_empty_split_are_one_line_without_nan(checkp
         evaluate(_tiny(), [], device="cpu", progress=False)
     with pytest.raises(ValueError, match="at least 1"):
         evaluate(_tiny(), ProceduralScenes("val", num_images=1, image_size=32), limit=0, progress=False)
+
+
+def test_eval_batch_size_scores_as_one_image_at_a_time(checkpoint: Path, tmp_path: Path) -> None:
+    base = ["eval", "--checkpoint", str(checkpoint), "--device", "cpu", "--no-progress", "--runtime", "torch",
+            "--num-images", "5"]
+    scores = []
+    for batch in ("1", "3"):
+        out = tmp_path / f"batch{batch}.json"
+        assert main([*base, "--batch-size", batch, "--out", str(out)]) == 0
+        scores.append(json.loads(out.read_text()))
+    assert scores[0]["images"] == scores[1]["images"] == 5
+    assert scores[1]["mIoU"] == pytest.approx(scores[0]["mIoU"], abs=1e-4)
+    assert scores[1]["pixAcc"] == pytest.approx(scores[0]["pixAcc"], abs=1e-4)
 
 
 def test_metrics_of_no_labelled_pixel_are_null_in_the_json(checkpoint: Path, tmp_path: Path, monkeypatch,

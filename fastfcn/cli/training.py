@@ -245,7 +245,8 @@ def _evaluate(args: argparse.Namespace) -> int:
     print(f"{engine.variant} on {device}, {args.mode} mode", file=sys.stderr)
     with collect_nonfinite() as found:
         metrics = evaluate(engine, dataset, scales=scales, flip=flip, base_size=base_size, crop_size=crop_size,
-                           device=device, limit=args.limit, progress=not args.no_progress, mode=args.mode)
+                           device=device, limit=args.limit, progress=not args.no_progress, mode=args.mode,
+                           batch_size=args.batch_size)
     for message in found:
         print(f"fastfcn eval: warning: {message}", file=sys.stderr)
     print(f"{name} {args.split}: {metrics['images']} images, {args.mode} mode, scales {list(scales)}"
@@ -349,6 +350,9 @@ def add_subcommands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--device", default="auto")
     _runtime_arguments(p, default_mode="slide")
     p.add_argument("--limit", type=positive_int("--limit"), default=None, help="evaluate the first N images only")
+    p.add_argument("--batch-size", type=positive_int("--batch-size"), default=1, metavar="N",
+                   help="run up to N consecutive images of one size through the network together (faster for small "
+                        "images; the same labels up to float rounding; default 1)")
     p.add_argument("--per-class", action="store_true", help="print every class's IoU")
     p.add_argument("--skip-bad", action="store_true",
                    help="score without the image/mask pairs the up-front data check refuses (default: stop)")
