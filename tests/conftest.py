@@ -24,6 +24,22 @@ def book_runs(tmp_path_factory) -> Iterator[None]:
         os.environ[RUNS_ENV] = before
 
 
+@pytest.fixture(scope="module")
+def calibrated_encnet_jpu():
+    """EncNet+JPU on ResNet-18 (5 classes, width 16) in eval mode, its BatchNorm statistics those of real
+    activations (clear class margins): the inference tests' network, built once per test module."""
+    import torch
+
+    from fastfcn.models import build_model
+
+    torch.manual_seed(0)
+    net = build_model("encnet", backbone="resnet18", upsampling="jpu", num_classes=5, jpu_width=16)
+    with torch.no_grad():
+        for _ in range(3):
+            net(torch.randn(2, 3, 64, 64))
+    return net.eval()
+
+
 @pytest.fixture(scope="session", autouse=True)
 def package_cache(tmp_path_factory) -> Iterator[None]:
     """The package's cache folder (exported graphs, the exact path measured on this machine) is a temporary one:

@@ -9,19 +9,13 @@ import torch
 
 from fastfcn.inference.evaluate import NonFiniteWarning, evaluate, predict_probs, predict_probs_batch
 from fastfcn.lessons.differences import val_predictions
-from fastfcn.models import build_model
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")
-def model() -> torch.nn.Module:
-    torch.manual_seed(0)
-    net = build_model("encnet", backbone="resnet18", upsampling="jpu", num_classes=5, jpu_width=16)
-    with torch.no_grad():  # BatchNorm statistics of real activations (clear class margins)
-        for _ in range(3):
-            net(torch.randn(2, 3, 64, 64))
-    return net.eval()
+def model(calibrated_encnet_jpu) -> torch.nn.Module:
+    return calibrated_encnet_jpu
 
 
 class Batches(torch.nn.Module):

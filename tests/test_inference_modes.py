@@ -17,19 +17,13 @@ from fastfcn.inference import fast_path
 from fastfcn.inference.evaluate import predict_labels, predict_probs
 from fastfcn.inference.fast_path import EXACT, optimize, parse_variant, resolve_variant, variant_for
 from fastfcn.inference.predict import Predictor
-from fastfcn.models import build_model
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")
-def model() -> torch.nn.Module:
-    torch.manual_seed(0)
-    net = build_model("encnet", backbone="resnet18", upsampling="jpu", num_classes=5, jpu_width=16)
-    with torch.no_grad():  # BatchNorm statistics of real activations (clear class margins)
-        for _ in range(3):
-            net(torch.randn(2, 3, 64, 64))
-    return net.eval()
+def model(calibrated_encnet_jpu) -> torch.nn.Module:
+    return calibrated_encnet_jpu
 
 
 class Counting(torch.nn.Module):
