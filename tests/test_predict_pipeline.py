@@ -16,6 +16,7 @@ import torch
 from PIL import Image
 
 from fastfcn.checkpoint import save_checkpoint
+from fastfcn.inference.batching import READ_AHEAD
 from fastfcn.inference.evaluate import evaluate
 from fastfcn.inference.predict import Predictor, predict_files
 from fastfcn.models import build_model
@@ -138,7 +139,7 @@ def test_evaluate_reads_ahead_in_one_other_thread(predictor: Predictor) -> None:
     with pytest.raises(OSError, match="image 2 is damaged"):
         evaluate(model, broken, base_size=32, crop_size=32, progress=False)
     read = [i for i, _ in broken.reads]  # in order, up to the damaged one and never far beyond it
-    assert read == list(range(len(read))) and 3 <= len(read) <= 3 + evaluate_module.EVAL_READ_AHEAD
+    assert read == list(range(len(read))) and 3 <= len(read) <= 3 + READ_AHEAD
 
 
 def test_cli_bench_prints_the_predict_cost_as_ratios(tmp_path: Path, capsys) -> None:

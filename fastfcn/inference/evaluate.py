@@ -30,14 +30,10 @@ as a :class:`NonFiniteWarning`.
 
 from __future__ import annotations
 
-import itertools
 import math
 import time
 import warnings
-from collections import deque
 from collections.abc import Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import contextmanager
 from typing import Any
 
 import torch
@@ -46,6 +42,15 @@ from torch import Tensor, nn
 
 from ..data.base import IGNORE_INDEX
 from ..data.transforms import normalize
+from .batching import READ_AHEAD, read_ahead, runs_of_one_size
+from .checks import (
+    NonFiniteWarning,
+    UnnormalisedImageWarning,
+    check_image,
+    check_probs,
+    collect_nonfinite,
+    model_dtype,
+)
 from .metrics import SegmentationMetric, background_index
 from .resize import BilinearRows
 from .windows import MODES, image_probs, segment_logits, sliding_windows
@@ -58,90 +63,10 @@ MS_SCALES = (0.5, 0.75, 1.0, 1.25, 1.5, 1.75)
 PREDICT_BYTES = 256 * 2**20
 EVAL_BYTES = 2 * 2**30  # evaluation: up to 3.5 M pixels at 150 classes stay on the exact path
 BAND_BYTES = 32 * 2**20  # working memory of one band of rows on the banded path
-EVAL_READ_AHEAD = 2  # dataset items read ahead of the network by evaluate
-
-
-# |(pixel - MEAN) / STD| of a normalised image stays below 2.7 and randn test inputs rarely pass 6; 0..255
-# pixel values passed as float reach 10 unless the whole image is nearly black
-NORMALISED_BOUND = 10.0
-
-
-class UnnormalisedImageWarning(UserWarning):
-    """A float image whose values lie far outside the normalised range: 0..255 pixels passed as float."""
-
-
-class NonFiniteWarning(RuntimeWarning):
-    """The input image or the class probabilities hold NaN or infinite values: the labels are meaningless."""
-
-
-@contextmanager
-def collect_nonfinite() -> Iterator[list[str]]:
-    """Collect the messages of the :class:`NonFiniteWarning` s raised inside (available after the block);
-    other warnings are passed on."""
-    messages: list[str] = []
-    caught: list[warnings.WarningMessage] = []
-    try:
-        with warnings.catch_warnings(record=True) as recorded:
-            warnings.simplefilter("always")
-            try:
-                yield messages
-            finally:
-                caught = list(recorded or [])
-    finally:
-        for w in caught:
-            if issubclass(w.category, NonFiniteWarning):
-                messages.append(str(w.message))
-            else:
-                warnings.warn_explicit(w.message, w.category, w.filename, w.lineno, source=w.source)
 
 
 def _unwrap(model: nn.Module) -> nn.Module:
     return model.module if hasattr(model, "module") else model
-
-
-def _model_dtype(model: nn.Module) -> torch.dtype:
-    p = next(iter(model.parameters()), None)
-    return p.dtype if p is not None and p.is_floating_point() else torch.float32
-
-
-def _check_image(model: nn.Module, image: Tensor) -> Tensor:
-    """Validate ``[3, H, W]`` uint8 or float; a float image is put in the model's dtype (float16/float64
-    inputs would otherwise meet float32 weights) and checked for NaN/inf."""
-    if not isinstance(image, Tensor):
-        raise ValueError(f"expected the image as a torch.Tensor [3, H, W], got {type(image).__name__}")
-    if image.dim() != 3 or image.shape[0] != 3:
-        raise ValueError(f"expected one RGB image [3, H, W], got {tuple(image.shape)}")
-    if image.shape[1] < 1 or image.shape[2] < 1:
-        raise ValueError(f"the image is empty: {tuple(image.shape)}")
-    if image.dtype == torch.uint8:
-        return image
-    if not image.is_floating_point():
-        raise ValueError(f"expected a uint8 image (0..255) or a float image normalised with MEAN/STD, got dtype "
-                         f"{image.dtype}; for 0..255 pixel values pass image.to(torch.uint8)")
-    bad = int((~torch.isfinite(image)).sum())
-    if bad:
-        warnings.warn(f"the input image holds {bad} non-finite value(s) (NaN/inf) of {image.numel()}; the network "
-                      "spreads them over the whole image, so its labels are meaningless: fix or replace those pixels",
-                      NonFiniteWarning, stacklevel=3)
-    elif (peak := float(image.abs().amax())) > NORMALISED_BOUND:
-        warnings.warn(f"the float image's values reach {peak:.4g}, far outside the normalised range (about "
-                      "-2.1..2.7): 0..255 pixel values passed as float give meaningless labels; pass "
-                      "image.to(torch.uint8) (normalised for you) or fastfcn.data.transforms.normalize(image)",
-                      UnnormalisedImageWarning, stacklevel=3)
-    dtype = _model_dtype(model)
-    return image if image.dtype == dtype else image.to(dtype)
-
-
-def _check_probs(probs: Tensor, scale: float, image: Tensor) -> Tensor:
-    # probabilities lie in [0, 1], so their sum is finite exactly when all are (20x faster than isfinite().all())
-    if not bool(torch.isfinite(probs.sum())):
-        bad = int((~torch.isfinite(probs)).sum())
-        cause = ("the input is far outside the normalised range (a float image must be normalised with "
-                 "MEAN/STD, about -2.1..2.7) or the model's weights are not finite" if image.is_floating_point()
-                 else "the model's weights are not finite (a diverged training run?)")
-        warnings.warn(f"the class probabilities hold {bad} non-finite value(s) (NaN/inf) at scale {scale}; those "
-                      f"pixels get class 0. Likely cause: {cause}", NonFiniteWarning, stacklevel=3)
-    return probs
 
 
 def _scale_size(height: int, width: int, base_size: int, scale: float) -> tuple[int, int]:
@@ -163,7 +88,7 @@ def _check_settings(scales: Sequence[float], base_size: int, crop_size: int, mod
 def _network_input(model: nn.Module, image: Tensor) -> Tensor:
     """``[3, H, W]`` as the network takes it: a float image has been normalised already (by the dataset's
     EvalTransform), a uint8 one is normalised here."""
-    return image if image.is_floating_point() else normalize(image).to(_model_dtype(model))
+    return image if image.is_floating_point() else normalize(image).to(model_dtype(model))
 
 
 def _summed_probs(model: nn.Module, x: Tensor, scales: Sequence[float], flip: bool, base_size: int,
@@ -175,7 +100,7 @@ def _summed_probs(model: nn.Module, x: Tensor, scales: Sequence[float], flip: bo
     for scale in scales:
         resized = F.interpolate(x, _scale_size(height, width, base_size, scale), mode="bilinear",
                                 align_corners=True)
-        probs = _check_probs(image_probs(model, resized, crop_size, flip, mode), scale, image)
+        probs = check_probs(image_probs(model, resized, crop_size, flip, mode), scale, image)
         probs = F.interpolate(probs, (height, width), mode="bilinear", align_corners=True)
         total = probs if total is None else total + probs
     assert total is not None
@@ -191,7 +116,7 @@ def predict_probs(model: nn.Module, image: Tensor, scales: Sequence[float] = (1.
     labels of large images use :func:`predict_labels`.
     """
     _check_settings(scales, base_size, crop_size, mode)
-    image = _check_image(model, image)
+    image = check_image(model, image)
     return _summed_probs(model, _network_input(model, image)[None], scales, flip, base_size, crop_size, mode,
                          image)[0] / len(scales)
 
@@ -207,7 +132,7 @@ def predict_probs_batch(model: nn.Module, images: Sequence[Tensor], scales: Sequ
     _check_settings(scales, base_size, crop_size, mode)
     if not len(images):
         raise ValueError("predict_probs_batch needs at least one image")
-    checked = [_check_image(model, image) for image in images]
+    checked = [check_image(model, image) for image in images]
     if len({tuple(image.shape) for image in checked}) > 1:
         raise ValueError(f"the images of one batch must share a size, got {sorted({tuple(i.shape) for i in checked})}")
     x = torch.stack([_network_input(model, image) for image in checked])
@@ -239,7 +164,7 @@ def _shrink_input(model: nn.Module, image: Tensor, size: tuple[int, int]) -> Ten
     for start in range(0, size[0], rows):
         stop = min(size[0], start + rows)
         out[0, :, start:stop] = resizer(image, start, stop, transform)
-    return out.to(_model_dtype(model))
+    return out.to(model_dtype(model))
 
 
 def _banded_labels(lows: list[Tensor], size: tuple[int, int], background: int | None) -> tuple[Tensor, Tensor | None]:
@@ -268,7 +193,7 @@ def _label_maps(model: nn.Module, image: Tensor, scales: Sequence[float], flip: 
                 crop_size: int, background: int | None, max_bytes: int, mode: str = "slide"
                 ) -> tuple[Tensor, Tensor | None]:
     _check_settings(scales, base_size, crop_size, mode)
-    image = _check_image(model, image)
+    image = check_image(model, image)
     height, width = image.shape[-2:]
     x = None
     if 3 * height * width * 4 <= max_bytes:  # as predict_probs
@@ -279,7 +204,7 @@ def _label_maps(model: nn.Module, image: Tensor, scales: Sequence[float], flip: 
         size = _scale_size(height, width, base_size, scale)
         resized = (F.interpolate(x, size, mode="bilinear", align_corners=True) if x is not None
                    else _shrink_input(model, image, size))
-        probs = _check_probs(image_probs(model, resized, crop_size, flip, mode), scale, image)
+        probs = check_probs(image_probs(model, resized, crop_size, flip, mode), scale, image)
         if probs.shape[1] * height * width * 4 <= max_bytes:  # as predict_probs
             probs = F.interpolate(probs, (height, width), mode="bilinear", align_corners=True)
             total = probs if total is None else total + probs
@@ -301,7 +226,7 @@ def _label_maps_batch(model: nn.Module, images: list[Tensor], scales: Sequence[f
         return [_label_maps(model, image, scales, flip, base_size, crop_size, background, max_bytes, mode)
                 for image in images]
     _check_settings(scales, base_size, crop_size, mode)
-    checked = [_check_image(model, image) for image in images]
+    checked = [check_image(model, image) for image in images]
     x = torch.stack([_network_input(model, image) for image in checked])
     total = _summed_probs(model, x, scales, flip, base_size, crop_size, mode, checked[0])
     del x
@@ -323,23 +248,26 @@ def predict_labels(model: nn.Module, image: Tensor, scales: Sequence[float] = (1
     return _label_maps(model, image, scales, flip, base_size, crop_size, None, max_bytes, mode)[0]
 
 
-def _read_ahead(dataset: Any, indices: Sequence[int], ahead: int = EVAL_READ_AHEAD) -> Iterator[tuple[int, Any]]:
-    """``(i, dataset[i])`` for ``indices`` in order, the next ``ahead`` items read (decoded,
-    transformed) in one other thread while the network runs on the caller's. One thread only: a dataset
-    is never read by two threads at once. A failed read raises when its item is reached."""
-    reader = ThreadPoolExecutor(1, thread_name_prefix="fastfcn-eval-read")
-    queued: deque[tuple[int, Future]] = deque()
-    following = iter(indices)
-    try:
-        while True:
-            for i in itertools.islice(following, ahead + 1 - len(queued)):
-                queued.append((i, reader.submit(dataset.__getitem__, i)))
-            if not queued:
-                return
-            i, item = queued.popleft()
-            yield i, item.result()
-    finally:
-        reader.shutdown(wait=True, cancel_futures=True)
+def _score_batch(model: nn.Module, batch: list[tuple[int, tuple[Tensor, Tensor]]], metric: SegmentationMetric,
+                 non_finite: list[tuple[int, str]], device: str | torch.device, num_classes: int,
+                 settings: tuple) -> None:
+    """Labels of one batch of ``(i, (image, mask))`` items into ``metric``; the first non-finite warning of an
+    image into ``non_finite`` (a batch that gave one runs again image by image, to name it). ``settings``:
+    ``(scales, flip, base_size, crop_size, background, max_bytes, mode)``, as :func:`_label_maps` takes them."""
+    images = [image.to(device) for _, (image, _) in batch]
+    with collect_nonfinite() as found, torch.no_grad():
+        maps = _label_maps_batch(model, images, *settings[:5], num_classes, *settings[5:])
+    if found and len(batch) > 1:
+        maps = []
+        for (i, _), image in zip(batch, images, strict=True):
+            with collect_nonfinite() as one, torch.no_grad():
+                maps.append(_label_maps(model, image, *settings))
+            if one:
+                non_finite.append((i, one[0]))
+    elif found:
+        non_finite.append((batch[0][0], found[0]))
+    for (_, (_, mask)), (labels, without) in zip(batch, maps, strict=True):
+        metric.update_labels(labels, mask.to(device), without)
 
 
 def evaluate(model: nn.Module, dataset: Any, scales: Sequence[float] = (1.0,), flip: bool = False,
@@ -365,8 +293,6 @@ def evaluate(model: nn.Module, dataset: Any, scales: Sequence[float] = (1.0,), f
     rank, world = (dist.get_rank(), dist.get_world_size()) if dist.is_available() and dist.is_initialized() else (0, 1)
     if limit is not None and limit < 1:
         raise ValueError(f"limit (the number of images to evaluate) must be at least 1, got {limit}")
-    if batch_size < 1:
-        raise ValueError(f"batch_size (images run through the network together) must be at least 1, got {batch_size}")
     n = len(dataset) if limit is None else min(limit, len(dataset))
     if n == 0:  # metrics of no pixels would be 0/0 = NaN: say so instead
         raise ValueError("the dataset has no images: nothing to evaluate")
@@ -377,42 +303,19 @@ def evaluate(model: nn.Module, dataset: Any, scales: Sequence[float] = (1.0,), f
     was_training = model.training
     model.eval()
     indices = range(rank, n, world)
-    reading = _read_ahead(dataset, indices, max(EVAL_READ_AHEAD, batch_size))
+    reading = read_ahead(dataset, indices, max(READ_AHEAD, batch_size))
     items: Iterator[tuple[int, Any]] = reading
     if progress and rank == 0:
         from tqdm.auto import tqdm
 
         items = tqdm(items, total=len(indices), desc="eval", unit="img", leave=False)
+    batches = runs_of_one_size(items, batch_size, lambda item: item[1][0].shape)  # a bad batch_size stops here
     start = time.perf_counter()
     non_finite: list[tuple[int, str]] = []
-
-    def run(batch: list[tuple[int, Tensor, Tensor]]) -> None:
-        images = [image.to(device) for _, image, _ in batch]
-        with collect_nonfinite() as found, torch.no_grad():
-            maps = _label_maps_batch(model, images, scales, flip, base_size, crop_size, metric.background,
-                                     num_classes, max_bytes, mode)
-        if found and len(batch) > 1:  # name the image that gave them: the batch again, one image at a time
-            maps = []
-            for (i, _, _), image in zip(batch, images, strict=True):
-                with collect_nonfinite() as one, torch.no_grad():
-                    maps.append(_label_maps(model, image, scales, flip, base_size, crop_size, metric.background,
-                                            max_bytes, mode))
-                if one:
-                    non_finite.append((i, one[0]))
-        elif found:
-            non_finite.append((batch[0][0], found[0]))
-        for (_, _, mask), (labels, without) in zip(batch, maps, strict=True):
-            metric.update_labels(labels, mask.to(device), without)
-
     try:
-        pending: list[tuple[int, Tensor, Tensor]] = []
-        for i, (image, mask) in items:
-            if pending and (len(pending) == batch_size or image.shape != pending[0][1].shape):
-                run(pending)
-                pending = []
-            pending.append((i, image, mask))
-        if pending:
-            run(pending)
+        for batch in batches:
+            _score_batch(model, batch, metric, non_finite, device, num_classes,
+                         (scales, flip, base_size, crop_size, metric.background, max_bytes, mode))
     finally:
         reading.close()  # the reader thread stops now, also when the loop was left early
         model.train(was_training)

@@ -41,6 +41,7 @@ def val_predictions(checkpoint: str | Path, val_set: Any, n: int, *, base_size: 
     (``val-N-BASE-CROP.pt``) and read back by later calls.
     """
     from ..checkpoint import model_from_checkpoint
+    from ..inference.batching import runs_of_one_size
     from ..inference.evaluate import predict_probs_batch
     from ..inference.metrics import confusion_matrix
     from ..utils.io import atomic_save
@@ -51,24 +52,13 @@ def val_predictions(checkpoint: str | Path, val_set: Any, n: int, *, base_size: 
     model, _ = model_from_checkpoint(checkpoint)
     model.to(device).eval()
     labels, cms = [], []
-
-    def run(batch: list[tuple[Tensor, Tensor]]) -> None:
+    for batch in runs_of_one_size((val_set[i] for i in range(n)), batch_size, lambda item: item[0].shape):
         probs = predict_probs_batch(model, [image.to(device) for image, _ in batch], scales=(1.0,), flip=False,
                                     base_size=base_size, crop_size=crop_size)
         for p, (_, mask) in zip(probs, batch, strict=True):
             pred = p.argmax(0).cpu()
             labels.append(pred.to(torch.uint8))
             cms.append(confusion_matrix(pred, mask, p.shape[0]))
-
-    pending: list[tuple[Tensor, Tensor]] = []
-    for i in range(n):
-        image, mask = val_set[i]
-        if pending and (len(pending) == batch_size or image.shape != pending[0][0].shape):
-            run(pending)
-            pending = []
-        pending.append((image, mask))
-    if pending:
-        run(pending)
     same = len({tuple(x.shape) for x in labels}) == 1
     out = {"labels": torch.stack(labels) if same else labels, "cms": torch.stack(cms)}
     if cache:
