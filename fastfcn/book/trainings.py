@@ -306,9 +306,9 @@ def row_layouts(configs: Sequence[TrainConfig], num_classes: int, runs_dir: str 
         known = {}
     for key, config in zip(keys, configs, strict=True):
         if key not in known:
-            # one warmed-up step per layout: the layouts differ by 4-10 % on a 2-core AVX2 CPU, and a wrong
-            # pick costs at most that on one row, where a second step per layout costs 8 s of the book
-            known[key] = fastest_exact_layout(config, num_classes, runs=1, warmup=1, device=device)
+            # two timed steps per layout: with one, the pretraining's pick flipped between two builds on the
+            # same CPU (2026-12-03), and with it every network the book trains
+            known[key] = fastest_exact_layout(config, num_classes, device=device)
             atomic_write_text(path, json.dumps(known, indent=1) + "\n")
     return {k: known[k] for k in keys}
 
