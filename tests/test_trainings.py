@@ -65,6 +65,8 @@ def test_rows_start_from_the_pretrained_trunk_and_know_it_by_its_pretraining(tmp
     assert trunk.training.status == "trained" and trunk.path.is_file()
     again = trainings.ensure_trunk(p, 0, runs, device="cpu")
     assert again.training.status == "reused" and again.identity == trunk.identity
+    other_layout = trainings.ensure_trunk(p, 0, runs, device="cpu", channels_last=False)
+    assert other_layout.training.status == "reused" and other_layout.identity == trunk.identity
     state = torch.load(trunk.path, weights_only=True)
     pretrained = load_checkpoint(trunk.training.checkpoint)["state_dict"]
     assert state and all(torch.equal(v, pretrained[f"backbone.{k}"]) for k, v in state.items())
@@ -146,8 +148,8 @@ def test_full_profile_trains_on_pascal_context_from_imagenet_weights(tmp_path: P
 def tiny(seed: int = 0, **kw) -> trainings.TrainConfig:
     p = get_profile("smoke")
     c = table1_config(p, "encnet", "jpu", seed, device="cpu")
-    return replace(c, image_size=32, num_images=4, batch_size=2, iterations=4, jpu_width=8, amp=False,
-                   channels_last=False, **kw)
+    return replace(c, **{"image_size": 32, "num_images": 4, "batch_size": 2, "iterations": 4, "jpu_width": 8,
+                         "amp": False, "channels_last": False, **kw})
 
 
 def test_a_rerun_resumes_the_interrupted_training_and_reuses_the_finished_one(tmp_path: Path) -> None:
@@ -164,6 +166,9 @@ def test_a_rerun_resumes_the_interrupted_training_and_reuses_the_finished_one(tm
     renamed = first.out_dir.rename(runs / "someone-renamed-it")
     again = ensure_trained(tiny(workers=0, log_every=7), runs)    # watching settings are not the identity
     assert again.status == "reused" and again.out_dir == renamed and again.iterations == 4
+    # a chapter asking for the row in the other memory layout finds it too (chapter 7 picks the layout measured
+    # fastest on the machine; chapters 8-10 must not train the row again when that pick was channels-first)
+    assert ensure_trained(tiny(channels_last=True), runs).status == "reused"
     assert again.train_s > 0 and again.s_per_it == pytest.approx(again.train_s / 4)
     assert len(again.steps) >= 1 and "loss" in again.steps[0]
 
