@@ -3,7 +3,9 @@
 ``exact`` runs the model's own function in fp32 with BatchNorm folded into the convolutions (the same labels as
 fp32 eager, to float rounding). Whether the channels-last memory layout on top of that helps depends on the CPU
 and its oneDNN kernels: on a 2-core AVX2 EPYC (Zen 1) channels_last+fold_bn ran at 0.88x fp32 eager and fold_bn
-alone at 1.03x (chapter 6, 2026-12-03), while other machines gain from channels-last. So the choice is a
+alone at 1.03x (chapter 6, 2026-12-03) until JPU's depthwise convolution dilated by 8 ran split into sub-images
+(:mod:`fastfcn.inference.split_depthwise`): then 1.34x against 1.13x (``fastfcn bench --fast-path``, the same
+day), while ONNX Runtime ran at 1.44x. So the choice is a
 measurement, not a rule: :func:`fastfcn.benchmark.variants.fast_path` (``fastfcn bench --fast-path``, chapter 6)
 times both candidates with the other variants, interleaved, and records the faster here, keyed by the machine
 (CPU model, the instruction set PyTorch dispatches to, torch version, threads). ``exact`` then runs the recorded
