@@ -14,6 +14,7 @@ from fastfcn.inference.split_depthwise import (
     split_large_dilations,
 )
 from fastfcn.models import build_model
+from fastfcn.ops import merge, split
 
 
 @pytest.mark.parametrize("size", [(16, 16), (13, 21), (7, 9)])
@@ -54,3 +55,14 @@ def test_the_channels_last_path_splits_jpus_dilation_8_and_keeps_the_output() ->
     with torch.no_grad():
         want, got = model(x, with_aux=False)["out"], fast(x)["out"]
     torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-4 * want.abs().max().item())
+
+
+def test_the_batched_split_is_section_3_3s_split_convolve_merge() -> None:
+    """The fast path's split is the paper's S and M (``fastfcn.ops``, chapter 3) done in one copy each way: each
+    sub-map convolved without dilation, then merged, gives the same map."""
+    torch.manual_seed(0)
+    conv = nn.Conv2d(4, 4, 3, padding=8, dilation=8, groups=4, bias=True)
+    x = torch.randn(1, 4, 24, 32)
+    with torch.no_grad():
+        by_ops = merge([nn.functional.conv2d(g, conv.weight, conv.bias, padding=1, groups=4) for g in split(x, 8)], 8)
+        torch.testing.assert_close(split_dilated_depthwise(x, conv), by_ops, rtol=1e-5, atol=1e-6)

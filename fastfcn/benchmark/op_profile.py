@@ -27,7 +27,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-__all__ = ["KINDS", "op_kind", "torch_op_times", "onnxruntime_op_times", "compare_op_times"]
+__all__ = ["KINDS", "op_kind", "torch_op_times", "onnxruntime_op_times", "compare_op_times", "profile_model"]
 
 # the kinds an op is sorted into, in the order a table shows them
 KINDS = ("convolution", "resize", "pooling", "concatenation", "element-wise", "layout copies", "other")
