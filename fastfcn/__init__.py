@@ -4,7 +4,7 @@ The layout shows the design; each layer imports only the layers above it in this
 checks it):
 
 * ``utils/``      primitives with one home each: atomic writes, the device, the timer, the environment stamp,
-                 the thread count
+                 the thread count, the allocator's settings
 * ``models/``     the network, one file per part: ``resnet.py`` (OS8/OS32 backbones), ``jpu.py`` (Section 3.3.3),
                  ``fpn.py`` (bilinear, FPN), ``heads/`` (EncNet, ASPP, PSP, FCN), ``blocks.py``, ``fastfcn.py``
                  (``FastFCN``, ``build_model``), ``official.py`` (the released checkpoints); it imports nothing else
@@ -23,7 +23,9 @@ checks it):
 
 Only the network (and the two tools above, which need nothing but torch) is imported here:
 ``import fastfcn`` loads no data, training or book code (``fastfcn.optimize``, the fast inference
-path, is loaded when it is first used).
+path, is loaded when it is first used). The import also keeps freed memory in the process for reuse
+(:mod:`fastfcn.utils.allocator`: no page faults for every forward's activations; ``FASTFCN_SYSTEM_MALLOC=1``
+keeps glibc's defaults).
 """
 
 from . import ops
@@ -42,8 +44,11 @@ from .models import (
     convert_official_state_dict,
     load_official,
 )
+from .utils.allocator import keep_freed_memory
 
 __version__ = "0.1.0"
+
+keep_freed_memory()  # before any network runs, so that every measurement of the process sees the same allocator
 
 
 def __getattr__(name: str):  # fastfcn.optimize, loaded on first use: `import fastfcn` stays the network only

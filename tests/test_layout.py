@@ -176,14 +176,15 @@ def test_one_home_for_each_primitive() -> None:
 
 def test_the_network_imports_without_the_rest() -> None:
     """Importing the network in a fresh interpreter loads no data, training, inference, benchmark, book or cli
-    module: only fastfcn.models and the front door's two tools."""
+    module: only fastfcn.models, the front door's two tools and the primitives (fastfcn.utils: the front door
+    sets the allocator, see fastfcn.utils.allocator)."""
     import subprocess
 
     code = ("import sys, fastfcn.models, fastfcn.models.official; "
             "print(' '.join(sorted(m for m in sys.modules if m.startswith('fastfcn.'))))")
     loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
     assert "fastfcn.models.fastfcn" in loaded and "fastfcn.models.official" in loaded, loaded
-    assert all(layer(m) == "network" or layer(m) in FRONT_DOOR_TOOLS for m in loaded), loaded
+    assert all(layer(m) in ("network", "utils") or layer(m) in FRONT_DOOR_TOOLS for m in loaded), loaded
 
 
 @pytest.mark.parametrize("tool", FRONT_DOOR_TOOLS)

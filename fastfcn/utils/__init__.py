@@ -1,4 +1,5 @@
-"""Primitives with one home each: atomic files, folder locks, the device, timing, the environment stamp, the thread count.
+"""Primitives with one home each: atomic files, folder locks, the device, timing, the environment stamp, the thread count,
+the allocator's settings (:mod:`.allocator`, applied by ``import fastfcn``).
 
 Nothing here imports the rest of the package, so every layer (the network excepted, which needs
 none of it) can use them.
