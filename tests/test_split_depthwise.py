@@ -12,6 +12,7 @@ from fastfcn.inference.split_depthwise import (
     SplitDilatedDepthwise,
     split_dilated_depthwise,
     split_large_dilations,
+    to_channels_last,
 )
 from fastfcn.models import build_model
 from fastfcn.ops import merge, split
@@ -42,6 +43,16 @@ def test_only_depthwise_3x3_convolutions_dilated_enough_are_replaced() -> None:
     assert [type(m).__name__ for m in model] == ["SplitDilatedDepthwise", "Conv2d", "Conv2d", "Conv2d"]
     with pytest.raises(ValueError, match="not a depthwise 3x3"):
         SplitDilatedDepthwise(model[2])
+
+
+@pytest.mark.parametrize("device", ["cpu", "cuda"])
+def test_to_channels_last_splits_on_the_cpu_only(device: str) -> None:
+    # the device is only read, never used: the module stays on the CPU either way
+    model = nn.Sequential(nn.Conv2d(4, 4, 3, padding=8, dilation=8, groups=4), nn.Conv2d(4, 8, 3, padding=1))
+    assert to_channels_last(model, device) is model
+    kinds = [type(m).__name__ for m in model]
+    assert kinds == (["SplitDilatedDepthwise", "Conv2d"] if device == "cpu" else ["Conv2d", "Conv2d"])
+    assert model[1].weight.is_contiguous(memory_format=torch.channels_last)
 
 
 def test_the_channels_last_path_splits_jpus_dilation_8_and_keeps_the_output() -> None:

@@ -18,7 +18,7 @@ from torch import nn
 
 from ..complexity import complexity
 from ..data.transforms import normalize
-from ..inference.split_depthwise import split_large_dilations
+from ..inference.split_depthwise import to_channels_last
 from ..models import build_model
 from ..models.resnet import build_resnet
 from .options import BenchOptions
@@ -92,9 +92,7 @@ def prepare_model(spec: ModelSpec, opts: BenchOptions, batch: int) -> tuple[nn.M
     calibrate_bn(model, min(opts.size, CALIBRATION_SIZE), seed=opts.seed)
     x = synthetic_images(batch, opts.size, opts.seed).to(opts.device)
     if opts.channels_last:
-        if str(opts.device).startswith("cpu"):  # JPU's dilation-8 depthwise convolution: see split_depthwise
-            split_large_dilations(model)
-        model = model.to(memory_format=torch.channels_last)
+        model = to_channels_last(model, opts.device)
         x = x.contiguous(memory_format=torch.channels_last)
     return model, x
 

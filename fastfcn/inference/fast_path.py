@@ -25,7 +25,7 @@ from ..models import FastFCN
 from ..utils.device import autocast
 from .exact_path import EXACT_DEFAULT, recorded_exact
 from .fold import fold_batchnorm
-from .split_depthwise import split_large_dilations
+from .split_depthwise import to_channels_last
 
 __all__ = ["VARIANT_TOKENS", "DTYPES", "RUNTIME_TOKENS", "PRESETS", "EXACT", "parse_variant", "resolve_variant", "variant_for",
            "default_variants", "native_variants", "other_runtimes", "FullPrecision", "early_layers_in_fp32", "OptimizedModel", "optimize"]
@@ -264,9 +264,7 @@ def optimize(model: nn.Module, variant: str = "exact", example: torch.Tensor | N
     if v["early_fp32"]:
         early_layers_in_fp32(m)
     if v["channels_last"]:
-        if device.startswith("cpu"):  # oneDNN's channels-last depthwise kernel at dilation 8: see split_depthwise
-            split_large_dilations(m)
-        m = m.to(memory_format=torch.channels_last)
+        m = to_channels_last(m, device)
     if v["compile"]:
         m = torch.compile(m)
     return OptimizedModel(m, name, v["dtype"], v["channels_last"], main_only=main_only, config=config,

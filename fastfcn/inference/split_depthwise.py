@@ -20,7 +20,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-__all__ = ["SPLIT_MIN_DILATION", "split_dilated_depthwise", "SplitDilatedDepthwise", "split_large_dilations"]
+__all__ = ["SPLIT_MIN_DILATION", "split_dilated_depthwise", "SplitDilatedDepthwise", "split_large_dilations",
+           "to_channels_last"]
 
 # dilations from which the split is used: at 2 and 4 the kernel is fast and the two copies would cost more
 SPLIT_MIN_DILATION = 8
@@ -76,3 +77,12 @@ def split_large_dilations(model: nn.Module, min_dilation: int = SPLIT_MIN_DILATI
                 setattr(parent, name, SplitDilatedDepthwise(child))
                 count += 1
     return count
+
+
+def to_channels_last(model: nn.Module, device: str) -> nn.Module:
+    """``model`` in the channels-last memory layout (in place; returned), its depthwise convolutions dilated by
+    :data:`SPLIT_MIN_DILATION` or more split first when ``device`` is a CPU (where oneDNN's channels-last kernel
+    at that dilation can be many times slower than at the others)."""
+    if str(device).startswith("cpu"):
+        split_large_dilations(model)
+    return model.to(memory_format=torch.channels_last)

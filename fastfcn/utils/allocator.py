@@ -4,16 +4,20 @@ A forward of these networks allocates and frees activations of tens of megabytes
 settings, a freed block that large is handed back to the operating system (``munmap``, or trimming the top
 of the heap), and the next forward's allocation of the same size gets fresh pages, each zeroed by the kernel
 on its first touch: a page fault per 4 KiB. On a 2-core AMD EPYC (Zen 4, AVX-512), EncNet+JPU, ResNet-50s,
-512x512, channels_last+fold_bn: 65,000-74,000 minor page faults per forward (about 280 MB zeroed) and
-844-871 ms; with the settings below 0 faults and 766-772 ms (2026-12-04, ``scripts/allocator_effect.py``
-measures it for any row). ONNX Runtime plans its memory in an arena of its own and never pays this.
+512x512, channels_last+fold_bn: 27,000-74,000 minor page faults per forward by default, none with the
+settings below, and 1.04-1.08x faster (2026-12-04, ``scripts/allocator_effect.py``, which measures both in
+one run for any row). ONNX Runtime plans its memory in an arena of its own and never pays this. A training
+step of the book's quick profile (128 px) faults a few thousand times either way: no measurable change.
 
 :func:`keep_freed_memory` raises glibc's two thresholds so that freed blocks stay in the process and are
-reused: allocations below :data:`MMAP_THRESHOLD` come from the heap (not a mapping of their own) and the
-heap's top is returned to the system only when more than :data:`TRIM_THRESHOLD` is free there. The price is
-that the process keeps its peak memory until it ends. It changes no number that is computed. ``import
-fastfcn`` applies it, so that every measurement of a process runs with the same allocator; set
-``FASTFCN_SYSTEM_MALLOC=1`` before the import to keep glibc's defaults. Elsewhere than glibc it does nothing.
+reused: blocks below :data:`MMAP_THRESHOLD` come from the heap (glibc's default moves up to 32 MiB), and the
+heap's top is returned to the system only when more than :data:`TRIM_THRESHOLD` is free there. Blocks above
+the threshold (a whole photograph's probabilities) are still mapped and unmapped one by one: kept in the
+heap, they fragmented it and raised the peak of ``fastfcn predict`` on an 8000 x 8000 image from 1045 MiB
+above its start to 1110-1160 (with 512 MiB / 1 GiB thresholds); with these 1062-1081. It changes no number
+that is computed. ``import fastfcn`` applies it, so that every measurement of a process runs with the same
+allocator; set ``FASTFCN_SYSTEM_MALLOC=1`` before the import to keep glibc's defaults. Elsewhere than glibc
+it does nothing.
 """
 
 from __future__ import annotations
@@ -24,8 +28,8 @@ import platform
 
 __all__ = ["MMAP_THRESHOLD", "TRIM_THRESHOLD", "OPT_OUT", "keep_freed_memory", "keeps_freed_memory"]
 
-MMAP_THRESHOLD = 512 << 20  # bytes: blocks below this come from the heap and are reused after being freed
-TRIM_THRESHOLD = 1 << 30  # bytes of free memory at the heap's top before any is returned to the system
+MMAP_THRESHOLD = 64 << 20  # bytes: blocks below this come from the heap and are reused after being freed
+TRIM_THRESHOLD = 64 << 20  # bytes of free memory at the heap's top before any is returned to the system
 OPT_OUT = "FASTFCN_SYSTEM_MALLOC"
 _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # mallopt's parameter numbers (malloc.h)
 _applied = False
