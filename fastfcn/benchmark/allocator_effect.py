@@ -85,7 +85,8 @@ def _in_fresh_process(opt_out: str, **kwargs: Any) -> dict[str, Any]:
     env = {**os.environ, OPT_OUT: opt_out}
     done = subprocess.run([sys.executable, "-c", code, json.dumps(kwargs)], env=env, capture_output=True, text=True)
     if done.returncode:
-        raise RuntimeError(f"the measurement process failed: {done.stderr.strip().splitlines()[-1:]}")
+        last = (done.stderr.strip().splitlines() or ["no message"])[-1]
+        raise RuntimeError(f"the measurement process failed: {last}")
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 

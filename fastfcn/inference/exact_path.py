@@ -6,8 +6,8 @@ and its oneDNN kernels: on a 2-core AVX2 EPYC (Zen 1) channels_last+fold_bn ran 
 alone at 1.03x (chapter 6, 2026-12-03) until JPU's depthwise convolution dilated by 8 ran split into sub-images
 (:mod:`fastfcn.inference.split_depthwise`): then 1.34x against 1.13x (``fastfcn bench --fast-path``, the same
 day), while ONNX Runtime ran at 1.44x. On a 2-core AVX-512 EPYC (Zen 4), with freed memory kept for reuse
-(:mod:`fastfcn.utils.allocator`), channels_last+fold_bn ran at 1.31-1.37x, fold_bn at 1.08x, ONNX Runtime at
-1.41-1.44x and ``compile+channels_last+fold_bn`` at 1.51x (2026-12-04). So the choice is a measurement, not a
+(:mod:`fastfcn.utils.allocator`), one run on 2026-12-04: fold_bn 1.05x, channels_last+fold_bn 1.22x (798 ms),
+ONNX Runtime 1.33x (731 ms), ``compile+channels_last+fold_bn`` 1.39x (701 ms). So the choice is a measurement, not a
 rule: :func:`fastfcn.benchmark.variants.fast_path` (``fastfcn bench --fast-path``, chapter 6) times both candidates
 with the other variants, interleaved, and records the faster here, keyed by the machine (CPU model, the
 instruction set PyTorch dispatches to, torch version, threads). ``exact`` then runs the recorded

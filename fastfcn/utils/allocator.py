@@ -48,7 +48,7 @@ def keep_freed_memory() -> bool:
     except (OSError, AttributeError):
         return False
     mallopt.argtypes = (ctypes.c_int, ctypes.c_int)
-    # mallopt returns 1 on success; both or neither, so that a half-applied state is never reported as in force
+    # mallopt returns 1 on success; reported in force only when both settings took
     _applied = bool(mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD)) and bool(mallopt(_M_TRIM_THRESHOLD, TRIM_THRESHOLD))
     return _applied
 
