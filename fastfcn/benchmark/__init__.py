@@ -8,6 +8,7 @@
 * :mod:`~fastfcn.benchmark.worker` -- one measurement in a fresh process
 * :mod:`~fastfcn.benchmark.variants` -- the fast path's variants and other runtimes: speed-up and labels changed
 * :mod:`~fastfcn.benchmark.predict_cost` -- what ``fastfcn predict`` costs per image, in each mode and variant
+* :mod:`~fastfcn.benchmark.int8` -- int8 graphs (ONNX Runtime, OpenVINO) against fp32 on a trained checkpoint
 * :mod:`~fastfcn.benchmark.report` -- CSV/JSON with the environment stamp, terminal tables
 * :mod:`~fastfcn.benchmark.cost_model` -- a roofline cost model: per-layer FLOPs and bytes, predicted GPU time
 * :mod:`~fastfcn.benchmark.cost_check` -- the cost model checked against this machine's Table 2, and its GPU FPS

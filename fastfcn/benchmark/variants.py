@@ -42,7 +42,7 @@ from .specs import ModelSpec, spec_fields
 from .worker import run_in_subprocess
 
 __all__ = ["AGREEMENT_THRESHOLD", "comparison_images", "label_boundary", "measure_variants", "fast_path",
-           "result_files", "describe_measurement", "format_fast_path"]
+           "result_files", "checkpoint_info", "describe_measurement", "format_fast_path"]
 
 AGREEMENT_THRESHOLD = 0.999
 
@@ -75,11 +75,16 @@ def _load(spec: ModelSpec, opts: BenchOptions, weights: str | None) -> tuple[nn.
     cfg = ckpt["config"]
     spec = ModelSpec("fastfcn", f"{cfg['head']}/{cfg['upsampling']}", cfg["head"], cfg["backbone"],
                      cfg["upsampling"], spec.paper_backbone)
+    return model.to(opts.device).eval(), spec, checkpoint_info(ckpt)
+
+
+def checkpoint_info(ckpt: dict[str, Any]) -> dict[str, Any]:
+    """What a loaded checkpoint is: configuration, data, training progress and validation scores
+    (what :func:`describe_measurement` prints as ``weights_info``)."""
     val = (ckpt.get("metrics") or {}).get("val") or {}
-    info = {"config": cfg, "dataset": ckpt.get("dataset"), "iteration": ckpt.get("iteration"),
+    return {"config": ckpt["config"], "dataset": ckpt.get("dataset"), "iteration": ckpt.get("iteration"),
             "image_size": (ckpt.get("train_config") or {}).get("image_size"),
             "val_pixAcc": val.get("pixAcc"), "val_mIoU": val.get("mIoU"), "val_images": val.get("images")}
-    return model.to(opts.device).eval(), spec, info
 
 
 def measure_variants(spec: ModelSpec, opts: BenchOptions, variants: list[str], weights: str | None,
@@ -268,12 +273,13 @@ def result_files(results_dir: str | Path | None = None) -> list[Path]:
     return sorted(Path(results_dir or DEFAULT_RESULTS_DIR).glob("fast_path_*.json"))
 
 
-def describe_measurement(doc: dict[str, Any], here: dict[str, Any] | None = None) -> str:
-    """Where and on what a stored fast-path measurement (a ``result_files`` JSON) was made.
+def describe_measurement(doc: dict[str, Any], here: dict[str, Any] | None = None, key: str = "fast_path") -> str:
+    """Where and on what a stored measurement was made: a ``result_files`` JSON, or another with the
+    measurement under ``key`` (``"int8"``: ``scripts/int8_effect.py``).
 
     ``here``: this machine's :func:`fastfcn.utils.environment`, to say whether the CPU is the same.
     """
-    env, fp = doc["environment"], doc["fast_path"]
+    env, fp = doc["environment"], doc[key]
     line = (f"{env['device_name']} ({env.get('cpu_count')} cores, {fp['threads']} threads), torch {env['torch']}, "
             f"measured {env.get('created', '?')[:10]}")
     if here is not None:

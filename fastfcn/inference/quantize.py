@@ -1,0 +1,111 @@
+"""int8: an exported graph quantized by ONNX Runtime's static quantization, calibrated on training scenes.
+
+The weights of every convolution become int8, one scale per output channel; the activations between them
+become uint8, with one scale per tensor measured (smallest and largest value) while the fp32 graph runs on
+calibration images of the *training* data. The result is written in the QDQ form: a QuantizeLinear and
+DequantizeLinear pair around each quantized tensor, which ONNX Runtime fuses into integer kernels and
+OpenVINO reads as its own int8 graph, so one file serves both runtimes.
+
+Integer arithmetic is exact; what changes the labels is the rounding of weights and activations to 256
+levels. CPUs without VNNI instructions (AVX2, AVX-512 before Cascade Lake) multiply uint8 by int8 with an
+instruction that saturates a sum of two products at 16 bits: ``reduce_range=True`` quantizes the weights to
+7 bits to stay clear of it, at the price of coarser weights. :mod:`fastfcn.benchmark.int8` measures both.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..utils.io import atomic_write
+from .runtimes import require
+
+__all__ = ["QUANTIZED_KEY", "has_vnni", "calibration_images", "quantize_graph"]
+
+QUANTIZED_KEY = "fastfcn.quantized"  # metadata_props: how the graph was quantized (absent in an fp32 graph)
+
+
+def has_vnni() -> bool:
+    """Whether this CPU multiplies int8 with VNNI (``avx512_vnni`` or ``avx_vnni``), which does not saturate."""
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("flags"):
+                return bool({"avx512_vnni", "avx_vnni"} & set(line.split(":", 1)[1].split()))
+    return False
+
+
+def calibration_images(count: int, size: int, seed: int = 0) -> np.ndarray:
+    """The first ``count`` scenes of the procedural *training* split at ``size`` x ``size``, normalised as the
+    network expects: float32 ``[count, 3, size, size]`` (the activations' ranges are measured on them)."""
+    import torch
+
+    from ..data.procedural import ProceduralScenes
+    from ..data.transforms import normalize
+
+    if not isinstance(count, int) or isinstance(count, bool) or count < 1:
+        raise ValueError(f"calibration needs at least one image, got {count!r}")
+    scenes = ProceduralScenes("train", num_images=count, image_size=size, seed=seed)
+    rgb = np.stack([scenes.generate(i)[0] for i in range(count)])
+    return normalize(torch.from_numpy(rgb).permute(0, 3, 1, 2)).numpy()
+
+
+def _reader(images: np.ndarray, input_name: str) -> Any:
+    quantization = require("onnxruntime.quantization", "int8 quantization")
+
+    class Batches(quantization.CalibrationDataReader):
+        """One image per call, as the calibration runs the graph."""
+
+        def __init__(self) -> None:
+            self.batches: Iterator[np.ndarray] = iter(images[i:i + 1] for i in range(len(images)))
+
+        def get_next(self) -> dict[str, np.ndarray] | None:
+            batch = next(self.batches, None)
+            return None if batch is None else {input_name: batch}
+
+    return Batches()
+
+
+@contextlib.contextmanager
+def _quiet_root_logger() -> Iterator[None]:
+    """The quantizer advises through the root logger (pre-processing, rank-1 tensors it leaves in fp32):
+    notes for its developers, not our users."""
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        root.setLevel(level)
+
+
+def quantize_graph(fp32_path: str | Path, out: str | Path, images: np.ndarray, reduce_range: bool = False) -> Path:
+    """Write ``out``: the fp32 graph ``fp32_path`` (from :func:`fastfcn.inference.runtimes.export_onnx`) with
+    int8 per-channel weights and uint8 activations calibrated on ``images`` (``[N, 3, H, W]``, normalised;
+    :func:`calibration_images`), in QDQ form; written atomically. The fp32 graph's metadata (the checkpoint it
+    comes from) is kept, and :data:`QUANTIZED_KEY` says how it was quantized."""
+    quantization = require("onnxruntime.quantization", "int8 quantization")
+    onnx = require("onnx", "int8 quantization")
+    images = np.ascontiguousarray(images, dtype=np.float32)
+    if images.ndim != 4 or images.shape[1] != 3 or len(images) < 1:
+        raise ValueError(f"calibration images must be [N, 3, H, W] with N >= 1, got shape {images.shape}")
+    source = onnx.load(str(fp32_path))
+    input_name = source.graph.input[0].name
+    with tempfile.TemporaryDirectory(prefix="fastfcn-int8-") as tmp, _quiet_root_logger():
+        trial = Path(tmp) / "int8.onnx"
+        quantization.quantize_static(
+            str(fp32_path), str(trial), _reader(images, input_name), quant_format=quantization.QuantFormat.QDQ,
+            activation_type=quantization.QuantType.QUInt8, weight_type=quantization.QuantType.QInt8,
+            per_channel=True, reduce_range=reduce_range, calibrate_method=quantization.CalibrationMethod.MinMax)
+        graph = onnx.load(str(trial))
+    props = {p.key: p.value for p in source.metadata_props}
+    props[QUANTIZED_KEY] = (f"int8 QDQ, per-channel {'7' if reduce_range else '8'}-bit weights, uint8 activations, "
+                            f"min/max of {len(images)} training scenes at {images.shape[2]}x{images.shape[3]}")
+    onnx.helper.set_model_props(graph, props)
+    data = graph.SerializeToString()
+    return atomic_write(out, lambda f: f.write(data))
