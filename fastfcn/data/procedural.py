@@ -145,14 +145,14 @@ def _write_npz(path: Path, **arrays: np.ndarray) -> None:
     atomic_write(path, lambda f: f.write(buffer.getvalue()))
 
 
-def validation_scenes(count: int, size: int, seed: int = 0) -> torch.Tensor:
-    """The first ``count`` scenes of the procedural validation set at ``size`` x ``size``, normalised with
-    MEAN/STD: a float tensor ``[count, 3, size, size]``, the same on every machine (for comparing the
-    labels of two ways of running one model)."""
+def validation_scenes(count: int, size: int, seed: int = 0, split: str = "val") -> torch.Tensor:
+    """The first ``count`` scenes of the procedural validation set (or of ``split``) at ``size`` x ``size``,
+    normalised with MEAN/STD: a float tensor ``[count, 3, size, size]``, the same on every machine (for
+    comparing the labels of two ways of running one model; ``split="train"``: int8 calibration)."""
     from .transforms import normalize
 
     if not isinstance(count, int) or isinstance(count, bool) or count < 1:
         raise ValueError(f"the label comparison needs at least one image, got images={count!r}")
-    scenes = ProceduralScenes("val", num_images=count, image_size=size, seed=seed)
+    scenes = ProceduralScenes(split, num_images=count, image_size=size, seed=seed)
     rgb = np.stack([scenes.generate(i)[0] for i in range(count)])
     return normalize(torch.from_numpy(rgb).permute(0, 3, 1, 2))

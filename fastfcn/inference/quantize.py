@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from ..utils.environment import cpu_flags
 from ..utils.io import atomic_write
 from .runtimes import require
 
@@ -33,26 +34,17 @@ QUANTIZED_KEY = "fastfcn.quantized"  # metadata_props: how the graph was quantiz
 
 def has_vnni() -> bool:
     """Whether this CPU multiplies int8 with VNNI (``avx512_vnni`` or ``avx_vnni``), which does not saturate."""
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("flags"):
-                return bool({"avx512_vnni", "avx_vnni"} & set(line.split(":", 1)[1].split()))
-    return False
+    return bool({"avx512_vnni", "avx_vnni"} & set(cpu_flags()))
 
 
 def calibration_images(count: int, size: int, seed: int = 0) -> np.ndarray:
     """The first ``count`` scenes of the procedural *training* split at ``size`` x ``size``, normalised as the
     network expects: float32 ``[count, 3, size, size]`` (the activations' ranges are measured on them)."""
-    import torch
-
-    from ..data.procedural import ProceduralScenes
-    from ..data.transforms import normalize
+    from ..data.procedural import validation_scenes
 
     if not isinstance(count, int) or isinstance(count, bool) or count < 1:
         raise ValueError(f"calibration needs at least one image, got {count!r}")
-    scenes = ProceduralScenes("train", num_images=count, image_size=size, seed=seed)
-    rgb = np.stack([scenes.generate(i)[0] for i in range(count)])
-    return normalize(torch.from_numpy(rgb).permute(0, 3, 1, 2)).numpy()
+    return validation_scenes(count, size, seed, split="train").numpy()
 
 
 def _reader(images: np.ndarray, input_name: str) -> Any:

@@ -31,9 +31,10 @@ def cpu_model() -> str:
 
 
 def cpu_flags() -> list[str]:
-    """The CPU's vector-extension flags that decide convolution speed (AVX2, AVX-512, BF16, AMX)."""
+    """The CPU's vector-extension flags that decide convolution speed (AVX2, AVX-512, BF16, AMX, and VNNI for
+    int8)."""
     flags = set((_cpuinfo_field("flags") or "").split())
-    return sorted(f for f in flags if f.startswith(("avx512f", "avx512_bf16", "amx", "avx2")))
+    return sorted(f for f in flags if f.startswith(("avx512f", "avx512_bf16", "amx", "avx2", "avx512_vnni", "avx_vnni")))
 
 
 def git_commit() -> str | None:
