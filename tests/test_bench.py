@@ -215,3 +215,30 @@ def test_official_fps_records_both_timings(tmp_path, capsys) -> None:
     assert row["fps"] > 0 and row["fps_unsynchronised"] > 0 and "fps_cuda_events" in row
     with (tmp_path / "bench_cpu_official.csv").open() as f:
         assert float(next(csv.DictReader(f))["fps_unsynchronised"]) > 0
+
+
+def _paths(ours_ms: float, ort_ms: float) -> list[dict]:
+    row = {"changed_fraction": 0.0, "counts": True}
+    return [{"path": "ours, fp32 eager", "variant": "fp32", "speedup": 1.0, "latency_median_s": 1.0, "exact": True, **row},
+            {"path": "ours, exact", "variant": "channels_last+fold_bn", "speedup": 1000 / ours_ms,
+             "latency_median_s": ours_ms / 1000, "exact": True, **row},
+            {"path": "ONNX Runtime, fp32", "variant": "onnxruntime", "speedup": 1000 / ort_ms,
+             "latency_median_s": ort_ms / 1000, "exact": True, **row},
+            {"path": "ours, reduced precision", "variant": "bf16", "speedup": 1.5, "latency_median_s": 1 / 1.5,
+             "exact": False, "changed_fraction": 0.0005, "counts": True}]
+
+
+def test_runtime_phrases_follow_the_numbers() -> None:
+    from fastfcn.benchmark.advice import runtime_phrases
+
+    slow = runtime_phrases(_paths(800, 600), bf16_native=False)
+    assert slow["runtime_fastest_exact"].startswith("ONNX Runtime, fp32 (`onnxruntime`), 1.67 times")
+    assert "ONNX Runtime was 1.33 times as fast as our exact path" in slow["runtime_ours_vs_ort"]
+    assert "bf16 is emulated" in slow["runtime_reduced"] and "int8 graph" in slow["runtime_reduced"]
+    int8 = {"path": "ONNX Runtime, int8", "variant": "onnxruntime+int8", "speedup": 2.5, "latency_median_s": 0.4,
+            "exact": False, "changed_fraction": 0.02, "counts": False}
+    measured = runtime_phrases(_paths(800, 600) + [int8], bf16_native=False)["runtime_reduced"]
+    assert "`onnxruntime+int8` ran 2.50 times fp32 eager, changing 2.00 % of the labels" in measured
+    fast = runtime_phrases(_paths(500, 600), bf16_native=True)
+    assert "our exact path (`channels_last+fold_bn`) was 1.20 times as fast as ONNX Runtime" in fast["runtime_ours_vs_ort"]
+    assert "in reduced precision was ours, reduced precision (`bf16`, 1.50 times" in fast["runtime_reduced"]

@@ -4,7 +4,8 @@ The unit tests feed hand-made result dicts to the tables and figures of ``fastfc
 The chapter test writes a small but real GPU run into ``<tmp>/gpu/`` as ``scripts/gpu_run.sh`` writes it
 (``bench.json``, ``device.json``, ``bench_fast_path.json``: tiny in-process benchmarks relabelled as a GPU's)
 and executes the chapter in the smoke profile with ``results_dir`` pointing at ``<tmp>``: that folder holds
-no trained fast-path file, so the "not measured" branch of the trained-weights section runs too.
+no trained fast-path file and no int8 file, so the "not measured" branches of the trained-weights and int8
+sections run too.
 """
 
 from __future__ import annotations
@@ -335,6 +336,8 @@ def test_chapter_shows_gpu_results(tmp_path, monkeypatch, one_thread) -> None:
 
     trained_cell = next(c for c in code if "result_files(RESULTS)" in c["source"] and "gpu" not in c["source"])
     assert _stream_text(trained_cell).startswith("No book/results/fast_path_*.json")
+    int8_cell = next(c for c in code if "int8_bench.result_files(RESULTS)" in c["source"])
+    assert _stream_text(int8_cell).startswith("No book/results/int8_*.json: no int8 measurement yet.")
 
     figures = json.loads(figures_path.read_text())
     assert figures["gpu_run_committed"] == {"value": True, "unit": None}
@@ -344,6 +347,8 @@ def test_chapter_shows_gpu_results(tmp_path, monkeypatch, one_thread) -> None:
     assert figures["trained_fast_files"]["value"] == 0
     assert figures["trained_best_speedup"] == {"value": None, "unit": "x"}  # NaN: not measured
     assert figures["trained_best_variant"]["value"] == "(not measured)"
+    assert figures["int8_ort_speedup"] == {"value": None, "unit": "x"}  # NaN: no int8 file in this results folder
+    assert figures["int8_verdict"]["value"].startswith("int8 was not measured")
     from fastfcn.inference.fast_path import other_runtimes
 
     # the bare name; the installed runtimes run beside the smoke profile's variants

@@ -186,14 +186,16 @@ def test_the_benchmark_times_the_runtimes_beside_our_variants() -> None:
     # isolate: in a worker process, as the book measures, so that OpenVINO never loads into the test process
     opts = bench.BenchOptions(device="cpu", size=64, runs=1, warmup=0, isolate=True, threads=1)
     spec = bench.parse_rows(["encnet/resnet50/jpu"], substitute="resnet18")[0]
-    variants = ["fp32", "channels_last+fold_bn", "onnxruntime"]
+    variants = ["fp32", "channels_last+fold_bn", "onnxruntime", "onnxruntime+int8"]
     if pytest.importorskip("openvino"):
-        variants += ["openvino+fp32", "openvino"]
+        variants += ["openvino+fp32", "openvino", "openvino+int8"]
     fp = bench.fast_path(spec, replace(opts, jpu_width=16), variants, images=1)
     rows = {v["variant"]: v for v in fp["variants"]}
     assert list(rows) == variants and rows["onnxruntime"]["runtime"] == "onnxruntime"
     assert rows["onnxruntime"]["exact"] and rows["channels_last+fold_bn"]["exact"] and rows["fp32"]["exact"]
     assert "openvino" not in rows or not rows["openvino"]["exact"]  # its default precision is its own choice
+    assert not rows["onnxruntime+int8"]["exact"] and rows["onnxruntime+int8"]["dtype"] == "int8"
+    assert 0.3 < rows["onnxruntime+int8"]["agreement"] < 1.0  # rounded to 256 levels: random weights amplify it
     assert rows["onnxruntime"]["agreement"] >= 0.999  # fp32 graphs: the same labels to rounding
     assert fp["best_exact_variant"] in variants and fp["best_torch_exact_variant"] in ("fp32", "channels_last+fold_bn")
     assert "onnxruntime" in bench.format_fast_path(fp)

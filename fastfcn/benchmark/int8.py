@@ -33,7 +33,7 @@ from ..utils.environment import cpu_model
 from ..utils.timing import time_calls
 from .variants import checkpoint_info
 
-__all__ = ["REFERENCE", "int8_effect", "format_int8_effect", "int8_figures", "int8_verdict"]
+__all__ = ["REFERENCE", "int8_effect", "result_files", "format_int8_effect", "int8_figures", "int8_verdict"]
 
 REFERENCE = "onnxruntime fp32"
 
@@ -121,7 +121,7 @@ def format_int8_effect(result: dict[str, Any]) -> str:
     """The measurement as a table: latency and speed-up, mIoU, pixel accuracy, labels agreeing."""
     lines = [f"int8 against fp32, {result['config'].get('head')}+{result['config'].get('upsampling')} "
              f"{result['config'].get('backbone')}: latency at {result['size']}x{result['size']} (median of "
-             f"{result['runs']}), scores on {result['eval_images']} validation scenes at {result['eval_size']} px; "
+             f"{result['runs']}), scores on {result['eval_images']} validation scenes at {result['eval_size']} px;",
              f"calibrated on {result['calibration_images']} training scenes in {result['quantize_s']:.0f} s; "
              f"CPU {'with' if result['vnni'] else 'without'} VNNI, {result['threads']} threads",
              f"{'engine':<33} {'ms':>7} {'vs ORT fp32':>12} {'mIoU %':>7} {'pixAcc %':>9} {'labels = fp32 %':>16}"]
@@ -131,37 +131,55 @@ def format_int8_effect(result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def int8_figures(result: dict[str, Any]) -> dict[str, tuple[float, str]]:
+_INT8_OF = {"int8_ort": ("onnxruntime int8", REFERENCE), "int8_ort7": ("onnxruntime int8, 7-bit weights", REFERENCE),
+            "int8_ov": ("openvino int8", "openvino fp32")}  # each int8 engine and the fp32 engine of its runtime
+
+
+def result_files(results_dir: str | Path | None = None) -> list[Path]:
+    """Stored int8 measurements in ``results_dir`` (default ``book/results``): ``int8_*.json``, written by
+    ``python scripts/int8_effect.py CKPT --out book/results/int8_<device>_<what>.json``."""
+    from .report import DEFAULT_RESULTS_DIR
+
+    return sorted(Path(results_dir or DEFAULT_RESULTS_DIR).glob("int8_*.json"))
+
+
+def int8_figures(result: dict[str, Any] | None) -> dict[str, tuple[float, str]]:
     """The chapter's figures, ``{name: (value, unit)}``: per int8 engine its speed-up over the fp32 engine of
-    the same runtime, labels changed against ONNX Runtime fp32 and the change of mIoU in points; our exact
-    path against ONNX Runtime fp32."""
+    the same runtime, labels changed against ONNX Runtime fp32 and the change of mIoU and of pixel accuracy in
+    points; our exact
+    path against ONNX Runtime fp32. NaN where not measured (``result`` None, or an engine not installed)."""
+    nan = float("nan")
+    out: dict[str, tuple[float, str]] = {"int8_torch_vs_ort": (nan, "x"), "int8_ref_miou_pct": (nan, "%")}
+    for key in _INT8_OF:
+        out.update({f"{key}_speedup": (nan, "x"), f"{key}_changed_pct": (nan, "%"),
+                    f"{key}_miou_change_pts": (nan, "points"), f"{key}_pixacc_change_pts": (nan, "points")})
+    if result is None:
+        return out
     rows = {r["engine"]: r for r in result["rows"]}
     ref = rows[REFERENCE]
-    out: dict[str, tuple[float, str]] = {"int8_torch_vs_ort": (round(rows["torch exact (fp32)"]["speedup"], 3), "x"),
-                                         "int8_ref_miou_pct": (round(100 * ref["mIoU"], 2), "%")}
-    pairs = {"int8_ort": ("onnxruntime int8", REFERENCE), "int8_ort7": ("onnxruntime int8, 7-bit weights", REFERENCE),
-             "int8_ov": ("openvino int8", "openvino fp32")}
-    for key, (engine, fp32) in pairs.items():
-        if engine not in rows:
-            continue
-        r = rows[engine]
-        out[f"{key}_speedup"] = (round(rows[fp32]["latency_median_s"] / r["latency_median_s"], 3), "x")
-        out[f"{key}_changed_pct"] = (round(100 * (1 - r["agreement"]), 3), "%")
-        out[f"{key}_miou_change_pts"] = (round(100 * (r["mIoU"] - ref["mIoU"]), 2), "points")
+    out["int8_torch_vs_ort"] = (round(rows["torch exact (fp32)"]["speedup"], 3), "x")
+    out["int8_ref_miou_pct"] = (round(100 * ref["mIoU"], 2), "%")
+    for key, (engine, fp32) in _INT8_OF.items():
+        if engine in rows and fp32 in rows:
+            r = rows[engine]
+            out[f"{key}_speedup"] = (round(rows[fp32]["latency_median_s"] / r["latency_median_s"], 3), "x")
+            out[f"{key}_changed_pct"] = (round(100 * (1 - r["agreement"]), 3), "%")
+            out[f"{key}_miou_change_pts"] = (round(100 * (r["mIoU"] - ref["mIoU"]), 2), "points")
+            out[f"{key}_pixacc_change_pts"] = (round(100 * (r["pixAcc"] - ref["pixAcc"]), 2), "points")
     return out
 
 
-def int8_verdict(result: dict[str, Any], max_miou_loss: float = 0.005, min_speedup: float = 1.15) -> str:
+def int8_verdict(result: dict[str, Any] | None, max_miou_loss: float = 0.005, min_speedup: float = 1.15) -> str:
     """Whether int8 is worth it on the measured machine, from the numbers: the fastest int8 engine whose mIoU is
     within ``max_miou_loss`` of fp32 and that runs at least ``min_speedup`` times its runtime's fp32."""
+    if result is None:
+        return "int8 was not measured (no book/results/int8_*.json)"
     rows = {r["engine"]: r for r in result["rows"]}
     ref = rows[REFERENCE]
-    fp32_of = {"onnxruntime int8": REFERENCE, "onnxruntime int8, 7-bit weights": REFERENCE,
-               "openvino int8": "openvino fp32"}
-    good = [(rows[fp32]["latency_median_s"] / rows[e]["latency_median_s"], e) for e, fp32 in fp32_of.items()
-            if e in rows and ref["mIoU"] - rows[e]["mIoU"] <= max_miou_loss]
+    good = [(rows[fp32]["latency_median_s"] / rows[e]["latency_median_s"], e) for e, fp32 in _INT8_OF.values()
+            if e in rows and fp32 in rows and ref["mIoU"] - rows[e]["mIoU"] <= max_miou_loss]
     fast = [(s, e) for s, e in good if s >= min_speedup]
-    where = f"on this {'VNNI' if result['vnni'] else 'non-VNNI'} CPU"
+    where = f"on the {'VNNI' if result['vnni'] else 'non-VNNI'} CPU measured"
     if fast:
         s, e = max(fast)
         return (f"int8 is worth it {where}: {e} ran {s:.2f} times as fast as its fp32 graph, losing at most "

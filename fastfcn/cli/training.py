@@ -222,6 +222,7 @@ def _evaluate(args: argparse.Namespace) -> int:
     from ..inference.fast_path import variant_for
     from ..inference.metrics import format_metrics
     from ..inference.predict import engine_for
+    from ..inference.quantize import quantization_of
     from ..utils.device import resolve_device
     from ..utils.io import atomic_write_text
 
@@ -242,7 +243,8 @@ def _evaluate(args: argparse.Namespace) -> int:
     crop_size = args.crop_size or tc.get("crop_size") or 480
     variant = variant_for(args.runtime, args.precision, device, args.compile)
     engine = engine_for(model.to(device), args.checkpoint, variant, args.onnx)
-    print(f"{engine.variant} on {device}, {args.mode} mode", file=sys.stderr)
+    int8 = " (int8 graph: a few labels may differ from fp32)" if args.onnx and quantization_of(args.onnx) else ""
+    print(f"{engine.variant}{int8} on {device}, {args.mode} mode", file=sys.stderr)
     with collect_nonfinite() as found:
         metrics = evaluate(engine, dataset, scales=scales, flip=flip, base_size=base_size, crop_size=crop_size,
                            device=device, limit=args.limit, progress=not args.no_progress, mode=args.mode,

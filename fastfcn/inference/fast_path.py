@@ -5,7 +5,7 @@ A *variant* joins tokens with ``+``: a numeric format (``fp32``; ``bf16`` or ``f
 memory layout, ``fold_bn`` (BatchNorm folded into the convolutions, see :mod:`fastfcn.inference.fold`)
 and ``compile`` (``torch.compile``, with the weights frozen); or another runtime on the exported graph
 (``onnxruntime``; ``openvino``, alone for its default precision or with ``fp32``/``bf16``, see
-:mod:`fastfcn.inference.runtimes`). The presets ``exact``, ``reduced`` and ``auto`` name the variants a
+:mod:`fastfcn.inference.runtimes`), where ``int8`` runs the graph quantized (:mod:`fastfcn.inference.quantize`). The presets ``exact``, ``reduced`` and ``auto`` name the variants a
 user picks from (:func:`resolve_variant`). :func:`optimize` builds one variant of a model; how much each
 variant gains and how many labels it changes is measured by :mod:`fastfcn.benchmark.variants`.
 """
@@ -30,7 +30,8 @@ from .split_depthwise import to_channels_last
 __all__ = ["VARIANT_TOKENS", "DTYPES", "RUNTIME_TOKENS", "PRESETS", "EXACT", "parse_variant", "resolve_variant", "variant_for",
            "default_variants", "native_variants", "other_runtimes", "FullPrecision", "early_layers_in_fp32", "OptimizedModel", "optimize"]
 
-VARIANT_TOKENS = ("fp32", "bf16", "fp16", "early_fp32", "channels_last", "fold_bn", "compile", "onnxruntime", "openvino")
+VARIANT_TOKENS = ("fp32", "bf16", "fp16", "int8", "early_fp32", "channels_last", "fold_bn", "compile", "onnxruntime",
+                  "openvino")
 DTYPES = ("fp32", "bf16", "fp16")
 RUNTIME_TOKENS = ("onnxruntime", "openvino")
 # named choices, resolved per device by resolve_variant
@@ -46,21 +47,24 @@ def parse_variant(name: str, device: str) -> dict[str, Any]:
     if bad or len(set(tokens)) != len(tokens):
         raise ValueError(f"bad fast-path variant {name!r}: join {', '.join(VARIANT_TOKENS)} with '+', or use one "
                          f"of {', '.join(PRESETS)}")
-    dtypes = [t for t in tokens if t in DTYPES]
+    dtypes = [t for t in tokens if t in (*DTYPES, "int8")]  # int8: the exported graph quantized
     if len(dtypes) > 1:
         raise ValueError(f"fast-path variant {name!r} names more than one dtype")
     dtype = dtypes[0] if dtypes else "fp32"
     runtimes = [t for t in tokens if t in RUNTIME_TOKENS]
     if runtimes:
-        extra = [t for t in tokens if t not in DTYPES and t not in RUNTIME_TOKENS]
+        extra = [t for t in tokens if t not in dtypes and t not in RUNTIME_TOKENS]
         if len(runtimes) > 1 or extra:
             raise ValueError(f"fast-path variant {name!r}: {runtimes[0]} runs the exported graph as it is; it "
                              "takes no other runtime, layout, folding or compilation token")
         if not device.startswith("cpu"):
             raise ValueError(f"fast-path variant {name!r}: {runtimes[0]} is run on the CPU here; use device cpu")
-        allowed = ("fp32",) if runtimes[0] == "onnxruntime" else ("fp32", "bf16")
+        allowed = ("fp32", "int8") if runtimes[0] == "onnxruntime" else ("fp32", "bf16", "int8")
         if dtype not in allowed:
             raise ValueError(f"fast-path variant {name!r}: {runtimes[0]} runs {' or '.join(allowed)}")
+    elif dtype == "int8":
+        raise ValueError(f"fast-path variant {name!r}: int8 runs an exported graph, quantized; use onnxruntime+int8 "
+                         "or openvino+int8")
     if dtype == "fp16" and not device.startswith("cuda"):
         raise ValueError(f"fast-path variant {name!r}: fp16 autocast is for CUDA; on the CPU use bf16")
     if "early_fp32" in tokens and dtype == "fp32":
@@ -163,14 +167,16 @@ def native_variants(variants: list[str], device: str) -> tuple[list[str], list[s
 
 
 def other_runtimes(device: str) -> list[str]:
-    """The installed runtimes' variants worth timing on ``device`` (none on a GPU): ONNX Runtime fp32,
-    OpenVINO with the f32 hint and at its default precision (bf16 where the CPU computes it)."""
+    """The installed runtimes' variants worth timing on ``device`` (none on a GPU): ONNX Runtime fp32 and
+    int8, OpenVINO with the f32 hint, at its default precision (bf16 where the CPU computes it) and on the
+    int8 graph (quantized by ONNX Runtime's tools, so only where ONNX Runtime is installed too)."""
     from .runtimes import available
 
     if not device.startswith("cpu"):
         return []
-    found = ["onnxruntime"] if available("onnxruntime") else []
-    return found + (["openvino+fp32", "openvino"] if available("openvino") else [])
+    ort = available("onnxruntime")
+    found = ["onnxruntime", "onnxruntime+int8"] if ort else []
+    return found + (["openvino+fp32", "openvino", *(["openvino+int8"] if ort else [])] if available("openvino") else [])
 
 
 class FullPrecision(nn.Module):
@@ -238,7 +244,9 @@ def optimize(model: nn.Module, variant: str = "exact", example: torch.Tensor | N
     ``example``: an input the model accepts, needed by ``fold_bn`` (which runs the model once to find the
     convolution/BatchNorm pairs and once to check the folded copy); a small crop is enough (default: a
     random 64x64 image). ``onnx_path``: an exported graph of this model for ``onnxruntime``/``openvino``
-    (default: exported now, which takes a while; see :func:`fastfcn.inference.runtimes.export_onnx`).
+    (default: exported now, which takes a while; see :func:`fastfcn.inference.runtimes.export_onnx`); for an
+    ``int8`` variant an fp32 graph is quantized now (:func:`fastfcn.inference.quantize.int8_graph`), an int8
+    graph run as it is.
     ``model`` itself is left as it was. The result's ``variant`` is the resolved variant.
     """
     device = str(next(model.parameters()).device)
@@ -247,12 +255,15 @@ def optimize(model: nn.Module, variant: str = "exact", example: torch.Tensor | N
     model = model.eval()
     config = getattr(model, "config", None)
     if v["runtime"] != "torch":
+        from .quantize import int8_graph
         from .runtimes import OnnxRuntimeModel, OpenVinoModel
 
-        if v["runtime"] == "onnxruntime":
-            engine: nn.Module = OnnxRuntimeModel(model, onnx_path, config=config)
-        else:
-            engine = OpenVinoModel(model, onnx_path, config=config, precision=v["dtype"] if v["dtype_given"] else None)
+        with int8_graph(model, onnx_path) if v["dtype"] == "int8" else contextlib.nullcontext(onnx_path) as graph:
+            if v["runtime"] == "onnxruntime":
+                engine: nn.Module = OnnxRuntimeModel(model, graph, config=config)
+            else:  # the int8 graph's arithmetic is set by its QDQ pairs; the hint keeps the rest in fp32
+                hint = "fp32" if v["dtype"] == "int8" else v["dtype"] if v["dtype_given"] else None
+                engine = OpenVinoModel(model, graph, config=config, precision=hint)
         return OptimizedModel(engine, name, "fp32", False, main_only=False, config=config)
     main_only = isinstance(model, FastFCN)
     if v["fold_bn"]:

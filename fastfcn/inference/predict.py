@@ -54,6 +54,7 @@ from .evaluate import PREDICT_BYTES, collect_nonfinite
 from .graphs import cached_onnx, engine_for
 from .inputs import collect_inputs, output_paths
 from .pipeline import Deferred, run_in_order
+from .quantize import quantization_of
 
 __all__ = ["collect_inputs", "overlay", "save_png", "Predictor", "predict_files", "PredictResult",
            "output_paths", "cached_onnx", "engine_for"]
@@ -115,11 +116,13 @@ class Predictor:
         self.flip = multi_scale
         self.engine = engine_for(self.model, checkpoint, variant, onnx_path)
         self.variant = self.engine.variant
+        self.int8 = onnx_path is not None and quantization_of(onnx_path) is not None
 
     @property
     def reduced(self) -> bool:
-        """Whether the network runs in reduced precision (bf16/fp16, or OpenVINO at its default)."""
-        return any(t in self.variant.split("+") for t in ("bf16", "fp16")) or self.variant == "openvino"
+        """Whether the network runs in reduced precision (bf16/fp16, OpenVINO at its default, an int8 graph)."""
+        return (self.int8 or any(t in self.variant.split("+") for t in ("bf16", "fp16"))
+                or self.variant == "openvino")
 
     def describe(self) -> str:
         """One line: how the images are run (runtime, precision, mode, sizes)."""
@@ -127,7 +130,8 @@ class Predictor:
                 f"sliding {self.crop_size} windows at long side {self.base_size}")
         scales = " x 6 scales + flip" if len(self.scales) > 1 else ""
         note = "; reduced precision: a few labels may differ from fp32" if self.reduced else ""
-        return f"{self.variant} on {self.device}, {mode}{scales}{note}"
+        graph = " (int8 graph)" if self.int8 else ""
+        return f"{self.variant}{graph} on {self.device}, {mode}{scales}{note}"
 
     def labels(self, rgb: np.ndarray) -> np.ndarray:
         """``uint8 [H, W, 3]`` -> class ids ``[H, W]`` (uint8 up to 256 classes, else int32)."""

@@ -25,16 +25,26 @@ import numpy as np
 
 from ..utils.environment import cpu_flags
 from ..utils.io import atomic_write
-from .runtimes import require
+from .runtimes import QUANTIZED_KEY, require
 
-__all__ = ["QUANTIZED_KEY", "has_vnni", "calibration_images", "quantize_graph"]
+__all__ = ["QUANTIZED_KEY", "CALIBRATION_IMAGES", "CALIBRATION_SIZE", "has_vnni", "quantization_of", "int8_graph", "calibration_images", "calibration_from_folder", "quantize_graph"]
 
-QUANTIZED_KEY = "fastfcn.quantized"  # metadata_props: how the graph was quantized (absent in an fp32 graph)
+
+
+CALIBRATION_IMAGES = 32  # what chapter 6's measurement used
+CALIBRATION_SIZE = 128  # the procedural training scenes' size (chapter 7's trainings, chapter 6's trained model)
 
 
 def has_vnni() -> bool:
     """Whether this CPU multiplies int8 with VNNI (``avx512_vnni`` or ``avx_vnni``), which does not saturate."""
     return bool({"avx512_vnni", "avx_vnni"} & set(cpu_flags()))
+
+
+def quantization_of(onnx_path: str | Path) -> str | None:
+    """How the graph at ``onnx_path`` was quantized (its :data:`QUANTIZED_KEY` record), None for an fp32 graph."""
+    onnx = require("onnx", "reading an ONNX graph")
+    graph = onnx.load(str(onnx_path), load_external_data=False)
+    return next((p.value for p in graph.metadata_props if p.key == QUANTIZED_KEY), None)
 
 
 def calibration_images(count: int, size: int, seed: int = 0) -> np.ndarray:
@@ -45,6 +55,38 @@ def calibration_images(count: int, size: int, seed: int = 0) -> np.ndarray:
     if not isinstance(count, int) or isinstance(count, bool) or count < 1:
         raise ValueError(f"calibration needs at least one image, got {count!r}")
     return validation_scenes(count, size, seed, split="train").numpy()
+
+
+def calibration_from_folder(folder: str | Path, count: int, size: int) -> np.ndarray:
+    """The first ``count`` images (sorted by path) under ``folder``, each resized so that its short side is
+    ``size`` and cropped to the centre ``size`` x ``size``, normalised: float32 ``[n, 3, size, size]``.
+    ``ValueError`` (one line) when the folder holds no image or one cannot be read."""
+    import torch
+    import torch.nn.functional as F
+
+    from ..data.base import read_image
+    from ..data.transforms import normalize
+    from .inputs import collect_inputs
+
+    root = Path(folder)
+    if not root.is_dir():
+        raise ValueError(f"calibration folder {root} not found: give a folder of training images")
+    files = [f for f, _ in collect_inputs([root])[0]][:count]
+    if not files:
+        raise ValueError(f"{root} holds no image files: give a folder of training images (jpg, png, ...)")
+    batch = []
+    for f in files:
+        try:
+            image = read_image(f).float()[None]
+        except Exception as exc:  # PIL's errors have no common base
+            raise ValueError(f"cannot read calibration image {f} ({exc}); remove it or give another folder") from None
+        h, w = image.shape[-2:]
+        scale = size / min(h, w)
+        resized = F.interpolate(image, size=(max(size, round(h * scale)), max(size, round(w * scale))),
+                                mode="bilinear", align_corners=False, antialias=True)
+        top, left = (resized.shape[-2] - size) // 2, (resized.shape[-1] - size) // 2
+        batch.append(resized[0, :, top:top + size, left:left + size].clamp(0, 255) / 255.0)
+    return normalize(torch.stack(batch)).numpy()
 
 
 def _reader(images: np.ndarray, input_name: str) -> Any:
@@ -101,3 +143,20 @@ def quantize_graph(fp32_path: str | Path, out: str | Path, images: np.ndarray, r
     onnx.helper.set_model_props(graph, props)
     data = graph.SerializeToString()
     return atomic_write(out, lambda f: f.write(data))
+
+
+@contextlib.contextmanager
+def int8_graph(model: Any, onnx_path: str | Path | None = None, images: np.ndarray | None = None) -> Iterator[Path]:
+    """An int8 graph of ``model`` for as long as the ``with`` block runs: ``onnx_path`` itself when it is one
+    already, else ``onnx_path`` (exported from ``model`` when None) quantized in a temporary folder, calibrated
+    on ``images`` (default: :data:`CALIBRATION_IMAGES` procedural training scenes at :data:`CALIBRATION_SIZE`)."""
+    from .runtimes import export_onnx
+
+    if onnx_path is not None and quantization_of(onnx_path) is not None:
+        yield Path(onnx_path)
+        return
+    with tempfile.TemporaryDirectory(prefix="fastfcn-int8-") as tmp:
+        fp32 = Path(onnx_path) if onnx_path is not None else export_onnx(model, Path(tmp) / "fp32.onnx")
+        if images is None:
+            images = calibration_images(CALIBRATION_IMAGES, CALIBRATION_SIZE)
+        yield quantize_graph(fp32, Path(tmp) / "int8.onnx", images)

@@ -37,6 +37,7 @@ OPSET = 17
 EXPORT_VERSION = 2  # raise when export_onnx writes a different graph: cached exports are then made again
 # what a graph records of the checkpoint it was exported from (ONNX metadata_props), checked before it is run
 DIGEST_KEY, CONFIG_KEY = "fastfcn.checkpoint_digest", "fastfcn.model_config"
+QUANTIZED_KEY = "fastfcn.quantized"  # how an int8 graph was quantized (fastfcn.inference.quantize)
 
 
 class MissingExtraError(ImportError, RuntimeError):
@@ -140,7 +141,8 @@ def check_graph(onnx_path: str | Path, checkpoint: str | Path, config: Mapping[s
     if not path.is_file():
         raise FileNotFoundError(f"ONNX file {path} not found: write one with `fastfcn export CKPT OUT.onnx`")
     props = _read_graph_props(path)
-    again = f"export it again: fastfcn export {checkpoint} {path} --overwrite (or drop --onnx)"
+    int8 = " --int8" if QUANTIZED_KEY in props else ""
+    again = f"export it again: fastfcn export {checkpoint} {path}{int8} --overwrite (or drop --onnx)"
     if DIGEST_KEY not in props or CONFIG_KEY not in props:
         raise ValueError(f"{path} does not record which checkpoint it was exported from (an older fastfcn "
                          f"export, or another tool's graph), so it cannot be checked against {checkpoint}; {again}")
