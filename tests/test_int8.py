@@ -164,7 +164,7 @@ def test_export_int8_writes_a_checked_quantized_graph(procedural_checkpoint: Pat
     line = next(ln for ln in proc.stdout.splitlines() if ln.startswith("int8:"))
     agreement = float(line.split("agree with the model's on ")[1].split(" %")[0])
     assert 50 <= agreement <= 100 and "calibrated on 3 training images" in line
-    assert "min/max of 3 training scenes at 64x64" in quantization_of(out)
+    assert "min/max of 3 calibration images at 64x64" in quantization_of(out)
     predictor = Predictor(procedural_checkpoint, onnx_path=out, runtime="onnxruntime")
     check_graph(out, procedural_checkpoint, predictor.model.config)  # the checkpoint's record is kept
     assert predictor.reduced and "(int8 graph)" in predictor.describe()
@@ -228,3 +228,23 @@ def test_optimize_runs_the_int8_graph_it_is_given_or_makes(checkpoint: Path, gra
     exact = OnnxRuntimeModel(onnx_path=fp32)(x)["out"]
     assert 0 < float((made - exact).norm() / exact.norm()) < 0.1  # rounded, yet close
     assert fp32.is_file() and int8.is_file()  # the files given are left as they were
+
+
+def test_export_int8_calibrates_on_the_folder_given(checkpoint: Path, tmp_path: Path) -> None:
+    from PIL import Image
+
+    from fastfcn.inference.quantize import quantization_of
+
+    folder = tmp_path / "train_images"
+    folder.mkdir()
+    scenes = calibration_images(3, 80, seed=4)  # normalised: back to pixels for the files
+    mean, std = np.array([0.485, 0.456, 0.406]), np.array([0.229, 0.224, 0.225])
+    for i, x in enumerate(scenes):
+        pixels = ((x.transpose(1, 2, 0) * std + mean) * 255).clip(0, 255).round().astype(np.uint8)
+        Image.fromarray(pixels).save(folder / f"{i}.png")
+    out = tmp_path / "model.onnx"
+    proc = _export(str(checkpoint), str(out), "--int8", "--calibration-images", str(folder),
+                   "--int8-min-agreement", "0.5")  # a checkpoint of unknown data: only the folder calibrates it
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "calibrated on 3 training images" in proc.stdout
+    assert "min/max of 3 calibration images at 64x64" in quantization_of(out)  # resized to its training size

@@ -139,7 +139,7 @@ def quantize_graph(fp32_path: str | Path, out: str | Path, images: np.ndarray, r
         graph = onnx.load(str(trial))
     props = {p.key: p.value for p in source.metadata_props}
     props[QUANTIZED_KEY] = (f"int8 QDQ, per-channel {'7' if reduce_range else '8'}-bit weights, uint8 activations, "
-                            f"min/max of {len(images)} training scenes at {images.shape[2]}x{images.shape[3]}")
+                            f"min/max of {len(images)} calibration images at {images.shape[2]}x{images.shape[3]}")
     onnx.helper.set_model_props(graph, props)
     data = graph.SerializeToString()
     return atomic_write(out, lambda f: f.write(data))
