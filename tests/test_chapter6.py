@@ -292,16 +292,11 @@ def _stream_text(cell) -> str:
     return "".join(o.get("text", "") for o in cell.get("outputs", []) if o.get("output_type") == "stream")
 
 
-def test_chapter_shows_gpu_results(tmp_path, monkeypatch, one_thread) -> None:
+def _run_chapter(tmp_path, results_dir) -> list:
+    """The chapter executed in the smoke profile with ``results_dir``: its code cells, none failed."""
     pytest.importorskip("papermill")
     jupytext = pytest.importorskip("jupytext")
     import papermill
-
-    results_dir = tmp_path / "results"
-    results_dir.mkdir()
-    path, doc = _gpu_results_file(results_dir)
-    figures_path = tmp_path / "figures.json"
-    monkeypatch.setenv(RESULTS_ENV, str(figures_path))  # the kernel inherits it: record() writes there
 
     nb = jupytext.read(CHAPTER)
     nb.metadata["kernelspec"] = {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"}
@@ -310,10 +305,34 @@ def test_chapter_shows_gpu_results(tmp_path, monkeypatch, one_thread) -> None:
         parameters={"profile": "smoke", "device": "cpu", "seed": 0, "results_dir": str(results_dir)},
         kernel_name="python3", cwd=str(BOOK_DIR), progress_bar=False,
         extra_arguments=["--IPKernelApp.log_level=ERROR"])
-
     code = [c for c in out["cells"] if c["cell_type"] == "code"]
     errors = [o for c in code for o in c.get("outputs", []) if o.get("output_type") == "error"]
     assert not errors, errors
+    return code
+
+
+def _check_not_measured(code: list, figures: dict) -> None:
+    """The trained fast-path and int8 sections without a stored measurement: they say how to make one, and
+    their figures are NaN (null)."""
+    trained_cell = next(c for c in code if "result_files(RESULTS)" in c["source"] and "gpu" not in c["source"])
+    assert _stream_text(trained_cell).startswith("No book/results/fast_path_*.json")
+    int8_cell = next(c for c in code if "int8_bench.result_files(RESULTS)" in c["source"])
+    assert _stream_text(int8_cell).startswith("No book/results/int8_*.json: no int8 measurement yet.")
+    assert figures["trained_fast_files"]["value"] == 0
+    assert figures["trained_best_speedup"] == {"value": None, "unit": "x"}  # NaN: not measured
+    assert figures["trained_best_variant"]["value"] == "(not measured)"
+    assert figures["int8_ort_speedup"] == {"value": None, "unit": "x"}  # NaN: no int8 file in this results folder
+    assert figures["int8_verdict"]["value"].startswith("int8 was not measured")
+
+
+def test_chapter_shows_gpu_results(tmp_path, monkeypatch, one_thread) -> None:
+    results_dir = tmp_path / "results"
+    results_dir.mkdir()
+    path, doc = _gpu_results_file(results_dir)
+    figures_path = tmp_path / "figures.json"
+    monkeypatch.setenv(RESULTS_ENV, str(figures_path))  # the kernel inherits it: record() writes there
+
+    code = _run_chapter(tmp_path, results_dir)
     from fastfcn.benchmark import gpu_report
 
     gpu_cell = next(c for c in code if "load_gpu_run(RESULTS" in c["source"])
@@ -334,21 +353,12 @@ def test_chapter_shows_gpu_results(tmp_path, monkeypatch, one_thread) -> None:
     assert "fast inference path: encnet/jpu resnet18 at 64x64, batch 1, cuda" in text
     assert gpu_report.NO_GPU_RUN not in text
 
-    trained_cell = next(c for c in code if "result_files(RESULTS)" in c["source"] and "gpu" not in c["source"])
-    assert _stream_text(trained_cell).startswith("No book/results/fast_path_*.json")
-    int8_cell = next(c for c in code if "int8_bench.result_files(RESULTS)" in c["source"])
-    assert _stream_text(int8_cell).startswith("No book/results/int8_*.json: no int8 measurement yet.")
-
     figures = json.loads(figures_path.read_text())
+    _check_not_measured(code, figures)
     assert figures["gpu_run_committed"] == {"value": True, "unit": None}
     assert figures["gpu_encnet_r50_ratio"] == {"value": round(gpu["jpu"]["ratio"], 2), "unit": "x"}
     assert figures["gpu_encnet_r50_paper_ratio"] == {"value": 2.0, "unit": "x"}
     assert figures["gpu_encnet_r101_ratio"] == {"value": None, "unit": "x"}  # not in this run: NaN, null
-    assert figures["trained_fast_files"]["value"] == 0
-    assert figures["trained_best_speedup"] == {"value": None, "unit": "x"}  # NaN: not measured
-    assert figures["trained_best_variant"]["value"] == "(not measured)"
-    assert figures["int8_ort_speedup"] == {"value": None, "unit": "x"}  # NaN: no int8 file in this results folder
-    assert figures["int8_verdict"]["value"].startswith("int8 was not measured")
     from fastfcn.inference.fast_path import other_runtimes
 
     # the bare name; the installed runtimes run beside the smoke profile's variants

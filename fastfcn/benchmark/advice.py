@@ -2,8 +2,8 @@
 
 :func:`runtime_rows` picks, from a :func:`fastfcn.benchmark.variants.fast_path` result, the paths a user
 chooses between: fp32 eager, our best exact variant, our best reduced-precision variant, ONNX Runtime,
-OpenVINO with the f32 hint and at its default precision, and the int8 graph in either runtime. :func:`runtime_phrases` words the choice, from
-the numbers only.
+OpenVINO with the f32 hint and at its default precision, and the int8 graph in either runtime.
+:func:`runtime_phrases` words the choice, from the numbers only.
 """
 
 from __future__ import annotations

@@ -146,8 +146,8 @@ def result_files(results_dir: str | Path | None = None) -> list[Path]:
 def int8_figures(result: dict[str, Any] | None) -> dict[str, tuple[float, str]]:
     """The chapter's figures, ``{name: (value, unit)}``: per int8 engine its speed-up over the fp32 engine of
     the same runtime, labels changed against ONNX Runtime fp32 and the change of mIoU and of pixel accuracy in
-    points; our exact
-    path against ONNX Runtime fp32. NaN where not measured (``result`` None, or an engine not installed)."""
+    points; our exact path against ONNX Runtime fp32. NaN where not measured (``result`` None, or an engine not
+    installed)."""
     nan = float("nan")
     out: dict[str, tuple[float, str]] = {"int8_torch_vs_ort": (nan, "x"), "int8_ref_miou_pct": (nan, "%")}
     for key in _INT8_OF:

@@ -222,7 +222,6 @@ def _evaluate(args: argparse.Namespace) -> int:
     from ..inference.fast_path import variant_for
     from ..inference.metrics import format_metrics
     from ..inference.predict import engine_for
-    from ..inference.quantize import quantization_of
     from ..utils.device import resolve_device
     from ..utils.io import atomic_write_text
 
@@ -243,7 +242,7 @@ def _evaluate(args: argparse.Namespace) -> int:
     crop_size = args.crop_size or tc.get("crop_size") or 480
     variant = variant_for(args.runtime, args.precision, device, args.compile)
     engine = engine_for(model.to(device), args.checkpoint, variant, args.onnx)
-    int8 = " (int8 graph: a few labels may differ from fp32)" if args.onnx and quantization_of(args.onnx) else ""
+    int8 = " (int8 graph: a few labels may differ from fp32)" if engine.quantization else ""
     print(f"{engine.variant}{int8} on {device}, {args.mode} mode", file=sys.stderr)
     with collect_nonfinite() as found:
         metrics = evaluate(engine, dataset, scales=scales, flip=flip, base_size=base_size, crop_size=crop_size,

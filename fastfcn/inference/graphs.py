@@ -26,20 +26,24 @@ MAX_CACHED_GRAPHS = 8  # a ResNet-50 graph weighs ~46-110 MB: a few checkpoints'
 def engine_for(model: torch.nn.Module, checkpoint: str | Path, variant: str,
                onnx_path: str | Path | None = None) -> torch.nn.Module:
     """``model`` (loaded from ``checkpoint``) run as ``variant``; another runtime runs ``onnx_path`` (checked
-    against the checkpoint first) or the checkpoint's graph from the cache (:func:`cached_onnx`)."""
+    against the checkpoint first) or the checkpoint's graph from the cache (:func:`cached_onnx`). The result's
+    ``quantization`` says how ``onnx_path`` was quantized (None: an fp32 graph, or no graph)."""
     from .fast_path import optimize, parse_variant
-    from .runtimes import check_graph
+    from .runtimes import QUANTIZED_KEY, check_graph
 
     runtime = parse_variant(variant, str(next(model.parameters()).device))["runtime"]
+    props: dict[str, str] = {}
     if onnx_path is not None:
         if runtime == "torch":
             raise ValueError(f"--onnx {onnx_path} is run by ONNX Runtime or OpenVINO, but this run uses torch "
                              f"({variant}: --runtime torch, or auto where ONNX Runtime is not installed or the "
                              "device is not the CPU): drop --onnx, or pass --runtime onnxruntime or openvino")
-        check_graph(onnx_path, checkpoint, model.config)
+        props = check_graph(onnx_path, checkpoint, model.config)
     elif runtime != "torch":
         onnx_path = cached_onnx(checkpoint, model)
-    return optimize(model, variant, onnx_path=onnx_path)
+    engine = optimize(model, variant, onnx_path=onnx_path)
+    engine.quantization = props.get(QUANTIZED_KEY)
+    return engine
 
 
 def _path_key(checkpoint: str | Path) -> str:

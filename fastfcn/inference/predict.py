@@ -54,7 +54,6 @@ from .evaluate import PREDICT_BYTES, collect_nonfinite
 from .graphs import cached_onnx, engine_for
 from .inputs import collect_inputs, output_paths
 from .pipeline import Deferred, run_in_order
-from .quantize import quantization_of
 
 __all__ = ["collect_inputs", "overlay", "save_png", "Predictor", "predict_files", "PredictResult",
            "output_paths", "cached_onnx", "engine_for"]
@@ -116,7 +115,7 @@ class Predictor:
         self.flip = multi_scale
         self.engine = engine_for(self.model, checkpoint, variant, onnx_path)
         self.variant = self.engine.variant
-        self.int8 = onnx_path is not None and quantization_of(onnx_path) is not None
+        self.int8 = self.engine.quantization is not None
 
     @property
     def reduced(self) -> bool:

@@ -30,11 +30,10 @@ import numpy as np
 
 from ..utils.environment import cpu_flags
 from ..utils.io import atomic_write
-from .runtimes import QUANTIZED_KEY, require
+from .runtimes import QUANTIZED_KEY, read_graph_props, require
 
-__all__ = ["QUANTIZED_KEY", "CALIBRATION_IMAGES", "CALIBRATION_SIZE", "has_vnni", "quantization_of", "int8_graph", "calibration_images", "calibration_from_folder", "quantize_graph"]
-
-
+__all__ = ["QUANTIZED_KEY", "CALIBRATION_IMAGES", "CALIBRATION_SIZE", "has_vnni", "quantization_of", "int8_graph",
+           "calibration_images", "calibration_from_folder", "quantize_graph"]
 
 CALIBRATION_IMAGES = 32  # what chapter 6's measurement used
 CALIBRATION_SIZE = 128  # the procedural training scenes' size (chapter 7's trainings, chapter 6's trained model)
@@ -47,9 +46,7 @@ def has_vnni() -> bool:
 
 def quantization_of(onnx_path: str | Path) -> str | None:
     """How the graph at ``onnx_path`` was quantized (its :data:`QUANTIZED_KEY` record), None for an fp32 graph."""
-    onnx = require("onnx", "reading an ONNX graph")
-    graph = onnx.load(str(onnx_path), load_external_data=False)
-    return next((p.value for p in graph.metadata_props if p.key == QUANTIZED_KEY), None)
+    return read_graph_props(onnx_path).get(QUANTIZED_KEY)
 
 
 def calibration_images(count: int, size: int, seed: int = 0) -> np.ndarray:

@@ -29,7 +29,7 @@ from ..utils.cache import file_digest
 from ..utils.io import atomic_write
 
 __all__ = ["DEPLOY_EXTRA", "RUNTIMES", "MissingExtraError", "require", "available", "MainOutput", "export_onnx",
-           "graph_metadata", "check_graph", "OnnxRuntimeModel", "OpenVinoModel"]
+           "graph_metadata", "read_graph_props", "check_graph", "OnnxRuntimeModel", "OpenVinoModel"]
 
 DEPLOY_EXTRA = "pip install -e '.[deploy]' (in a checkout of the book) or pip install onnx onnxscript onnxruntime openvino"
 RUNTIMES = ("onnxruntime", "openvino")
@@ -119,7 +119,7 @@ def _describe_config(config: Mapping[str, Any]) -> str:
             f"{config.get('num_classes', '?')} classes")
 
 
-def _read_graph_props(path: Path) -> dict[str, str]:
+def read_graph_props(path: str | Path) -> dict[str, str]:
     """The graph's metadata; ``ValueError`` (one line) when ``path`` is not an ONNX graph."""
     onnx = require("onnx", "checking an ONNX graph")
     try:
@@ -133,14 +133,14 @@ def _read_graph_props(path: Path) -> dict[str, str]:
     return {p.key: p.value for p in graph.metadata_props}
 
 
-def check_graph(onnx_path: str | Path, checkpoint: str | Path, config: Mapping[str, Any]) -> None:
+def check_graph(onnx_path: str | Path, checkpoint: str | Path, config: Mapping[str, Any]) -> dict[str, str]:
     """Refuse (``ValueError``, one line) a graph that was not exported from ``checkpoint`` (whose model has
     ``config``): another model, an older training in the same file, a graph without our record, or a
-    file that is not an ONNX graph."""
+    file that is not an ONNX graph. Returns the graph's metadata (:data:`QUANTIZED_KEY` for an int8 graph)."""
     path = Path(onnx_path)
     if not path.is_file():
         raise FileNotFoundError(f"ONNX file {path} not found: write one with `fastfcn export CKPT OUT.onnx`")
-    props = _read_graph_props(path)
+    props = read_graph_props(path)
     int8 = " --int8" if QUANTIZED_KEY in props else ""
     again = f"export it again: fastfcn export {checkpoint} {path}{int8} --overwrite (or drop --onnx)"
     if DIGEST_KEY not in props or CONFIG_KEY not in props:
@@ -158,6 +158,7 @@ def check_graph(onnx_path: str | Path, checkpoint: str | Path, config: Mapping[s
     if props[DIGEST_KEY] != digest:
         raise ValueError(f"{path} was exported from another version of {checkpoint} (checkpoint digest "
                          f"{props[DIGEST_KEY]}, the file now: {digest}; retrained?); {again}")
+    return props
 
 
 def _onnx_file(model: nn.Module, onnx_path: str | Path | None) -> tuple[Path, tempfile.TemporaryDirectory | None]:
