@@ -127,10 +127,9 @@ echo "gpu_run.sh: device $DEVICE, profile $PROFILE, budget ${BUDGET} s, output $
 # otter and jupyterquiz: chapters 1, 2, 3 and 5 check their exercises and show a quiz
 if ! has "papermill, jupytext, ipykernel, nbclient, otter, jupyterquiz"; then
     if compgen -G "$WHEELS/*.whl" >/dev/null; then
-        if [ -f "$WHEELS/requirements.txt" ]; then reqs=(-r "$WHEELS/requirements.txt")
-        else reqs=(papermill jupytext ipykernel nbclient nbformat otter-grader jupyterquiz); fi
-        run_step setup-wheels "${CAP[setup]}" "$PYTHON" -m pip install --isolated --no-index --find-links "$WHEELS" \
-            --no-compile --disable-pip-version-check --target "$WORK/site" "${reqs[@]}"
+        # --no-deps: the folder leaves out what the machine's python already has (scripts/gpu_wheels.sh)
+        run_step setup-wheels "${CAP[setup]}" "$PYTHON" -m pip install --isolated --no-index --no-deps \
+            --no-compile --disable-pip-version-check --target "$WORK/site" "$WHEELS"/*.whl
         export PYTHONPATH="$WORK/site${PYTHONPATH:+:$PYTHONPATH}"
     else
         echo "== setup-wheels"
