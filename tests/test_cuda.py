@@ -9,12 +9,10 @@ compared with itself, and the checks that only a GPU can pass -- fp16 autocast, 
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import json
 import math
 import os
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -31,6 +29,7 @@ from fastfcn.data.procedural import ProceduralScenes
 from fastfcn.inference.evaluate import MS_SCALES, evaluate, predict_labels
 from fastfcn.inference.predict import predict_files
 from fastfcn.training import TrainConfig, train
+from fastfcn.utils.device import exact_fp32
 
 DEVICE = os.environ.get("FASTFCN_CUDA_TESTS_DEVICE", "cuda")
 CUDA = DEVICE.startswith("cuda")
@@ -39,17 +38,6 @@ IMAGE = 64
 
 pytestmark = [pytest.mark.cuda,
               pytest.mark.skipif(CUDA and not torch.cuda.is_available(), reason="needs a CUDA GPU")]
-
-
-@contextlib.contextmanager
-def exact_fp32() -> Iterator[None]:
-    """TF32 off: cuDNN convolutions and matmuls in true float32 (TF32 keeps 10 mantissa bits, ~1e-3 relative)."""
-    old = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
-    torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False
-    try:
-        yield
-    finally:
-        torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = old
 
 
 def config(out_dir: Path, **kw) -> TrainConfig:

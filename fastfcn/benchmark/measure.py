@@ -67,7 +67,9 @@ def _measure(spec: ModelSpec, opts: BenchOptions, mode: str, isolated: bool) -> 
     probe = MemoryProbe(opts.device, isolated)
     step = _inference_step(model, fn, x, opts) if mode == "inference" else _training_step(model, fn, x, spec, opts)
     warmup = opts.warmup
-    if opts.compile:  # compilation happens on the first call: keep it out of the peak memory
+    # compilation, and cuDNN's algorithm search (it tries workspaces of up to the whole card), happen on
+    # the first call: keep them out of the peak memory
+    if opts.compile or (opts.is_cuda and opts.cudnn_benchmark):
         step()
         synchronize(opts.device)
         warmup = max(warmup - 1, 0)

@@ -19,6 +19,8 @@ from torch import Tensor, nn
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 from torch.overrides import TorchFunctionMode
 
+from ..utils.device import exact_fp32
+
 __all__ = ["fold_batchnorm", "fold_conv_bn"]
 
 
@@ -120,7 +122,7 @@ def fold_batchnorm(model: nn.Module, example: Tensor, rtol: float = 1e-3) -> tup
     model_was_training = model.training
     model.eval()
     try:
-        with torch.no_grad():
+        with torch.no_grad(), exact_fp32():  # TF32 on a GPU would hide or fake a difference
             want, got = model(example), folded(example)
     finally:
         model.train(model_was_training)

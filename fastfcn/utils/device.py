@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Iterator
 from typing import Any
 
 import torch
 
-__all__ = ["resolve_device", "synchronize", "autocast", "bf16_supported"]
+__all__ = ["resolve_device", "synchronize", "autocast", "bf16_supported", "exact_fp32"]
 
 
 def resolve_device(device: str = "auto") -> str:
@@ -50,3 +51,17 @@ def bf16_supported(device: str | torch.device) -> bool:
         except OSError:
             return False
         return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+@contextlib.contextmanager
+def exact_fp32() -> Iterator[None]:
+    """TF32 off inside: cuDNN convolutions and CUDA matmuls in true float32. PyTorch lets cuDNN use TF32
+    by default (10 mantissa bits, ~1e-3 relative per convolution), so on a GPU since Ampere two orderings
+    of the same float32 arithmetic can differ by percents at a deep network's output: equivalence checks
+    run in here. Nothing changes on a CPU."""
+    old = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
+    torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False
+    try:
+        yield
+    finally:
+        torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = old
