@@ -84,6 +84,14 @@ def test_evaluate_batches_runs_of_one_size_and_scores_as_one_by_one(model) -> No
         evaluate(model, Scenes(), progress=False, batch_size=0)
 
 
+def test_evaluate_refuses_a_model_on_another_device(model) -> None:
+    # the images would go to the CPU, the weights are only shapes: one line that says how to fix it
+    with torch.device("meta"):
+        elsewhere = torch.nn.Conv2d(3, 5, 1)
+    with pytest.raises(ValueError, match=r"the model is on meta but device='cpu': move it first \(model.to\('cpu'\)\)"):
+        evaluate(elsewhere, Scenes(), base_size=64, crop_size=64, mode="whole", progress=False)
+
+
 def test_a_non_finite_image_in_a_batch_is_named(model) -> None:
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import statistics
 from pathlib import Path
 
 import pytest
@@ -87,6 +88,27 @@ def test_rows_table_figures_and_summary(tmp_path: Path) -> None:
     assert summary.startswith("On the NVIDIA Test, EncNet+JPU runs 2.25 times as fast as the dilated EncNet on "
                               "ResNet-50 (paper, Titan-Xp: 2.00) and 2.80 times on ResNet-101 (paper: 3.05).")
     assert "without synchronising" in summary and "2.50 times as fast as fp32" in summary
+
+
+def test_latency_against_arithmetic(tmp_path: Path) -> None:
+    write_run(tmp_path)
+    run = gpu_report.load_gpu_run(tmp_path)
+    rows = gpu_report.gpu_rows(run)
+    assert math.isnan(gpu_report.gpu_figures(rows)["gpu_latency_gmacs_r"][0])  # no GMACs recorded: not measured
+    gmacs = [156.4, 66.4, 234.0, 85.9]
+    for row, g in zip(rows, gmacs, strict=True):
+        row["gmacs"] = g
+    ms = [1000 / 40, 1000 / 90, 1000 / 25, 1000 / 70]
+    paper_ms = [1000 / 18.77, 1000 / 37.56, 1000 / 10.51, 1000 / 32.02]  # the paper's Table 2 FPS of these rows
+    f = gpu_report.gpu_figures(rows)
+    assert f["gpu_latency_min_ms"] == (11.1, "ms") and f["gpu_latency_max_ms"] == (40.0, "ms")
+    assert f["gpu_gmacs_min"] == (66, "GMACs") and f["gpu_gmacs_max"] == (234, "GMACs")
+    assert f["gpu_latency_gmacs_r"] == (round(statistics.correlation(gmacs, ms), 2), "")
+    assert f["paper_latency_gmacs_r"] == (round(statistics.correlation(gmacs, paper_ms), 2), "")
+    assert "11.1 to 40.0 ms for 66 to 234 GMACs: latency follows the arithmetic" in gpu_report.gpu_summary(run, rows)
+    for row in rows:  # every model equally fast: latency does not follow the arithmetic at all
+        row["fps"] = 200.0
+    assert math.isnan(gpu_report.gpu_figures(rows)["gpu_latency_gmacs_r"][0])
 
 
 def test_run_without_amp_or_device_file(tmp_path: Path) -> None:

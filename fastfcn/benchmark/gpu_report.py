@@ -171,6 +171,7 @@ def gpu_rows(run: GpuRun) -> list[dict[str, Any]]:
             "amp_fps": a["fps"] if a else None, "amp_speedup": _ratio(a["fps"], r["fps"]) if a else None,
             "amp_ratio": a.get("ratio") if a else None,
             "peak_mib": None if r.get("peak_mem_bytes") is None else r["peak_mem_bytes"] / 2**20,
+            "gmacs": r.get("gmacs"),
         })
     return rows
 
@@ -217,7 +218,27 @@ def gpu_figures(rows: list[dict[str, Any]] | None) -> Figures:
                                                        "x")
     figures["gpu_unsynchronised_factor"] = (_median([r["unsynchronised_factor"] for r in rows]), "x")
     figures["gpu_amp_speedup"] = (_median([r["amp_speedup"] for r in rows]), "x")
+    figures.update(_work_figures(rows))
     return figures
+
+
+def _correlation(xs: list[float], ys: list[float]) -> float:
+    return round(statistics.correlation(xs, ys), 2) if len(xs) > 2 and len(set(xs)) > 1 and len(set(ys)) > 1 else NAN
+
+
+def _work_figures(rows: list[dict[str, Any]]) -> Figures:
+    """Whether latency follows arithmetic over the FastFCN rows: their latency and GMACs ranges and the
+    correlation of latency with GMACs, on this GPU and on the paper's Titan-Xp (from its FPS)."""
+    ours = [r for r in rows if r["kind"] == "fastfcn" and r.get("gmacs") and r["fps"]]
+    ms, gmacs = [1000 / r["fps"] for r in ours], [r["gmacs"] for r in ours]
+    paper = [r for r in ours if r["paper_fps"]]
+    return {"gpu_latency_min_ms": (round(min(ms), 1) if ms else NAN, "ms"),
+            "gpu_latency_max_ms": (round(max(ms), 1) if ms else NAN, "ms"),
+            "gpu_gmacs_min": (round(min(gmacs)) if gmacs else NAN, "GMACs"),
+            "gpu_gmacs_max": (round(max(gmacs)) if gmacs else NAN, "GMACs"),
+            "gpu_latency_gmacs_r": (_correlation(gmacs, ms), ""),
+            "paper_latency_gmacs_r": (_correlation([r["gmacs"] for r in paper], [1000 / r["paper_fps"] for r in paper]),
+                                      "")}
 
 
 def _measured(value: float) -> bool:
@@ -240,6 +261,13 @@ def gpu_summary(run: GpuRun, rows: list[dict[str, Any]]) -> str:
     if _measured(f["gpu_amp_speedup"]):
         parts.append(f"bf16 autocast with channels_last runs them {f['gpu_amp_speedup']:.2f} times as fast as fp32 "
                      "(median).")
+    if _measured(f["gpu_latency_gmacs_r"]):
+        follows = "barely follows" if f["gpu_latency_gmacs_r"] < 0.5 else "follows"
+        parts.append(f"Across the FastFCN rows a forward pass takes {f['gpu_latency_min_ms']:.1f} to "
+                     f"{f['gpu_latency_max_ms']:.1f} ms for {f['gpu_gmacs_min']:.0f} to {f['gpu_gmacs_max']:.0f} GMACs: "
+                     f"latency {follows} the arithmetic (correlation {f['gpu_latency_gmacs_r']:.2f}"
+                     + (f"; the paper's Titan-Xp latencies: {f['paper_latency_gmacs_r']:.2f})."
+                        if _measured(f["paper_latency_gmacs_r"]) else ")."))
     return " ".join(parts) or "The GPU run holds no Table 2 row timed in inference."
 
 

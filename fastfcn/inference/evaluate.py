@@ -270,6 +270,14 @@ def _score_batch(model: nn.Module, batch: list[tuple[int, tuple[Tensor, Tensor]]
         metric.update_labels(labels, mask.to(device), without)
 
 
+def _check_model_device(model: nn.Module, device: str | torch.device) -> None:
+    """The images go to ``device``; a model elsewhere would fail deep inside a convolution."""
+    param = next(_unwrap(model).parameters(), None)
+    if param is not None and param.device.type != torch.device(device).type:
+        raise ValueError(f"the model is on {param.device.type} but device={str(device)!r}: "
+                         f"move it first (model.to({str(device)!r})) or pass device={param.device.type!r}")
+
+
 def evaluate(model: nn.Module, dataset: Any, scales: Sequence[float] = (1.0,), flip: bool = False,
              base_size: int = 520, crop_size: int = 480, device: str | torch.device = "cpu",
              limit: int | None = None, progress: bool = True, max_bytes: int = EVAL_BYTES,
@@ -288,6 +296,7 @@ def evaluate(model: nn.Module, dataset: Any, scales: Sequence[float] = (1.0,), f
     rounding); images of another size close a batch.
     """
     _check_settings(scales, base_size, crop_size, mode)
+    _check_model_device(model, device)
     import torch.distributed as dist
 
     rank, world = (dist.get_rank(), dist.get_world_size()) if dist.is_available() and dist.is_initialized() else (0, 1)
