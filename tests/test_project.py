@@ -54,3 +54,19 @@ def test_bad_profile_and_device() -> None:
     with pytest.raises(ValueError, match="unknown device"):
         resolve_device("tpu")
     assert resolve_device("cpu") == "cpu"
+
+
+def test_exact_fp32_switches_tf32_off_and_restores_it() -> None:
+    import torch
+
+    from fastfcn.utils.device import exact_fp32
+
+    old = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
+    torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = True
+    try:
+        with pytest.raises(RuntimeError, match="inside"), exact_fp32():
+            assert not torch.backends.cudnn.allow_tf32 and not torch.backends.cuda.matmul.allow_tf32
+            raise RuntimeError("inside")  # an error inside still restores the settings
+        assert torch.backends.cudnn.allow_tf32 and torch.backends.cuda.matmul.allow_tf32
+    finally:
+        torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = old
