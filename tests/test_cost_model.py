@@ -105,3 +105,19 @@ def test_time_by_part_adds_up_to_the_prediction():
     assert set(parts) == {"backbone", "upsample", "head", "aux_head"}
     assert sum(v["seconds"] for v in parts.values()) == pytest.approx(predict_seconds(found, gpu), rel=1e-12)
     assert all(0 <= v["memory_bound_s"] <= v["seconds"] for v in parts.values())
+
+
+def test_counting_leaves_real_interpolation_alone():
+    # while layers() counts, F.interpolate is replaced process-wide; a real tensor still gets real values
+    import torch
+    import torch.nn.functional as F
+
+    from fastfcn.benchmark.cost_model import _shape_only_elementwise
+
+    real = torch.arange(16.0).reshape(1, 1, 4, 4)
+    want = F.interpolate(real, (8, 8), mode="bilinear", align_corners=True)
+    with _shape_only_elementwise(torch.nn.Sequential(torch.nn.ReLU())):
+        got = F.interpolate(real, (8, 8), mode="bilinear", align_corners=True)
+        shape_only = F.interpolate(real.to("meta"), (8, 8), mode="bilinear", align_corners=True)
+    assert torch.equal(got, want) and shape_only.shape == (1, 1, 8, 8) and shape_only.is_meta
+    assert F.interpolate(real, (8, 8), mode="bilinear", align_corners=True).equal(want)  # restored

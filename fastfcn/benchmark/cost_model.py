@@ -126,13 +126,15 @@ _SHAPE_PRESERVING = (nn.modules.batchnorm._BatchNorm, nn.ReLU, nn.Dropout, nn.Dr
 def _shape_only_elementwise(model: nn.Module) -> Iterator[None]:
     """BatchNorm, ReLU and interpolation on the meta device run PyTorch's Python decompositions (most of
     the counting time); they do no FLOPs the counter counts, so an empty tensor of their output's shape
-    stands in for them while counting (the bytes are the same). Everything is restored afterwards."""
+    stands in for them while counting (the bytes are the same), for meta tensors only. Everything is restored
+    afterwards."""
     norms = [m for m in model.modules() if isinstance(m, _SHAPE_PRESERVING)]
     interpolate = F.interpolate
 
     def resized(x: torch.Tensor, size: int | Sequence[int] | None = None, *args: object, **kwargs: object) -> torch.Tensor:
-        # interpolation's FLOPs are not counted and its bytes are its caller's: only the output's shape matters
-        if size is None or x.dim() != 4:
+        # interpolation's FLOPs are not counted and its bytes are its caller's: only the output's shape matters.
+        # The patch is process-wide while counting: real tensors (another thread's) go to the real function.
+        if size is None or x.dim() != 4 or not x.is_meta:
             return interpolate(x, size, *args, **kwargs)
         height, width = (size, size) if isinstance(size, int) else size
         return x.new_empty(x.shape[0], x.shape[1], height, width)
