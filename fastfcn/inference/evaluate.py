@@ -272,7 +272,8 @@ def _score_batch(model: nn.Module, batch: list[tuple[int, tuple[Tensor, Tensor]]
 
 def _check_model_device(model: nn.Module, device: str | torch.device) -> None:
     """The images go to ``device``; a model elsewhere would fail deep inside a convolution."""
-    param = next(_unwrap(model).parameters(), None)
+    parameters = getattr(_unwrap(model), "parameters", None)  # a runtime's engine may hold no torch weights
+    param = next(parameters(), None) if callable(parameters) else None
     if param is not None and param.device.type != torch.device(device).type:
         raise ValueError(f"the model is on {param.device.type} but device={str(device)!r}: "
                          f"move it first (model.to({str(device)!r})) or pass device={param.device.type!r}")
