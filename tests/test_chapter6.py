@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import math
+import textwrap
 from pathlib import Path
 
 import pytest
@@ -340,7 +341,8 @@ def test_chapter_shows_gpu_results(tmp_path, monkeypatch, one_thread) -> None:
     run = gpu_report.load_gpu_run(path.parent)
     gpu_rows = gpu_report.gpu_rows(run)
     assert text.startswith("Test GPU, driver 1.0, torch 2.11.0, CUDA 13.0, 2026-12-01, commit abc123def0; 64x64")
-    assert gpu_report.format_gpu_table(gpu_rows) in text and gpu_report.gpu_summary(run, gpu_rows) in text
+    summary = textwrap.fill(gpu_report.gpu_summary(run, gpu_rows), 100)  # as the chapter prints it
+    assert gpu_report.format_gpu_table(gpu_rows) in text and summary in text
     lines = text.splitlines()
     header = next(i for i, ln in enumerate(lines) if ln.startswith("head    backbone   ups       CPU x dilated"))
     rows = [ln.split() for ln in lines[header + 1:header + 3]]  # inference rows only: the training rows are skipped
