@@ -6,6 +6,7 @@
 * :mod:`~fastfcn.lessons.joint_upsampling` -- chapter 4: Eq. 1 and 4 as a worked example
 * :mod:`~fastfcn.lessons.fig4` -- chapter 5: the paper's Fig. 4 (JPU) drawn from a real forward pass
 * :mod:`~fastfcn.lessons.ablation` -- chapters 7-8: the Table 1 ablation's tables, noise, comparisons and plots
+* :mod:`~fastfcn.lessons.floor` -- chapter 7: how many fine-tuning iterations the floor would take, and their cost
 * :mod:`~fastfcn.lessons.differences` -- chapter 8: error maps, boundary bands, IoU per object size
 * :mod:`~fastfcn.lessons.context` -- chapter 8: a context-free crop classifier of the look-alike classes
 * :mod:`~fastfcn.lessons.kept_positions` -- chapter 9: which positions of the dilated map the plain one keeps
