@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from types import ModuleType
 
 import pytest
 
@@ -91,3 +92,15 @@ def kernel_executed_chapter(served_chapter, tmp_path_factory) -> dict:
     status, _, body = served_chapter["chapter"]
     assert status == 200, body[:500]
     return run_in_kernel(body, INTERACTIVE_CHAPTER, tmp_path_factory.mktemp("kernel"))
+
+
+@pytest.fixture
+def plt() -> Iterator[ModuleType]:
+    """pyplot on the non-interactive backend; every figure is closed afterwards."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as pyplot
+
+    yield pyplot
+    pyplot.close("all")

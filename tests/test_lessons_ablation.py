@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from types import ModuleType
 
 import numpy as np
@@ -34,19 +33,6 @@ from fastfcn.lessons.ablation import (
 )
 from fastfcn.paper import Row
 from fastfcn.training.table1 import UPSAMPLING_COLOURS
-
-
-@pytest.fixture
-def plt() -> Iterator[ModuleType]:
-    """pyplot on the non-interactive backend; every figure is closed afterwards."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as pyplot
-
-    yield pyplot
-    pyplot.close("all")
-
 
 # ------------------------------------------------------------------------------------------------
 # tables

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
 
@@ -27,15 +26,6 @@ RUNS = [{"head": "encnet", "upsampling": "jpu", "iterations": 200, "miou": 50.0}
         {"head": "aspp", "upsampling": "jpu", "iterations": 100, "miou": 33.0}]
 
 
-@pytest.fixture
-def plt() -> Iterator[ModuleType]:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as pyplot
-
-    yield pyplot
-    pyplot.close("all")
 
 
 def test_iteration_curves_sorted_per_row() -> None:
