@@ -30,9 +30,10 @@ import torch
 from fastfcn import paper
 from fastfcn.book.trainings import ensure_trained, ensure_trunk
 from fastfcn.checkpoint import model_from_checkpoint
-from fastfcn.data import EvalTransform, build_dataset
+from fastfcn.data import PROCEDURAL_CLASSES, EvalTransform, build_dataset
 from fastfcn.data.procedural import ProceduralScenes
 from fastfcn.inference.evaluate import evaluate
+from fastfcn.lessons.ablation import class_statistics, majority_floor
 from fastfcn.profiles import get_profile
 from fastfcn.training.table1 import TABLE1_UPSAMPLINGS, table1_config, table1_rows
 from fastfcn.utils.environment import environment
@@ -95,8 +96,8 @@ def main() -> None:
     rows, seeds = table1_rows(p.ablation_heads), list(range(p.ablation_seeds))
     val = build_dataset("procedural", "val", image_size=p.train_image_size, transform=EvalTransform())
     masks = torch.stack([val[i][1] for i in range(p.ablation_val_images)])
-    share = torch.bincount(masks.flatten(), minlength=8).double() / masks.numel()
-    floor = 9 * 100 * float(share.max()) / 8
+    share, _ = class_statistics(masks, len(PROCEDURAL_CLASSES))
+    floor = majority_floor(share)
     with tempfile.TemporaryDirectory() as tmp:
         runs = args.runs or Path(tmp)
         print("design 'pretrained': the trunk, then the rows", flush=True)

@@ -21,6 +21,7 @@ from fastfcn.lessons.ablation import (
     fate_phrase,
     image_grid,
     interval,
+    majority_floor,
     markdown_table,
     pixel_fate,
     plot_class_iou,
@@ -53,6 +54,9 @@ def test_class_statistics_and_share_table() -> None:
     assert class_share_table(["sky", "grass", "pole", "wall"], share, present, 2) == (
         "| class | share of the pixels | images containing it |\n|---|---|---|\n"
         "| sky | 62.5% | 2 of 2 |\n| grass | 25.0% | 1 of 2 |\n| pole | 12.5% | 1 of 2 |\n| wall | 0.0% | 0 of 2 |")
+    # answering sky everywhere: IoU 5/8 for sky, 0 for the three others -> mIoU 5/32 = 15.625 %
+    assert majority_floor(share, times=1) == pytest.approx(15.625)
+    assert majority_floor(share) == pytest.approx(9 * 15.625)
 
 
 def _summary(miou: float, lo: float, hi: float) -> dict:

@@ -30,8 +30,9 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = ["Comparison", "Fate", "compare", "best_in_words", "bootstrap_counts", "bootstrap_miou", "class_legend",
            "class_share_table", "class_statistics", "context_table", "difference_sentence", "fate_phrase",
-           "image_grid", "interval", "markdown_table", "pixel_fate", "plot_class_iou", "plot_training_curves",
-           "summarize_seeds", "table1_markdown", "top_distinct", "twin_share_of_errors", "twin_verdict"]
+           "image_grid", "interval", "majority_floor", "markdown_table", "pixel_fate", "plot_class_iou",
+           "plot_training_curves", "summarize_seeds", "table1_markdown", "top_distinct", "twin_share_of_errors",
+           "twin_verdict"]
 
 # ------------------------------------------------------------------------------------------------
 # tables
@@ -52,6 +53,12 @@ def class_statistics(masks: Tensor, num_classes: int) -> tuple[Tensor, Tensor]:
     pixels = torch.bincount(masks.flatten(), minlength=num_classes).double()
     present = torch.stack([(masks == c).flatten(1).any(1) for c in range(num_classes)], 1).sum(0)
     return pixels / pixels.sum(), present
+
+
+def majority_floor(share: Tensor, times: float = 9.0) -> float:
+    """``times`` the mIoU (%) of answering the majority class everywhere: its IoU is its share of the pixels,
+    every other class scores 0, so the mIoU is that share divided by the number of classes (``len(share)``)."""
+    return times * 100 * float(share.max()) / len(share)
 
 
 def class_share_table(classes: Sequence[str], share: Tensor, present: Tensor, n_images: int) -> str:
