@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from fastfcn import benchmark as bench
+from fastfcn import paper
 from fastfcn.cli import main
 
 TINY = bench.BenchOptions(device="cpu", size=64, runs=1, warmup=0, isolate=False, threads=1)
@@ -122,17 +123,22 @@ def test_training_memory_fit() -> None:
         bench.training_memory_fit(spec, replace(TINY, size=32))
 
 
-def test_annotate_puts_the_official_cpu_latency_beside_the_official_configuration() -> None:
+def test_annotate_puts_the_official_cpu_latency_beside_the_official_configuration(monkeypatch) -> None:
     def fake(upsampling: str, seconds: float, backbone: str = "resnet50s") -> dict:
         spec = bench.parse_rows([f"encnet/resnet50/{upsampling}"])[0]
         return {**bench.spec_fields(spec), "backbone": backbone, "mode": "inference", "size": 512, "batch": 1,
                 "dtype": "fp32", "device": "cpu", "aux": True, "fps": 1 / seconds, "latency_median_s": seconds}
 
+    monkeypatch.setattr(torch.backends.cpu, "get_cpu_capability", lambda: paper.OFFICIAL_CPU_CAPABILITY)
     results = bench.annotate([fake("none", 1.5), fake("jpu", 1.0)])
-    assert [r["official_cpu_latency_s"] for r in results] == [1.50, 0.96]
+    official = paper.OFFICIAL_CPU_LATENCY["encnet", "resnet50"]
+    assert [r["official_cpu_latency_s"] for r in results] == [official["none"], official["jpu"]]
     assert results[1]["ratio"] == pytest.approx(1.5) and results[1]["paper_ratio"] == pytest.approx(2.0, abs=0.01)
     # the 7x7-stem backbone is not the official configuration
     assert bench.annotate([fake("jpu", 1.0, "resnet50")])[0]["official_cpu_latency_s"] is None
+    # a latency belongs to its CPU: on another kind the official figure is not put beside ours
+    monkeypatch.setattr(torch.backends.cpu, "get_cpu_capability", lambda: "another")
+    assert bench.annotate([fake("jpu", 1.0)])[0]["official_cpu_latency_s"] is None
 
 
 def test_gpu_result_files(tmp_path) -> None:

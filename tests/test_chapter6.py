@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from fastfcn import benchmark as bench
+from fastfcn import paper
 from fastfcn.benchmark import report
 from fastfcn.book import RESULTS_ENV
 
@@ -79,10 +80,11 @@ def test_describe_run() -> None:
     env = {"device_name": "Some CPU", "torch_threads": 2, "torch": "2.0", "torchvision": "0.15"}
     assert report.describe_run("smoke", opts, env, "resnet18") == (
         "profile 'smoke': Some CPU (cpu), 2 threads, torch 2.0, torchvision 0.15\n"
-        "input 64x64, batch 1, fp32, median of 3 run(s) after 1 warm-up, in-process\n"
+        "input 64x64, batch 1, fp32, median of 3 run(s) after 1 warm-up, timed in rounds (one call of every model "
+        "per round); in-process\n"
         "every Table 2 row is built on resnet18 here (smoke profile): the paper's columns are for ResNet-50/101")
     opts.isolate = True
-    assert report.describe_run("full", opts, env).splitlines()[1].endswith(", one fresh process per measurement")
+    assert report.describe_run("full", opts, env).splitlines()[1].endswith("; peak memory one fresh process per measurement")
     assert len(report.describe_run("full", opts, env).splitlines()) == 2
 
 
@@ -134,7 +136,8 @@ def test_official_comparison() -> None:
             result("psp", "jpu", latency_median_s=0.5),
             result("aspp", "jpu", latency_median_s=3.0, official_cpu_latency_s=1.0)]
     assert report.format_official_comparison(rows).splitlines() == [
-        "ours against the official implementation on a 2-core CPU (fp32, batch 1, 512x512, aux head):",
+        f"ours against the official implementation, timed on {paper.OFFICIAL_CPU_MACHINE} (fp32, batch 1, 512x512, "
+        "aux head):",
         "  encnet/none    resnet50   ours 1.80 s, official 1.50 s (1.20x)",
         "  encnet/jpu     resnet50   ours 0.96 s, official 0.96 s (1.00x)",
         "  aspp/jpu       resnet50   ours 3.00 s, official 1.00 s (3.00x)"]

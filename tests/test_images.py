@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import io
+
 import numpy as np
 import torch
 from PIL import Image
 
 from fastfcn.data.base import read_image
-from fastfcn.data.images import read_rgb
+from fastfcn.data.images import PNG_COMPRESS_LEVEL, read_rgb, save_png, write_png
 
 
 def test_datasets_and_predict_decode_16_bit_and_transparent_images_alike(tmp_path) -> None:
@@ -32,3 +34,17 @@ def test_exif_orientation_turns_photos_but_not_dataset_images(tmp_path) -> None:
     assert read_rgb(tmp_path / "photo.png").shape == (4, 2, 3)  # as a viewer shows it: 4 high, 2 wide
     assert tuple(read_image(tmp_path / "photo.png").shape) == (3, 2, 4)  # [3, H, W]: as stored, 2 high
     assert read_image(tmp_path / "photo.png")[:, 0, 0].tolist() == [255, 255, 255]
+
+
+def test_png_writer_keeps_the_pixels_at_its_level(tmp_path) -> None:
+    """One PNG writer: the pixels come back unchanged, the bytes are Pillow's at PNG_COMPRESS_LEVEL, the file is
+    replaced atomically."""
+    rgb = np.random.default_rng(0).integers(0, 256, (40, 30, 3), dtype=np.uint8)
+    image = Image.fromarray(rgb)
+    path = save_png(image, tmp_path / "out.png")
+    assert np.array_equal(read_rgb(path), rgb)
+    ours, pillows = io.BytesIO(), io.BytesIO()
+    write_png(image, ours)
+    image.save(pillows, format="PNG", compress_level=PNG_COMPRESS_LEVEL)
+    assert ours.getvalue() == pillows.getvalue() == path.read_bytes()
+    assert [p.name for p in tmp_path.iterdir()] == ["out.png"]  # no temporary file left

@@ -6,6 +6,7 @@
 * :mod:`~fastfcn.benchmark.measure` -- latency, FPS and peak memory of inference and a training step
 * :mod:`~fastfcn.benchmark.memory` -- the peak-memory probe and the training-memory fit
 * :mod:`~fastfcn.benchmark.worker` -- one measurement in a fresh process
+* :mod:`~fastfcn.benchmark.rounds` -- several models' latencies timed in rounds (one call of each per round)
 * :mod:`~fastfcn.benchmark.variants` -- the fast path's variants and other runtimes: speed-up and labels changed
 * :mod:`~fastfcn.benchmark.predict_cost` -- what ``fastfcn predict`` costs per image, in each mode and variant
 * :mod:`~fastfcn.benchmark.int8` -- int8 graphs (ONNX Runtime, OpenVINO) against fp32 on a trained checkpoint
@@ -31,6 +32,7 @@ from .report import (
     write_csv,
     write_json,
 )
+from .rounds import timed_in_rounds, timing_words
 from .specs import (
     STEMS,
     TORCHVISION_MODELS,
@@ -54,5 +56,5 @@ __all__ = ["AGREEMENT_THRESHOLD", "CSV_FIELDS", "DEFAULT_RESULTS_DIR", "DTYPES",
            "TORCHVISION_MODELS", "BenchOptions", "ModelSpec", "annotate", "build_spec_model", "calibrate_bn",
            "comparison_images", "default_output_name", "describe_measurement", "dilated_jpu_spec", "environment",
            "fast_path", "flops_by_part", "fmt", "format_fast_path", "format_predict_cost", "format_table", "gpu_result_files", "load_json",
-           "measure", "model_complexity", "parse_rows", "predict_cost", "result_files", "run_benchmark", "spec_fields",
+           "measure", "model_complexity", "parse_rows", "predict_cost", "result_files", "run_benchmark", "spec_fields", "timed_in_rounds", "timing_words",
            "synthetic_images", "table2_specs", "torchvision_specs", "training_memory_fit", "write_csv", "write_json"]

@@ -26,7 +26,7 @@ import statistics
 import sys
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from typing import Any
 
 import torch
@@ -39,6 +39,7 @@ from ..utils.timing import latency_stats, time_calls, time_unsynchronised
 from .memory import MemoryProbe
 from .models import model_complexity, prepare_model
 from .options import MODES, BenchOptions
+from .rounds import inference_step, timed_in_rounds, times_in_rounds_isolated
 from .specs import ModelSpec, check_choices, spec_fields
 from .worker import run_in_subprocess
 
@@ -65,7 +66,7 @@ def _measure(spec: ModelSpec, opts: BenchOptions, mode: str, isolated: bool) -> 
     model, x = prepare_model(spec, opts, batch)
     fn = torch.compile(model) if opts.compile else model
     probe = MemoryProbe(opts.device, isolated)
-    step = _inference_step(model, fn, x, opts) if mode == "inference" else _training_step(model, fn, x, spec, opts)
+    step = inference_step(model, fn, x, opts) if mode == "inference" else _training_step(model, fn, x, spec, opts)
     warmup = opts.warmup
     # compilation, and cuDNN's algorithm search (it tries workspaces of up to the whole card), happen on
     # the first call: keep them out of the peak memory
@@ -93,17 +94,6 @@ def _measure(spec: ModelSpec, opts: BenchOptions, mode: str, isolated: bool) -> 
     }
     result["wall_s"] = time.perf_counter() - start
     return result
-
-
-def _inference_step(model: torch.nn.Module, fn: Callable, x: torch.Tensor, opts: BenchOptions) -> Callable[[], Any]:
-    """One timed call of inference mode: the forward pass in eval mode, at the options' precision."""
-    model.eval()
-
-    def step() -> Any:
-        with torch.inference_mode(), autocast(opts.device, opts.dtype):
-            return fn(x)["out"]
-
-    return step
 
 
 def _training_step(model: torch.nn.Module, fn: Callable, x: torch.Tensor, spec: ModelSpec, opts: BenchOptions
@@ -149,29 +139,54 @@ def measure_isolated(spec: dict[str, Any], opts: dict[str, Any], mode: str) -> d
 
 def run_benchmark(specs: Sequence[ModelSpec], opts: BenchOptions, modes: Iterable[str] = ("inference",),
                   progress: bool = False) -> list[dict[str, Any]]:
-    """Measure every spec in every mode; results are annotated with the paper's numbers and ratios."""
+    """Measure every spec in every mode; results are annotated with the paper's numbers and ratios.
+
+    On the CPU, several models' inference latencies are timed in rounds, one call of every model per round
+    (:mod:`fastfcn.benchmark.rounds`: a slow stretch of the machine then favours none of them); each model's
+    peak memory still comes from a measurement of its own (one call, in a fresh process with ``isolate``).
+    """
     opts = opts.validated()
     modes = check_choices("mode", modes, MODES) or []
     if not modes:
         raise ValueError("no mode to measure; choose from inference, train")
+    in_rounds = timed_in_rounds(len(specs), opts)
     results = []
     for i, spec in enumerate(specs):
         cx = model_complexity(spec, opts)
         for mode in modes:
             if progress:
                 print(f"[{i + 1}/{len(specs)}] {spec.name} {spec.backbone} {mode} ...", file=sys.stderr, flush=True)
-            if opts.isolate:
+            # timed in rounds below: here only the memory (and the row's other fields), from one call
+            rounds = in_rounds and mode == "inference"
+            o = replace(opts, runs=1, warmup=0, official_fps=False) if rounds else opts
+            if o.isolate:
                 r = run_in_subprocess("fastfcn.benchmark.measure:measure_isolated",
-                                      {"spec": asdict(spec), "opts": asdict(opts), "mode": mode},
-                                      what=spec.name)
+                                      {"spec": asdict(spec), "opts": asdict(o), "mode": mode}, what=spec.name)
             else:
-                r = measure(spec, opts, mode)
-            results.append({**r, **cx})
+                r = measure(spec, o, mode)
+            results.append({**r, **cx, "timing": "rounds" if rounds else "consecutive"})
+    if in_rounds and "inference" in modes:
+        if progress:
+            print(f"timing the {len(specs)} models in {opts.runs} rounds ...", file=sys.stderr, flush=True)
+        rows = [r for r in results if r["mode"] == "inference"]
+        for row, times in zip(rows, times_in_rounds_isolated(specs, opts), strict=True):
+            _set_times(row, times, opts)
     return annotate(results)
 
 
+def _set_times(row: dict[str, Any], times: list[float], opts: BenchOptions) -> None:
+    """A row's latency figures from the calls timed in rounds."""
+    row.update(latency_stats(times), fps=row["batch"] / statistics.median(times), times_s=times, runs=opts.runs,
+               warmup=opts.warmup)
+    if opts.official_fps:  # on the CPU the official script's unsynchronised loop times the same calls
+        row["fps_unsynchronised"] = len(times) * row["batch"] / sum(times)
+
+
 def annotate(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Add the paper's FPS and ratio, our ratio to the dilated baseline, and the official CPU latency."""
+    """Add the paper's FPS and ratio, our ratio to the dilated baseline, and the official CPU latency (on a CPU of
+    the kind it was measured on)."""
+    # the official latencies belong to the kind of CPU they were measured on (fastfcn.paper)
+    same_cpu = torch.backends.cpu.get_cpu_capability() == paper.OFFICIAL_CPU_CAPABILITY
     by_key = {(r["head"], r["backbone"], r["upsampling"], r["mode"], r["size"], r["batch"], r["dtype"]): r
               for r in results if r["kind"] == "fastfcn" and not r["dilated_backbone"]}
     for r in results:
@@ -183,7 +198,7 @@ def annotate(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
         base = by_key.get((r["head"], r["backbone"], "none", r["mode"], r["size"], r["batch"], r["dtype"]))
         r["ratio"] = (r["fps"] / base["fps"]) if (base and r["kind"] == "fastfcn") else None
         official = None
-        if (r["kind"] == "fastfcn" and not r["dilated_backbone"] and r["device"] == "cpu" and r["size"] == 512
+        if (same_cpu and r["kind"] == "fastfcn" and not r["dilated_backbone"] and r["device"] == "cpu" and r["size"] == 512
                 and r["batch"] == 1 and r["mode"] == "inference" and r["dtype"] == "fp32" and r["aux"]
                 and r["backbone"] == (r["paper_backbone"] or "") + "s"):
             official = paper.OFFICIAL_CPU_LATENCY.get((r["head"], r["paper_backbone"]), {}).get(r["upsampling"])

@@ -21,9 +21,11 @@ from typing import Any
 
 import torch
 
+from .. import paper
 from ..utils.environment import cpu_model, environment
 from ..utils.io import atomic_write_text
 from .options import BenchOptions
+from .rounds import timing_words
 
 __all__ = ["DEFAULT_RESULTS_DIR", "CSV_FIELDS", "NAN", "Figures", "write_csv", "write_json", "load_json",
            "gpu_result_files", "default_output_name", "fmt", "format_table", "find_row", "describe_run",
@@ -105,7 +107,8 @@ def format_table(results: Sequence[dict[str, Any]]) -> str:
             f"{fmt(r.get('official_cpu_latency_s'), '12.2f'):>12}")
     lines.append("paper FPS: Titan-Xp, 512x512, mean of 100 runs (the paper's Table 2). x dilated: FPS / FPS of the "
                  "same head and backbone without upsampling (ours and the paper's). offic. CPU s: the official "
-                 "implementation's latency on a 2-core CPU as measured by this project (not in the paper).")
+                 f"implementation's latency on {paper.OFFICIAL_CPU_MACHINE}, as measured by this project (not in the "
+                 "paper), shown on a CPU of that kind only.")
     return "\n".join(lines)
 
 
@@ -127,12 +130,14 @@ def find_row(results: Sequence[dict[str, Any]], head: str, upsampling: str, back
     return None
 
 
-def describe_run(profile: str, opts: BenchOptions, env: dict[str, Any], substitute: str | None = None) -> str:
-    """What this run measures on: the machine, the input, the repetitions (``opts`` validated)."""
+def describe_run(profile: str, opts: BenchOptions, env: dict[str, Any], substitute: str | None = None,
+                 models: int = 2) -> str:
+    """What this run measures on: the machine, the input, the repetitions of ``models`` models (``opts``
+    validated)."""
+    memory = "peak memory one fresh process per measurement" if opts.isolate else "in-process"
     lines = [f"profile {profile!r}: {env['device_name']} ({opts.device}), {env['torch_threads']} threads, "
              f"torch {env['torch']}, torchvision {env['torchvision']}",
-             f"input {opts.size}x{opts.size}, batch {opts.batch}, fp32, median of {opts.runs} run(s) after "
-             f"{opts.warmup} warm-up, {'one fresh process per measurement' if opts.isolate else 'in-process'}"]
+             f"input {opts.size}x{opts.size}, batch {opts.batch}, fp32, {timing_words(opts, models)}; {memory}"]
     if substitute:
         lines.append(f"every Table 2 row is built on {substitute} here (smoke profile): the paper's columns are "
                      "for ResNet-50/101")
@@ -186,12 +191,14 @@ def speedup_figures(dilated: dict[str, Any] | None, upsampled: dict[str, Any] | 
 
 
 def format_official_comparison(results: Sequence[dict[str, Any]]) -> str:
-    """Our latency against the official implementation's on a 2-core CPU, where that configuration was run."""
+    """Our latency against the official implementation's, where that configuration was run on this kind of CPU."""
     official = [r for r in results if r["official_cpu_latency_s"] is not None]
     if not official:
-        return ("(the official implementation's CPU latencies apply to fp32, batch 1, 512x512 on the CPU with the "
-                "paper's backbones; this run is not that configuration)")
-    lines = ["ours against the official implementation on a 2-core CPU (fp32, batch 1, 512x512, aux head):"]
+        return (f"(the official implementation's CPU latencies were measured on {paper.OFFICIAL_CPU_MACHINE}: they "
+                f"apply to fp32, batch 1, 512x512 with the paper's backbones on a CPU with "
+                f"{paper.OFFICIAL_CPU_CAPABILITY} as torch's CPU capability; this run is not that)")
+    lines = [f"ours against the official implementation, timed on {paper.OFFICIAL_CPU_MACHINE} (fp32, batch 1, "
+             "512x512, aux head):"]
     for r in official:
         lines.append(f"  {r['name']:<14} {r['paper_backbone']:<10} ours {r['latency_median_s']:.2f} s, "
                      f"official {r['official_cpu_latency_s']:.2f} s "

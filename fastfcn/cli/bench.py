@@ -79,7 +79,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         raise ValueError("--no-table leaves nothing to measure: add --fast-path or --predict-cost")
     print(f"{bench.environment(opts.device)['device_name']}, torch {torch.__version__}, "
           f"{opts.threads or torch.get_num_threads()} threads, {opts.dtype}, {opts.size}x{opts.size}, "
-          f"median of {opts.runs} runs after {opts.warmup} warm-up")
+          f"{bench.timing_words(opts, len(results))}")
     if results:
         print(bench.format_table(results))
     extra = _fast_path_and_predict_cost(args, opts)

@@ -53,14 +53,14 @@ def with_init_architecture(given: dict) -> dict:
 def write_legend(checkpoint: Path, path: Path) -> Path:
     """``predict --legend``: every class's colour in the masks (the checkpoint's dataset palette) and its name."""
     from ..checkpoint import load_checkpoint
+    from ..data.images import save_png
     from ..data.palette import class_colours, legend_image
-    from ..utils.io import atomic_write
 
     ckpt = load_checkpoint(checkpoint)
     num_classes = int(ckpt["config"].get("num_classes", len(ckpt.get("classes") or [])))
     classes = list(ckpt.get("classes") or [f"class {k}" for k in range(num_classes)])
     image = legend_image(classes, class_colours(num_classes, ckpt.get("palette")))
-    return atomic_write(path, lambda f: image.save(f, format="PNG"))
+    return save_png(image, path)
 
 
 def _frequency_lines(report) -> list[str]:

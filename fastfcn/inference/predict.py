@@ -48,8 +48,8 @@ import numpy as np
 import torch
 from PIL import Image
 
-from ..data.images import DEFAULT_MAX_PIXELS, ImageTooLargeError, read_rgb
-from ..utils.io import atomic_write, atomic_write_all
+from ..data.images import DEFAULT_MAX_PIXELS, ImageTooLargeError, read_rgb, save_png, write_png
+from ..utils.io import atomic_write_all
 from .evaluate import PREDICT_BYTES, collect_nonfinite
 from .graphs import cached_onnx, engine_for
 from .inputs import collect_inputs, output_paths
@@ -66,11 +66,6 @@ def overlay(rgb: np.ndarray, colours: np.ndarray, alpha: float = 0.5) -> np.ndar
     """Blend ``colours`` (``uint8 [H, W, 3]``) over ``rgb`` with weight ``alpha``."""
     out = (1.0 - alpha) * rgb.astype(np.float32) + alpha * colours.astype(np.float32)
     return np.clip(np.rint(out), 0, 255).astype(np.uint8)
-
-
-def save_png(image: Image.Image, path: Path) -> Path:
-    """Write a PNG atomically (temporary file in the same folder, then rename)."""
-    return atomic_write(path, lambda f: image.save(f, format="PNG"))
 
 
 class Predictor:
@@ -200,7 +195,7 @@ def _reason(exc: BaseException) -> str:
 
 
 def _png(image: Callable[[], Image.Image]) -> Callable[[BinaryIO], None]:
-    return lambda f: image().save(f, format="PNG")
+    return lambda f: write_png(image(), f)
 
 
 def _write_pngs(rgb: np.ndarray, labels: np.ndarray, table: np.ndarray, alpha: float,
