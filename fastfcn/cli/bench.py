@@ -105,7 +105,9 @@ def _add_how_to_measure(g: argparse._ArgumentGroup) -> None:
     g.add_argument("--batch", type=int, default=1, help="inference batch (default 1)")
     g.add_argument("--train-batch", type=int, default=2, help="training-step batch (>= 2, default 2)")
     g.add_argument("--size", type=int, default=512, help="square input side (default 512)")
-    g.add_argument("--runs", type=int, default=5, help="timed runs (median reported)")
+    g.add_argument("--runs", type=int, default=5,
+                   help="timed runs (median reported); on the CPU several rows are timed in rounds, one call of each "
+                        "per round")
     g.add_argument("--warmup", type=int, default=2, help="untimed runs first")
     g.add_argument("--official-fps", action="store_true",
                    help="also time without synchronising the GPU, as the official FPS script does")
