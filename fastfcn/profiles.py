@@ -107,9 +107,11 @@ PROFILES: dict[str, dict[str, Any]] = {
         "bench_train_batch": 2,
         "bench_train_runs": 1,
         "bench_train_warmup": 0,            # a 512 px step takes 15-30 s on a 2-core CPU: set-up costs are noise
+        # with the compiled exact path: its first call compiles in 8.6-18.3 s on a 2-core AVX2 EPYC (2026-12-04),
+        # and chapter 6 says after how many calls that pays off
         "bench_fast_variants": ["fp32", "channels_last", "fold_bn", "channels_last+fold_bn", "bf16",
                                 "channels_last+bf16", "channels_last+fold_bn+bf16",
-                                "channels_last+fold_bn+bf16+early_fp32"],
+                                "channels_last+fold_bn+bf16+early_fp32", "compile+channels_last+fold_bn"],
         # one 512 px scene each (2.4 s per forward here): on random weights the label counts mostly show how
         # sensitive the weights are (chapter 6 says so), and predict's marginal cost is timed after a warm-up
         "bench_fast_images": 1,

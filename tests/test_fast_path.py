@@ -232,3 +232,24 @@ def test_the_exact_preset_runs_what_this_machine_measured(tmp_path, monkeypatch)
     assert exact_path.record_exact({"fold_bn": 1.0}, "cpu", "test") is None
     (tmp_path / exact_path.RECORD_NAME).write_text("{not json")
     assert fast_path.resolve_variant("exact", "cpu") == exact_path.EXACT_DEFAULT
+
+
+def test_compiling_on_the_cpu_leaves_out_torchs_no_cuda_note() -> None:
+    """torch's C++ builder notes 'No CUDA runtime is found' when Inductor compiles for the CPU on a machine with a
+    CUDA folder; compiled variants drop that one note (the book would show it) and nothing else."""
+    import logging
+
+    fast_path._quiet_cpu_compile()
+    fast_path._quiet_cpu_compile()  # once is enough: no second filter
+    builder = logging.getLogger("torch.utils.cpp_extension")
+    assert sum(isinstance(f, fast_path._NoCudaRuntimeNote) for f in builder.filters) == 1
+    seen: list[str] = []
+    handler = logging.Handler()
+    handler.emit = lambda record: seen.append(record.getMessage())  # type: ignore[method-assign]
+    builder.addHandler(handler)
+    try:
+        builder.warning("No CUDA runtime is found, using CUDA_HOME='%s'", "/usr/local")
+        builder.warning("something else")
+    finally:
+        builder.removeHandler(handler)
+    assert seen == ["something else"]

@@ -36,6 +36,7 @@ from ..inference.runtimes import export_onnx
 from ..utils.device import synchronize
 from ..utils.threads import limited_threads
 from ..utils.timing import latency_stats, time_calls
+from .compile_cost import compile_payoff, format_compile_payoff
 from .models import prepare_model
 from .options import BenchOptions
 from .report import DEFAULT_RESULTS_DIR
@@ -331,6 +332,9 @@ def format_fast_path(fp: dict[str, Any]) -> str:
     if fp.get("exact_recorded"):
         lines.append(f"exact path on this machine (what `--runtime torch` and the `exact` preset run from now on): "
                      f"{fp['exact_recorded']}, the faster of {' and '.join(EXACT_CANDIDATES)} above")
+    payoff = compile_payoff(fp)
+    if payoff is not None:
+        lines.append(format_compile_payoff(payoff))
     lines.append(f"weights: {fp['weights']}; rounding only the input to bf16 changes "
                  f"{fp['input_rounding_changed_fraction'] * 100:.3f}% of the fp32 labels"
                  + ("" if fp["agreement_resolvable"] else

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import logging
 import warnings
 from pathlib import Path
 from typing import Any
@@ -235,6 +236,20 @@ def _inductor_freezing() -> Any:
     return config.patch(freezing=True)
 
 
+class _NoCudaRuntimeNote(logging.Filter):
+    """Drops the note torch's C++ builder logs when it compiles for the CPU on a machine with a CUDA folder but
+    no GPU ("No CUDA runtime is found, using CUDA_HOME=..."): nothing is wrong, and the book would show it."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("No CUDA runtime is found")
+
+
+def _quiet_cpu_compile() -> None:
+    builder = logging.getLogger("torch.utils.cpp_extension")
+    if not any(isinstance(f, _NoCudaRuntimeNote) for f in builder.filters):
+        builder.addFilter(_NoCudaRuntimeNote())
+
+
 def optimize(model: nn.Module, variant: str = "exact", example: torch.Tensor | None = None, *,
              onnx_path: str | Path | None = None) -> OptimizedModel:
     """A copy of ``model`` (put in eval mode) that runs as ``variant`` for inference: a preset (``exact``,
@@ -277,6 +292,7 @@ def optimize(model: nn.Module, variant: str = "exact", example: torch.Tensor | N
     if v["channels_last"]:
         m = to_channels_last(m, device)
     if v["compile"]:
+        _quiet_cpu_compile()
         m = torch.compile(m)
     return OptimizedModel(m, name, v["dtype"], v["channels_last"], main_only=main_only, config=config,
                           compiled=v["compile"])
