@@ -253,3 +253,28 @@ def test_compiling_on_the_cpu_leaves_out_torchs_no_cuda_note() -> None:
     finally:
         builder.removeHandler(handler)
     assert seen == ["something else"]
+
+
+def test_without_a_cpp_compiler_compiled_variants_are_left_out_and_compile_is_refused(monkeypatch) -> None:
+    """Inductor builds C++ for the CPU: on a machine without a compiler the compiled variants are not timed
+    (chapter 6, bench --fast-path) and --compile is refused in one line, before any model is loaded."""
+    variants = ["fp32", "channels_last+fold_bn", "compile+channels_last+fold_bn", "onnxruntime"]
+    monkeypatch.setattr(fast_path, "compiler_available", lambda: True)
+    assert fast_path.compilable_variants(variants, "cpu") == (variants, [])
+    monkeypatch.setattr(fast_path, "compiler_available", lambda: False)
+    assert fast_path.compilable_variants(variants, "cpu") == (
+        ["fp32", "channels_last+fold_bn", "onnxruntime"], ["compile+channels_last+fold_bn"])
+    assert fast_path.compilable_variants(variants, "cuda")[1] == []  # the GPU compiles with Triton
+    with pytest.raises(ValueError, match="needs a C\\+\\+ compiler"):
+        fast_path.variant_for("torch", "fp32", "cpu", compile=True)
+
+
+def test_compiler_available_looks_for_the_compiler_inductor_uses() -> None:
+    import subprocess
+    import sys
+
+    # a fresh interpreter with nothing on PATH finds no g++ (Inductor caches its search within a process)
+    code = "from fastfcn.inference.fast_path import compiler_available; print(compiler_available())"
+    out = subprocess.run([sys.executable, "-c", code], env={"PATH": "/nonexistent", "HOME": "/tmp"},
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0 and out.stdout.strip() == "False", out.stderr[-2000:]

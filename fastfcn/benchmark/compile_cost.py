@@ -79,5 +79,5 @@ def compile_payoff_words(payoff: dict[str, Any] | None) -> str:
                          f"compiling pays for itself after {a['calls_to_pay_off']} images of this size.")
     parts.append("A folder of a few photos is done sooner without compiling, a validation set of thousands sooner "
                  "with it (`--runtime torch --compile` in `fastfcn eval` and `fastfcn predict`); every new input "
-                 "size compiles again.")
+                 "size compiles again, and compiling needs a C++ compiler on the machine.")
     return " ".join(parts)

@@ -29,7 +29,7 @@ def _fast_path_and_predict_cost(args: argparse.Namespace, opts: Any) -> dict[str
     """The fast-path variants and runtimes, and what ``fastfcn predict`` costs per image, each measured in
     one run (rounds over every configuration) and printed as ratios."""
     from .. import benchmark as bench
-    from ..inference.fast_path import default_variants
+    from ..inference.fast_path import compilable_variants, default_variants
 
     extra: dict[str, Any] = {"fast_path": None}
     if args.fast_path is None and args.predict_cost is None:
@@ -37,6 +37,9 @@ def _fast_path_and_predict_cost(args: argparse.Namespace, opts: Any) -> dict[str
     fp_spec = bench.parse_rows(["encnet/resnet50/jpu"], stem=args.stem, substitute=args.substitute_backbone)[0]
     if args.fast_path is not None:
         variants = args.fast_path or default_variants(opts.device, with_compile=not args.fast_path_no_compile)
+        variants, uncompilable = compilable_variants(variants, opts.device)
+        if uncompilable:
+            print(f"not timed (torch.compile needs a C++ compiler and none was found): {', '.join(uncompilable)}")
         extra["fast_path"] = bench.fast_path(fp_spec, opts, variants, weights=args.fast_path_weights,
                                              images=args.fast_path_images)
         print()

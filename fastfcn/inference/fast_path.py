@@ -29,7 +29,8 @@ from .fold import fold_batchnorm
 from .split_depthwise import to_channels_last
 
 __all__ = ["VARIANT_TOKENS", "DTYPES", "RUNTIME_TOKENS", "PRESETS", "EXACT", "parse_variant", "resolve_variant", "variant_for",
-           "default_variants", "native_variants", "other_runtimes", "FullPrecision", "early_layers_in_fp32", "OptimizedModel", "optimize"]
+           "default_variants", "native_variants", "compiler_available",
+           "compilable_variants", "other_runtimes", "FullPrecision", "early_layers_in_fp32", "OptimizedModel", "optimize"]
 
 VARIANT_TOKENS = ("fp32", "bf16", "fp16", "int8", "early_fp32", "channels_last", "fold_bn", "compile", "onnxruntime",
                   "openvino")
@@ -119,6 +120,9 @@ def variant_for(runtime: str = "auto", precision: str = "fp32", device: str = "c
         raise ValueError(f"unknown precision {precision!r}; choose fp32 (exact) or bf16 (faster, a few labels change)")
     if compile and runtime not in ("torch", "auto"):
         raise ValueError(f"compilation is for the torch runtime; {runtime} optimises its graph itself")
+    if compile and device.startswith("cpu") and not compiler_available():
+        raise ValueError("compiling needs a C++ compiler (torch.compile builds C++ code, with g++ unless configured) "
+                         "and none was found: install one (e.g. apt-get install g++) or leave --compile out")
     if runtime == "auto":
         cpu = device.startswith("cpu")
         if compile or not cpu:
@@ -165,6 +169,27 @@ def native_variants(variants: list[str], device: str) -> tuple[list[str], list[s
         return list(variants), []
     emulated = [v for v in variants if "bf16" in v.split("+")]
     return [v for v in variants if v not in emulated], emulated
+
+
+def compiler_available() -> bool:
+    """Whether ``torch.compile`` can build code for the CPU here: Inductor compiles C++ with the system's compiler
+    (``g++`` unless configured), which a minimal machine may not have."""
+    try:
+        from torch._inductor.cpp_builder import get_cpp_compiler
+
+        get_cpp_compiler()
+    except Exception:  # InvalidCxxCompiler, or an Inductor without this function: treat as no compiler
+        return False
+    return True
+
+
+def compilable_variants(variants: list[str], device: str) -> tuple[list[str], list[str]]:
+    """``variants`` split into those that can run here and the compiled ones that cannot (a CPU machine without
+    a C++ compiler: ``torch.compile`` would fail at the first call)."""
+    if not str(device).startswith("cpu") or compiler_available():
+        return list(variants), []
+    left_out = [v for v in variants if "compile" in v.split("+")]
+    return [v for v in variants if v not in left_out], left_out
 
 
 def other_runtimes(device: str) -> list[str]:
