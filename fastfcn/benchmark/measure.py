@@ -157,14 +157,14 @@ def run_benchmark(specs: Sequence[ModelSpec], opts: BenchOptions, modes: Iterabl
             if progress:
                 print(f"[{i + 1}/{len(specs)}] {spec.name} {spec.backbone} {mode} ...", file=sys.stderr, flush=True)
             # timed in rounds below: here only the memory (and the row's other fields), from one call
-            rounds = in_rounds and mode == "inference"
-            o = replace(opts, runs=1, warmup=0, official_fps=False) if rounds else opts
+            latency_later = in_rounds and mode == "inference"
+            o = replace(opts, runs=1, warmup=0, official_fps=False) if latency_later else opts
             if o.isolate:
                 r = run_in_subprocess("fastfcn.benchmark.measure:measure_isolated",
                                       {"spec": asdict(spec), "opts": asdict(o), "mode": mode}, what=spec.name)
             else:
                 r = measure(spec, o, mode)
-            results.append({**r, **cx, "timing": "rounds" if rounds else "consecutive"})
+            results.append({**r, **cx, "timing": "rounds" if latency_later else "consecutive"})
     if in_rounds and "inference" in modes:
         if progress:
             print(f"timing the {len(specs)} models in {opts.runs} rounds ...", file=sys.stderr, flush=True)
