@@ -234,3 +234,27 @@ def test_bf16_on_a_cpu_without_it_is_said_in_one_line(checkpoint: Path, tmp_path
     assert main(["predict", str(image), "--checkpoint", str(checkpoint), "--out", str(tmp_path / "p"),
                  "--runtime", "torch", "--precision", "bf16", "--no-progress"]) == 0
     assert "reduced precision: a few labels may differ from fp32" in capsys.readouterr().err  # said even without progress
+
+
+def _spins(engine: torch.nn.Module) -> str:
+    """ONNX Runtime's allow_spinning entry of an engine's session ('' where it is left at ORT's default: on)."""
+    inner = engine.model if hasattr(engine, "model") else engine
+    try:
+        return inner.session.get_session_options().get_session_config_entry("session.intra_op.allow_spinning")
+    except RuntimeError:  # ORT raises for an entry that was never set
+        return ""
+
+
+def test_predict_and_eval_engines_do_not_spin_and_the_benchmark_keeps_ort_default(checkpoint: Path,
+                                                                                  exported: Path) -> None:
+    from fastfcn.inference.graphs import engine_for
+    from fastfcn.inference.predict import Predictor
+
+    predictor = Predictor(checkpoint, device="cpu", runtime="onnxruntime", onnx_path=exported)
+    assert _spins(predictor.engine) == "0"
+    model = _tiny()
+    assert _spins(engine_for(model, checkpoint, "onnxruntime", exported)) == "0"  # what `fastfcn eval` builds
+    assert _spins(optimize(model, "onnxruntime", onnx_path=exported)) == ""  # bare forwards: ORT's default
+    x = torch.randn(1, 3, 64, 64)
+    with torch.no_grad():  # the same function either way
+        assert torch.equal(predictor.engine(x)["out"], optimize(model, "onnxruntime", onnx_path=exported)(x)["out"])

@@ -30,12 +30,13 @@ __all__ = ["BACKGROUND", "DEFAULT_MAX_PIXELS", "ImageTooLargeError", "to_rgb", "
 BACKGROUND = (255, 255, 255)  # what transparent pixels are composited over
 DEFAULT_MAX_PIXELS = 100_000_000  # what `fastfcn predict` accepts unless told otherwise (10000 x 10000)
 _BAND_BYTES = 16 * 2**20
-# zlib level of every PNG written here: Pillow's default. Level 1 encodes a 512 x 512 overlay in a third of the
-# time (32 against 98 ms on a 2-core AVX2 EPYC) for 15 % more bytes, but `fastfcn predict` on 17 such images
-# was only 0.02 s per image faster with it (1.14 against 1.16 s, ONNX Runtime, 2026-12-04): one core's time saved
-# in the writer thread is half as much time next to a network that keeps both cores busy, and most of predict's
-# cost beyond the forward is the network thread's softmax, resize and arg-max (about 0.14 s)
-PNG_COMPRESS_LEVEL = 6
+# zlib level of every PNG written here. Level 1 encodes a 512 x 512 overlay in 29 ms against 107 ms at Pillow's
+# default 6 (2-core AVX2 EPYC) for 17 % more bytes (460 against 392 kB; a mask 5 against 3 kB). In
+# `fastfcn predict` on 17 such images (ONNX Runtime, its threads not spinning) the marginal cost per image was
+# 0.99 s against 1.05 s at level 6 (three processes each, alternating, 2026-12-05): the writer thread's core is
+# one the network would use. (With ORT's threads spinning, in session 18, the gain was 0.02 s: the spinning
+# threads, not the writer, held the cores.)
+PNG_COMPRESS_LEVEL = 1
 
 
 class ImageTooLargeError(ValueError):

@@ -276,7 +276,7 @@ def _quiet_cpu_compile() -> None:
 
 
 def optimize(model: nn.Module, variant: str = "exact", example: torch.Tensor | None = None, *,
-             onnx_path: str | Path | None = None) -> OptimizedModel:
+             onnx_path: str | Path | None = None, spinning: bool = True) -> OptimizedModel:
     """A copy of ``model`` (put in eval mode) that runs as ``variant`` for inference: a preset (``exact``,
     ``reduced``, ``auto``; see :func:`resolve_variant`) or tokens joined by ``+`` (e.g.
     ``"channels_last+fold_bn"``, ``"onnxruntime"``, ``"openvino+fp32"``).
@@ -286,7 +286,8 @@ def optimize(model: nn.Module, variant: str = "exact", example: torch.Tensor | N
     random 64x64 image). ``onnx_path``: an exported graph of this model for ``onnxruntime``/``openvino``
     (default: exported now, which takes a while; see :func:`fastfcn.inference.runtimes.export_onnx`); for an
     ``int8`` variant an fp32 graph is quantized now (:func:`fastfcn.inference.quantize.int8_graph`), an int8
-    graph run as it is.
+    graph run as it is. ``spinning``: ONNX Runtime's threads spin between runs (its default; see
+    :class:`fastfcn.inference.runtimes.OnnxRuntimeModel`).
     ``model`` itself is left as it was. The result's ``variant`` is the resolved variant.
     """
     device = str(next(model.parameters()).device)
@@ -300,7 +301,7 @@ def optimize(model: nn.Module, variant: str = "exact", example: torch.Tensor | N
 
         with int8_graph(model, onnx_path) if v["dtype"] == "int8" else contextlib.nullcontext(onnx_path) as graph:
             if v["runtime"] == "onnxruntime":
-                engine: nn.Module = OnnxRuntimeModel(model, graph, config=config)
+                engine: nn.Module = OnnxRuntimeModel(model, graph, config=config, spinning=spinning)
             else:  # the int8 graph's arithmetic is set by its QDQ pairs; the hint keeps the rest in fp32
                 hint = "fp32" if v["dtype"] == "int8" else v["dtype"] if v["dtype_given"] else None
                 engine = OpenVinoModel(model, graph, config=config, precision=hint)

@@ -27,7 +27,9 @@ def engine_for(model: torch.nn.Module, checkpoint: str | Path, variant: str,
                onnx_path: str | Path | None = None) -> torch.nn.Module:
     """``model`` (loaded from ``checkpoint``) run as ``variant``; another runtime runs ``onnx_path`` (checked
     against the checkpoint first) or the checkpoint's graph from the cache (:func:`cached_onnx`). The result's
-    ``quantization`` says how ``onnx_path`` was quantized (None: an fp32 graph, or no graph)."""
+    ``quantization`` says how ``onnx_path`` was quantized (None: an fp32 graph, or no graph). ONNX Runtime's
+    threads do not spin between runs here: predict and eval work beside the network (reading, softmax,
+    resizing, writing), and spinning threads would take those cores."""
     from .fast_path import optimize, parse_variant
     from .runtimes import QUANTIZED_KEY, check_graph
 
@@ -41,7 +43,7 @@ def engine_for(model: torch.nn.Module, checkpoint: str | Path, variant: str,
         props = check_graph(onnx_path, checkpoint, model.config)
     elif runtime != "torch":
         onnx_path = cached_onnx(checkpoint, model)
-    engine = optimize(model, variant, onnx_path=onnx_path)
+    engine = optimize(model, variant, onnx_path=onnx_path, spinning=False)
     engine.quantization = props.get(QUANTIZED_KEY)
     return engine
 
