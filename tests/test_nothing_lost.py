@@ -136,6 +136,7 @@ def test_a_read_only_out_folder_is_refused_before_anything_is_segmented(small_di
     subprocess.run(["mount", "-o", "remount,ro", str(small_disk)], check=True)
     segmented: list[int] = []
     monkeypatch.setattr(Predictor, "labels", lambda self, rgb: segmented.append(1))
+    monkeypatch.setattr(Predictor, "labels_later", lambda self, rgb: segmented.append(1))
     for out in (small_disk / "existing", small_disk / "new"):
         rc = main(["predict", *map(str, photos), "--checkpoint", str(checkpoint), "--out", str(out),
                    "--runtime", "torch", "--device", "cpu", "--no-progress"])

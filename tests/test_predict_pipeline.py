@@ -72,7 +72,8 @@ def test_messages_keep_the_input_order_and_an_error_loses_nothing_else(tmp_path:
         pytest.skip("needs /dev/full")
     a, b, c, d = _scenes(tmp_path / "in", 4)
     b.write_bytes(b"not a PNG")  # fails in a reader thread, long before a's write has failed
-    real_mkstemp, real_labels, real_write = tempfile.mkstemp, Predictor.labels, predict_module._write_pngs
+    real_mkstemp, real_write = tempfile.mkstemp, predict_module._write_pngs
+    real_labels, real_later = Predictor.labels, Predictor.labels_later
 
     def full_for_a(prefix="", suffix="", dir=None):
         if prefix.startswith(".a.png_"):
@@ -89,9 +90,15 @@ def test_messages_keep_the_input_order_and_an_error_loses_nothing_else(tmp_path:
             raise RuntimeError("DefaultCPUAllocator: not enough memory")
         return real_labels(self, rgb)
 
+    def fails_later_for_c(self, rgb):  # the network's half, where predict splits the labels in two
+        if rgb.shape[0] == 42:
+            raise RuntimeError("DefaultCPUAllocator: not enough memory")
+        return real_later(self, rgb)
+
     monkeypatch.setattr(tempfile, "mkstemp", full_for_a)
     monkeypatch.setattr(predict_module, "_write_pngs", slow_write)
     monkeypatch.setattr(Predictor, "labels", fails_for_c)
+    monkeypatch.setattr(Predictor, "labels_later", fails_later_for_c)
     out = tmp_path / "out"
     result = predict_files([tmp_path / "in"], None, out, predictor=predictor, progress=False)
     lines = capsys.readouterr().err.splitlines()
@@ -102,6 +109,73 @@ def test_messages_keep_the_input_order_and_an_error_loses_nothing_else(tmp_path:
     assert "c.png" in lines[2] and "not enough memory" in lines[2]
     assert sorted(p.name for p in (out / "in").iterdir()) == ["d.png_mask.png", "d.png_overlay.png"]
     assert not list(out.rglob("*.tmp"))
+
+
+@pytest.mark.parametrize("shape", [(40, 56), (97, 23), (12, 300), (64, 64)])
+def test_labels_in_two_halves_equal_predict_labels(predictor: Predictor, shape: tuple[int, int]) -> None:
+    """The network now, the rest later: the same labels to the bit (a strip padded to MIN_SIDE included)."""
+    rgb = np.random.default_rng(shape[0]).integers(0, 256, (*shape, 3), dtype=np.uint8)
+    finish = predictor.labels_later(rgb)
+    assert finish is not None
+    labels, message = finish()
+    assert message is None and labels.dtype == np.uint8 and labels.shape == shape
+    assert np.array_equal(labels, predictor.labels(rgb))
+
+
+def test_labels_in_two_halves_only_where_they_can_be_held(predictor: Predictor, monkeypatch) -> None:
+    rgb = np.zeros((40, 56, 3), np.uint8)
+    monkeypatch.setattr(predictor, "max_bytes", 3 * 40 * 56 * 4 - 1)  # full-size probabilities over the budget
+    assert predictor.labels_later(rgb) is None
+    monkeypatch.undo()
+    held = 3 * 46 * 64 * 4  # the logits held between the halves: 3 classes at 46 x 64 (long side 64)
+    monkeypatch.setattr(evaluate_module, "LATER_BYTES", held)
+    assert predictor.labels_later(rgb) is not None
+    monkeypatch.setattr(evaluate_module, "LATER_BYTES", held - 1)
+    assert predictor.labels_later(rgb) is None
+    monkeypatch.undo()
+    monkeypatch.setattr(predictor, "mode", "slide")
+    assert predictor.labels_later(rgb) is None
+
+
+def test_non_finite_probabilities_are_said_by_the_second_half(predictor: Predictor) -> None:
+    rgb = np.zeros((40, 56, 3), np.uint8)
+    broken = {k: v.clone() for k, v in predictor.engine.state_dict().items()}
+    key = next(k for k, v in broken.items() if v.is_floating_point() and k.endswith("weight"))
+    engine = predictor.engine
+    try:
+        with torch.no_grad():
+            dict(engine.named_parameters())[key].fill_(float("nan"))
+        labels, message = predictor.labels_later(rgb)()
+        with pytest.warns(evaluate_module.NonFiniteWarning) as caught:
+            want = predictor.labels(rgb)
+    finally:
+        engine.load_state_dict(broken)
+    assert message == str(caught[0].message) and np.array_equal(labels, want)
+
+
+def test_the_writer_finishes_the_labels_and_its_failure_loses_nothing_else(tmp_path: Path, predictor: Predictor,
+                                                                           capsys, monkeypatch) -> None:
+    a, b, c = _scenes(tmp_path / "in", 3)
+    real_later, threads = Predictor.labels_later, []
+
+    def recorded(self, rgb):
+        finish = real_later(self, rgb)
+
+        def later():
+            threads.append(threading.current_thread().name)
+            if rgb.shape[0] == 41:  # image b: its second half fails
+                raise RuntimeError("DefaultCPUAllocator: not enough memory")
+            return finish()
+        return later
+
+    monkeypatch.setattr(Predictor, "labels_later", recorded)
+    result = predict_files([tmp_path / "in"], None, tmp_path / "out", predictor=predictor, progress=False)
+    lines = capsys.readouterr().err.splitlines()
+    assert [Path(p).name for p, _ in result.failed] == ["b.png"] and len(lines) == 1
+    assert "b.png" in lines[0] and "not enough memory" in lines[0]
+    assert sorted(p.name for p in (tmp_path / "out" / "in").iterdir()) == [
+        "a.png_mask.png", "a.png_overlay.png", "c.png_mask.png", "c.png_overlay.png"]
+    assert len(threads) == 3 and all(t.startswith("fastfcn-write") for t in threads)
 
 
 class _Recorded:

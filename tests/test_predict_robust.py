@@ -404,14 +404,15 @@ def test_max_pixels_refuses_and_later_files_still_run(tmp_path: Path, checkpoint
     Image.new("RGB", (300, 200)).save(folder / "a_big.png")  # 60000 pixels
     _png(folder / "b_fails.png", size=(41, 57), seed=1)
     _png(folder / "c_fine.png", seed=2)
-    labels = Predictor.labels
+    labels, labels_later = Predictor.labels, Predictor.labels_later
 
-    def out_of_memory(self, rgb):
+    def out_of_memory(self, rgb, halves=False):
         if rgb.shape[:2] == (41, 57):
             raise RuntimeError("DefaultCPUAllocator: not enough memory: you tried to allocate 15000000000 bytes.")
-        return labels(self, rgb)
+        return labels_later(self, rgb) if halves else labels(self, rgb)
 
     monkeypatch.setattr(Predictor, "labels", out_of_memory)
+    monkeypatch.setattr(Predictor, "labels_later", lambda self, rgb: out_of_memory(self, rgb, halves=True))
     out = tmp_path / "out"
     rc = main(["predict", str(folder), "--checkpoint", str(checkpoint), "--out", str(out), "--no-progress",
                "--max-pixels", "50000"])

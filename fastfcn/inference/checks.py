@@ -15,7 +15,7 @@ import torch
 from torch import Tensor, nn
 
 __all__ = ["NORMALISED_BOUND", "UnnormalisedImageWarning", "NonFiniteWarning", "collect_nonfinite", "model_dtype",
-           "check_image", "check_probs"]
+           "check_image", "check_probs", "nonfinite_message"]
 
 # |(pixel - MEAN) / STD| of a normalised image stays below 2.7 and randn test inputs rarely pass 6; 0..255
 # pixel values passed as float reach 10 unless the whole image is nearly black
@@ -84,13 +84,22 @@ def check_image(model: nn.Module, image: Tensor) -> Tensor:
     return image if image.dtype == dtype else image.to(dtype)
 
 
-def check_probs(probs: Tensor, scale: float, image: Tensor) -> Tensor:
+def nonfinite_message(probs: Tensor, scale: float, image: Tensor) -> str | None:
+    """What :func:`check_probs` warns about ``probs`` (None when every value is finite): for a caller that
+    cannot catch warnings (another thread: ``warnings.catch_warnings`` is process-wide)."""
     # probabilities lie in [0, 1], so their sum is finite exactly when all are (20x faster than isfinite().all())
-    if not bool(torch.isfinite(probs.sum())):
-        bad = int((~torch.isfinite(probs)).sum())
-        cause = ("the input is far outside the normalised range (a float image must be normalised with "
-                 "MEAN/STD, about -2.1..2.7) or the model's weights are not finite" if image.is_floating_point()
-                 else "the model's weights are not finite (a diverged training run?)")
-        warnings.warn(f"the class probabilities hold {bad} non-finite value(s) (NaN/inf) at scale {scale}; those "
-                      f"pixels get class 0. Likely cause: {cause}", NonFiniteWarning, stacklevel=3)
+    if bool(torch.isfinite(probs.sum())):
+        return None
+    bad = int((~torch.isfinite(probs)).sum())
+    cause = ("the input is far outside the normalised range (a float image must be normalised with "
+             "MEAN/STD, about -2.1..2.7) or the model's weights are not finite" if image.is_floating_point()
+             else "the model's weights are not finite (a diverged training run?)")
+    return (f"the class probabilities hold {bad} non-finite value(s) (NaN/inf) at scale {scale}; those "
+            f"pixels get class 0. Likely cause: {cause}")
+
+
+def check_probs(probs: Tensor, scale: float, image: Tensor) -> Tensor:
+    message = nonfinite_message(probs, scale, image)
+    if message is not None:
+        warnings.warn(message, NonFiniteWarning, stacklevel=3)
     return probs

@@ -33,7 +33,7 @@ from __future__ import annotations
 import math
 import time
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import torch
@@ -51,19 +51,22 @@ from .checks import (
     check_probs,
     collect_nonfinite,
     model_dtype,
+    nonfinite_message,
 )
 from .metrics import SegmentationMetric, background_index
 from .resize import BilinearRows
-from .windows import MODES, image_probs, segment_logits, sliding_windows
+from .windows import MIN_SIDE, MODES, image_probs, pad_to, segment_logits, sliding_windows
 
-__all__ = ["MS_SCALES", "MODES", "evaluate", "predict_probs", "predict_probs_batch", "predict_labels", "sliding_windows", "segment_logits",
-           "NonFiniteWarning", "UnnormalisedImageWarning", "collect_nonfinite", "PREDICT_BYTES", "EVAL_BYTES"]
+__all__ = ["MS_SCALES", "MODES", "evaluate", "predict_probs", "predict_probs_batch", "predict_labels", "predict_labels_later", "sliding_windows", "segment_logits",
+           "NonFiniteWarning", "UnnormalisedImageWarning", "collect_nonfinite", "PREDICT_BYTES", "EVAL_BYTES", "LATER_BYTES"]
 
 MS_SCALES = (0.5, 0.75, 1.0, 1.25, 1.5, 1.75)
 # full-resolution probability stacks up to this size are computed as predict_probs does (exact labels)
 PREDICT_BYTES = 256 * 2**20
 EVAL_BYTES = 2 * 2**30  # evaluation: up to 3.5 M pixels at 150 classes stay on the exact path
 BAND_BYTES = 32 * 2**20  # working memory of one band of rows on the banded path
+# logits one image may hold between its network and the rest (predict_labels_later): 59 classes at 520 x 520
+LATER_BYTES = 64 * 2**20
 
 
 def _unwrap(model: nn.Module) -> nn.Module:
@@ -246,6 +249,42 @@ def predict_labels(model: nn.Module, image: Tensor, scales: Sequence[float] = (1
     docstring), so memory stays about ``H x W`` bytes plus the input, whatever the number of classes.
     """
     return _label_maps(model, image, scales, flip, base_size, crop_size, None, max_bytes, mode)[0]
+
+
+@torch.no_grad()
+def predict_labels_later(model: nn.Module, image: Tensor, num_classes: int, base_size: int = 520,
+                         max_bytes: int = PREDICT_BYTES) -> Callable[[], tuple[Tensor, str | None]] | None:
+    """:func:`predict_labels` in ``whole`` mode at one scale without flip, in two halves: the network runs now,
+    and the returned ``finish()`` (to be called once, in any thread) computes the rest (softmax, resizing back,
+    arg-max) and gives the labels with the :class:`NonFiniteWarning` message it would have raised (None when
+    every value is finite): so ``fastfcn predict`` runs the next image's network while a writer thread
+    finishes this one. The same operations in the same order: the labels equal :func:`predict_labels`'s.
+
+    ``None`` (nothing run) where the two halves would hold too much: an image on another device than the CPU,
+    or whose probabilities at full size exceed ``max_bytes`` or at the network's size :data:`LATER_BYTES`
+    (the caller then runs :func:`predict_labels`).
+    """
+    image = check_image(model, image)
+    height, width = image.shape[-2:]
+    h, w = _scale_size(height, width, base_size, 1.0)
+    held = num_classes * max(h, MIN_SIDE) * max(w, MIN_SIDE) * 4
+    if image.device.type != "cpu" or max(3, num_classes) * height * width * 4 > max_bytes or held > LATER_BYTES:
+        return None
+    resized = F.interpolate(_network_input(model, image)[None], (h, w), mode="bilinear", align_corners=True)
+    padded = h < MIN_SIDE or w < MIN_SIDE  # as image_probs in whole mode
+    logits = segment_logits(model, pad_to(resized, max(h, MIN_SIDE), max(w, MIN_SIDE)) if padded else resized)
+    logits = logits.float()
+    del resized
+
+    def finish() -> tuple[Tensor, str | None]:
+        with torch.no_grad():
+            probs = logits.softmax(1)
+            probs = probs[..., :h, :w] if padded else probs
+            message = nonfinite_message(probs, 1.0, image)
+            probs = F.interpolate(probs, (height, width), mode="bilinear", align_corners=True)
+            return _argmax(probs[0], None)[0], message
+
+    return finish
 
 
 def _score_batch(model: nn.Module, batch: list[tuple[int, tuple[Tensor, Tensor]]], metric: SegmentationMetric,

@@ -30,8 +30,10 @@
 * The images go through a pipeline (:mod:`fastfcn.inference.pipeline`): while the network runs one
   image, a reader thread decodes the next ones and a writer thread colours, blends, encodes and writes
   the previous one's PNGs (waiting on the disk included), in the time the network leaves a core free.
-  The network and its resizes and arg-max stay on the caller's thread (torch already runs them on every
-  core). The files and the messages are those of one image after another, in the same order.
+  In whole mode at one scale on the CPU the writer also finishes the labels (softmax, resizing back,
+  arg-max: :meth:`Predictor.labels_later`), so the caller's thread goes on to the next image's network at
+  once; elsewhere the labels are finished on the caller's thread. The files and the messages are those of
+  one image after another, in the same order.
 """
 
 from __future__ import annotations
@@ -45,15 +47,15 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 import numpy as np
-import torch
 from PIL import Image
 
 from ..data.images import DEFAULT_MAX_PIXELS, ImageTooLargeError, read_rgb, save_png, write_png
 from ..utils.io import atomic_write_all
-from .evaluate import PREDICT_BYTES, collect_nonfinite
+from .evaluate import collect_nonfinite
 from .graphs import cached_onnx, engine_for
 from .inputs import collect_inputs, output_paths
 from .pipeline import Deferred, run_in_order
+from .predictor import Predictor
 
 __all__ = ["collect_inputs", "overlay", "save_png", "Predictor", "predict_files", "PredictResult",
            "output_paths", "cached_onnx", "engine_for"]
@@ -66,77 +68,6 @@ def overlay(rgb: np.ndarray, colours: np.ndarray, alpha: float = 0.5) -> np.ndar
     """Blend ``colours`` (``uint8 [H, W, 3]``) over ``rgb`` with weight ``alpha``."""
     out = (1.0 - alpha) * rgb.astype(np.float32) + alpha * colours.astype(np.float32)
     return np.clip(np.rint(out), 0, 255).astype(np.uint8)
-
-
-class Predictor:
-    """A model from a checkpoint, the inference settings it was trained with, and the way it is run.
-
-    ``mode``: ``"whole"`` (one forward of the image resized to its long side ``base_size``; the default) or
-    ``"slide"`` (the official sliding window, four forwards for a photo at the paper's sizes); see
-    :mod:`fastfcn.inference.windows`. ``runtime``/``precision``/``compile``: how the forward runs
-    (:func:`fastfcn.inference.fast_path.variant_for`): by default ONNX Runtime where it is installed, else
-    our exact path (fp32, channels_last, BatchNorm folded). ``onnx_path``: an exported graph of this
-    checkpoint for ONNX Runtime/OpenVINO; by default it is exported once and kept in the cache folder.
-    ``variant``: a fast-path variant that replaces the three (e.g. ``"fp32"``: plain eager, the reference).
-    """
-
-    def __init__(self, checkpoint: str | Path, device: str = "auto", multi_scale: bool = False,
-                 base_size: int | None = None, crop_size: int | None = None,
-                 max_bytes: int = PREDICT_BYTES, mode: str = "whole", runtime: str = "auto",
-                 precision: str = "fp32", compile: bool = False, onnx_path: str | Path | None = None,
-                 variant: str | None = None) -> None:
-        from ..checkpoint import model_from_checkpoint
-        from ..utils.device import resolve_device
-        from .evaluate import MS_SCALES
-        from .fast_path import variant_for
-        from .windows import MODES
-
-        if mode not in MODES:
-            raise ValueError(f"unknown inference mode {mode!r}; choose one of {', '.join(MODES)}")
-        self.device = resolve_device(device)
-        if variant is None:  # bad choices fail before the loading
-            variant = variant_for(runtime, precision, self.device, compile)
-        self.model, ckpt = model_from_checkpoint(checkpoint)
-        self.model.to(self.device)
-        train_config = ckpt.get("train_config") or {}
-        self.base_size = base_size or train_config.get("base_size") or 520
-        self.crop_size = crop_size or train_config.get("crop_size") or 480
-        self.num_classes = int(self.model.config["num_classes"])
-        self.classes = ckpt.get("classes")
-        self.colours = ckpt.get("palette")  # the dataset's own class colours (classes.txt, Cityscapes), if any
-        self.max_bytes = max_bytes
-        self.mode = mode
-        self.scales = MS_SCALES if multi_scale else (1.0,)
-        self.flip = multi_scale
-        self.engine = engine_for(self.model, checkpoint, variant, onnx_path)
-        self.variant = self.engine.variant
-        self.int8 = self.engine.quantization is not None
-
-    @property
-    def reduced(self) -> bool:
-        """Whether the network runs in reduced precision (bf16/fp16, OpenVINO at its default, an int8 graph)."""
-        return (self.int8 or any(t in self.variant.split("+") for t in ("bf16", "fp16"))
-                or self.variant == "openvino")
-
-    def describe(self) -> str:
-        """One line: how the images are run (runtime, precision, mode, sizes)."""
-        mode = (f"whole image at long side {self.base_size}" if self.mode == "whole" else
-                f"sliding {self.crop_size} windows at long side {self.base_size}")
-        scales = " x 6 scales + flip" if len(self.scales) > 1 else ""
-        note = "; reduced precision: a few labels may differ from fp32" if self.reduced else ""
-        graph = " (int8 graph)" if self.int8 else ""
-        return f"{self.variant}{graph} on {self.device}, {mode}{scales}{note}"
-
-    def labels(self, rgb: np.ndarray) -> np.ndarray:
-        """``uint8 [H, W, 3]`` -> class ids ``[H, W]`` (uint8 up to 256 classes, else int32)."""
-        from .evaluate import predict_labels
-
-        if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
-            raise ValueError(f"expected an RGB uint8 image [H, W, 3], got {rgb.dtype} {rgb.shape}")
-        image = torch.from_numpy(np.ascontiguousarray(rgb)).permute(2, 0, 1).to(self.device)
-        labels = predict_labels(self.engine, image, self.scales, self.flip, self.base_size, self.crop_size,
-                                max_bytes=self.max_bytes, mode=self.mode)
-        return labels.cpu().numpy()
 
 
 def _palette_table(num_classes: int, colours: Any = None) -> np.ndarray:
@@ -302,23 +233,45 @@ def _failed(path: Path, exc: BaseException) -> _Outcome:
     return _Outcome(path, failure=reason, lines=[f"fastfcn predict: {path}: failed ({reason}); skipped"])
 
 
-def _segment(predictor: Predictor, path: Path, rgb: np.ndarray) -> tuple[np.ndarray, str | None, str] | _Outcome:
-    """The labels of one image on the network's thread, with its first non-finite warning and the line
-    for it, or the outcome of its failure (e.g. out of memory)."""
-    try:
-        with collect_nonfinite() as found:
-            labels = predictor.labels(rgb)
-    except (RuntimeError, MemoryError, OSError, ValueError) as exc:
-        return _failed(path, exc)
+Segmented = tuple[np.ndarray, str | None, str]  # labels, the first non-finite warning, the line that says it
+
+
+def _segmented(path: Path, labels: np.ndarray, found: list[str]) -> Segmented:
     if not found:
         return labels, None, ""
     more = f" (and {len(found) - 1} more such warning(s))" if len(found) > 1 else ""
     return labels, found[0], f"fastfcn predict: {path}: warning: {found[0]}{more}"
 
 
-def _write(path: Path, rgb: np.ndarray, segmented: tuple[np.ndarray, str | None, str], table: np.ndarray,
+def _segment(predictor: Predictor, path: Path, rgb: np.ndarray) -> Callable[[], Segmented | _Outcome] | _Outcome:
+    """The network's half of one image's labels, on the network's thread: what gives the labels with the first
+    non-finite warning and the line for it (computed in the writer thread where the predictor can split the
+    work, :meth:`Predictor.labels_later`), or the outcome of a failure (e.g. out of memory)."""
+    try:
+        with collect_nonfinite() as found:
+            finish = predictor.labels_later(rgb)
+            labels = predictor.labels(rgb) if finish is None else None
+    except (RuntimeError, MemoryError, OSError, ValueError) as exc:
+        return _failed(path, exc)
+    if finish is None:
+        return lambda: _segmented(path, labels, found)
+
+    def later() -> Segmented | _Outcome:
+        try:
+            got, message = finish()
+        except (RuntimeError, MemoryError, OSError, ValueError) as exc:
+            return _failed(path, exc)
+        return _segmented(path, got, found + ([message] if message else []))
+
+    return later
+
+
+def _write(path: Path, rgb: np.ndarray, segment: Callable[[], Segmented | _Outcome], table: np.ndarray,
            alpha: float, paths: tuple[Path, Path]) -> _Outcome:
-    """Colour, blend, encode and write the two PNGs of one image (run in the writer thread)."""
+    """Finish the labels, colour, blend, encode and write the two PNGs of one image (run in the writer thread)."""
+    segmented = segment()
+    if isinstance(segmented, _Outcome):
+        return segmented
     labels, warning, line = segmented
     try:
         written = _write_pngs(rgb, labels, table, alpha, *paths)
@@ -346,11 +299,11 @@ def _stages(predictor: Predictor, out_dir: Path, table: np.ndarray, alpha: float
     def run(item: tuple[Path, Path], rgb: np.ndarray | _Outcome) -> _Outcome | Deferred:
         if isinstance(rgb, _Outcome):  # it could not be read
             return rgb
-        segmented = _segment(predictor, item[0], rgb)
-        if isinstance(segmented, _Outcome):
-            return segmented
+        segment = _segment(predictor, item[0], rgb)
+        if isinstance(segment, _Outcome):
+            return segment
         paths = output_paths(out_dir, item[1])
-        return Deferred(lambda: _write(item[0], rgb, segmented, table, alpha, paths))
+        return Deferred(lambda: _write(item[0], rgb, segment, table, alpha, paths))
 
     return {"read": lambda item: _read(item[0], max_pixels), "run": run,
             "publish": lambda outcome: _publish(outcome, result, bar), "size": lambda item: _decoded_bytes(item[0])}
