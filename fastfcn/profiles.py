@@ -112,10 +112,12 @@ PROFILES: dict[str, dict[str, Any]] = {
         "bench_fast_variants": ["fp32", "channels_last", "fold_bn", "channels_last+fold_bn", "bf16",
                                 "channels_last+bf16", "channels_last+fold_bn+bf16",
                                 "channels_last+fold_bn+bf16+early_fp32", "compile+channels_last+fold_bn"],
-        # one 512 px scene each (2.4 s per forward here): on random weights the label counts mostly show how
-        # sensitive the weights are (chapter 6 says so), and predict's marginal cost is timed after a warm-up
+        # one 512 px scene (2.4 s per forward here): on random weights the label counts mostly show how
+        # sensitive the weights are (chapter 6 says so)
         "bench_fast_images": 1,
-        "bench_predict_images": 1,  # images of the predict-cost measurement (chapter 6)
+        # predict's cost of one more image: five scenes less the first alone, over four (one scene would time
+        # its reading and writing, which nothing overlaps in a folder); +35 s to chapter 6 on a 2-core AVX2 EPYC
+        "bench_predict_images": 5,  # images of the predict-cost measurement (chapter 6)
         "bench_predict_rounds": 1,
         "bench_isolate": True,
         # the trunk pretrained once, then 16 fine-tunings (8 rows x 2 seeds), all in float32 (see chapter 7

@@ -229,3 +229,16 @@ def test_cli_bench_prints_the_predict_cost_as_ratios(tmp_path: Path, capsys) -> 
     assert "fastfcn predict on 1 procedural scene of" in out and "x own" in out
     doc = json.loads((tmp_path / "predict_cost_cli.json").read_text())
     assert doc["fast_path"] is None and [r["mode"] for r in doc["predict_cost"]["rows"]] == ["slide", "whole", "whole", "whole"]
+
+
+def test_predict_cost_takes_one_more_image_without_the_fixed_costs(monkeypatch, tmp_path: Path) -> None:
+    """(T(N) - T(1)) / (N - 1): a start-up cost paid once per run falls out, the per-image cost stays."""
+    cost_module = importlib.import_module("fastfcn.benchmark.predict_cost")
+
+    def fake_predict(files, checkpoint, out, predictor, progress):
+        time.sleep(0.2 + 0.05 * len(files))
+
+    monkeypatch.setattr(cost_module, "predict_files", fake_predict)
+    files = [tmp_path / f"{i}.png" for i in range(5)]
+    assert cost_module._marginal_s(None, files, tmp_path, tmp_path) == pytest.approx(0.05, abs=0.02)
+    assert cost_module._marginal_s(None, files[:1], tmp_path, tmp_path) == pytest.approx(0.25, abs=0.03)

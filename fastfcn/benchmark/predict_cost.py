@@ -2,8 +2,11 @@
 
 A folder of procedural validation scenes is written as PNG files and segmented by :func:`predict_files`
 with each configuration (inference mode and fast-path variant); the model is built, exported and
-warmed up before the clock starts, so the figure is the marginal cost of one more image: reading it,
-the network, the resizing and the two PNGs written. Every configuration's masks are compared with the
+warmed up before the clock starts. With more than one scene the figure is the marginal cost of one more
+image, ``(T(N) - T(1)) / (N - 1)`` from a run on all ``N`` scenes and one on the first alone: reading it,
+the network, the resizing and the two PNGs written, in the pipeline's threads as a folder runs them
+(the first image's reading and the last one's writing, which nothing overlaps, fall out). With one scene
+it is that image's whole cost. Every configuration's masks are compared with the
 labels of fp32 eager whole-image inference. Rounds go over every configuration in turn, so that a drift
 of the machine's speed favours none.
 """
@@ -77,12 +80,21 @@ def _time_rounds(predictors: list[Predictor], files: list[Path], checkpoint: Pat
             if round_:
                 with torch.inference_mode():
                     own_forwards[i].append(time_calls(lambda p=p: p.engine(at_base), 1, 0, device)[0])
-            out = folder / f"out{i}"
-            start = time.perf_counter()
-            predict_files(files if round_ else files[:1], checkpoint, out, predictor=p, progress=False)
             if round_:
-                per_image[i].append((time.perf_counter() - start) / len(files))
+                per_image[i].append(_marginal_s(p, files, checkpoint, folder / f"out{i}"))
+            else:
+                predict_files(files[:1], checkpoint, folder / f"out{i}", predictor=p, progress=False)
     return per_image, own_forwards, forwards
+
+
+def _marginal_s(p: Predictor, files: list[Path], checkpoint: Path, out: Path) -> float:
+    """Seconds of one more image: ``(T(N) - T(1)) / (N - 1)``; with one file, its whole cost."""
+    seconds = []
+    for some in ([files[:1], files] if len(files) > 1 else [files]):
+        start = time.perf_counter()
+        predict_files(some, checkpoint, out, predictor=p, progress=False)
+        seconds.append(time.perf_counter() - start)
+    return (seconds[-1] - seconds[0]) / (len(files) - 1) if len(files) > 1 else seconds[0]
 
 
 def predict_cost(spec: ModelSpec, opts: BenchOptions, images: int = 4, rounds: int = 2,
@@ -133,7 +145,7 @@ def predict_cost(spec: ModelSpec, opts: BenchOptions, images: int = 4, rounds: i
             rows.append({"mode": mode, "asked": asked, "variant": p.variant, "per_image_s": seconds,
                          "ratio_to_forward": seconds / forward_s, "agreement": same / total,
                          "times_s": per_image[i], "own_forward_s": own_s, "ratio_to_own_forward": seconds / own_s})
-    return {**spec_fields(spec), "device": opts.device, "size": opts.size, "images": images, "rounds": rounds,
+    return {**spec_fields(spec), "device": opts.device, "size": opts.size, "images": images, "rounds": rounds, "marginal": images > 1,
             "threads": torch.get_num_threads(), "base_size": reference.base_size, "crop_size": reference.crop_size,
             "forward_s": forward_s, "forward_times_s": forwards, "rows": rows}
 
@@ -151,6 +163,9 @@ def format_predict_cost(pc: dict[str, Any]) -> str:
         own = f"{r['ratio_to_own_forward']:>6.2f}" if "ratio_to_own_forward" in r else f"{'':>6}"
         lines.append(f"{r['mode']:<6} {r['asked']:<8} {r['variant']:<{vw}} {r['per_image_s']:>9.3f} "
                      f"{r['ratio_to_forward']:>9.2f} {own} {100 * r['agreement']:>18.3f}%")
-    lines.append(f"x own: s / image over one forward of the configuration's own network at "
-                 f"{pc['base_size']}x{pc['base_size']} (the whole image at long side {pc['base_size']})")
+    per_image = (f"one more image in a run of {pc['images']}, (T({pc['images']}) - T(1)) / {pc['images'] - 1}"
+                 if pc["images"] > 1 else "the image on its own (its reading and writing overlap nothing)")
+    lines.append(f"s / image: {per_image}")
+    lines.append(f"x own: over one forward of the configuration's own network at {pc['base_size']}x"
+                 f"{pc['base_size']} (the whole image at long side {pc['base_size']})")
     return "\n".join(lines)
