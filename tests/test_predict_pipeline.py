@@ -132,6 +132,11 @@ def test_labels_in_two_halves_only_where_they_can_be_held(predictor: Predictor, 
     assert predictor.labels_later(rgb) is not None
     monkeypatch.setattr(evaluate_module, "LATER_BYTES", held - 1)
     assert predictor.labels_later(rgb) is None
+    large = np.zeros((100, 140, 3), np.uint8)  # its probabilities at full size outweigh the network's logits
+    monkeypatch.setattr(evaluate_module, "LATER_BYTES", 3 * 100 * 140 * 4)
+    assert predictor.labels_later(large) is not None
+    monkeypatch.setattr(evaluate_module, "LATER_BYTES", 3 * 100 * 140 * 4 - 1)
+    assert predictor.labels_later(large) is None
     monkeypatch.undo()
     monkeypatch.setattr(predictor, "mode", "slide")
     assert predictor.labels_later(rgb) is None

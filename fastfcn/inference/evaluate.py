@@ -261,14 +261,16 @@ def predict_labels_later(model: nn.Module, image: Tensor, num_classes: int, base
     finishes this one. The same operations in the same order: the labels equal :func:`predict_labels`'s.
 
     ``None`` (nothing run) where the two halves would hold too much: an image on another device than the CPU,
-    or whose probabilities at full size exceed ``max_bytes`` or at the network's size :data:`LATER_BYTES`
-    (the caller then runs :func:`predict_labels`).
+    or whose probabilities, at the network's size or at full size, exceed :data:`LATER_BYTES` (or
+    ``max_bytes``): the caller then runs :func:`predict_labels`. So a pending ``finish()`` holds at most
+    :data:`LATER_BYTES` (59 classes at 512 x 512 images), and one running twice that.
     """
     image = check_image(model, image)
     height, width = image.shape[-2:]
     h, w = _scale_size(height, width, base_size, 1.0)
     held = num_classes * max(h, MIN_SIDE) * max(w, MIN_SIDE) * 4
-    if image.device.type != "cpu" or max(3, num_classes) * height * width * 4 > max_bytes or held > LATER_BYTES:
+    full = max(3, num_classes) * height * width * 4
+    if image.device.type != "cpu" or full > min(max_bytes, LATER_BYTES) or held > LATER_BYTES:
         return None
     resized = F.interpolate(_network_input(model, image)[None], (h, w), mode="bilinear", align_corners=True)
     padded = h < MIN_SIDE or w < MIN_SIDE  # as image_probs in whole mode

@@ -30,9 +30,10 @@
 * The images go through a pipeline (:mod:`fastfcn.inference.pipeline`): while the network runs one
   image, a reader thread decodes the next ones and a writer thread colours, blends, encodes and writes
   the previous one's PNGs (waiting on the disk included), in the time the network leaves a core free.
-  In whole mode at one scale on the CPU the writer also finishes the labels (softmax, resizing back,
-  arg-max: :meth:`Predictor.labels_later`), so the caller's thread goes on to the next image's network at
-  once; elsewhere the labels are finished on the caller's thread. The files and the messages are those of
+  In whole mode at one scale on the CPU, for images whose class probabilities fit in
+  :data:`~fastfcn.inference.evaluate.LATER_BYTES` (59 classes at 512 x 512), the writer also finishes the
+  labels (softmax, resizing back, arg-max: :meth:`Predictor.labels_later`), so the caller's thread goes on
+  to the next image's network at once; elsewhere the labels are finished on the caller's thread. The files and the messages are those of
   one image after another, in the same order.
 """
 
