@@ -6,8 +6,8 @@ warmed up before the clock starts. With more than one scene the figure is the ma
 image, ``(T(N) - T(1)) / (N - 1)`` from a run on all ``N`` scenes and one on the first alone: reading it,
 the network, the resizing and the two PNGs written, in the pipeline's threads as a folder runs them
 (the first image's reading and the last one's writing, which nothing overlaps, fall out). With one scene
-it is that image's whole cost. Every configuration's masks are compared with the
-labels of fp32 eager whole-image inference. Rounds go over every configuration in turn, so that a drift
+it is that image's whole cost. Every configuration's masks are compared with the labels of fp32 eager
+whole-image inference. Rounds go over every configuration in turn, so that a drift
 of the machine's speed favours none.
 """
 
@@ -145,8 +145,8 @@ def predict_cost(spec: ModelSpec, opts: BenchOptions, images: int = 4, rounds: i
             rows.append({"mode": mode, "asked": asked, "variant": p.variant, "per_image_s": seconds,
                          "ratio_to_forward": seconds / forward_s, "agreement": same / total,
                          "times_s": per_image[i], "own_forward_s": own_s, "ratio_to_own_forward": seconds / own_s})
-    return {**spec_fields(spec), "device": opts.device, "size": opts.size, "images": images, "rounds": rounds, "marginal": images > 1,
-            "threads": torch.get_num_threads(), "base_size": reference.base_size, "crop_size": reference.crop_size,
+    return {**spec_fields(spec), "device": opts.device, "size": opts.size, "images": images, "rounds": rounds,
+            "marginal": images > 1, "threads": torch.get_num_threads(), "base_size": reference.base_size, "crop_size": reference.crop_size,
             "forward_s": forward_s, "forward_times_s": forwards, "rows": rows}
 
 

@@ -57,8 +57,9 @@ from .metrics import SegmentationMetric, background_index
 from .resize import BilinearRows
 from .windows import MIN_SIDE, MODES, image_probs, pad_to, segment_logits, sliding_windows
 
-__all__ = ["MS_SCALES", "MODES", "evaluate", "predict_probs", "predict_probs_batch", "predict_labels", "predict_labels_later", "sliding_windows", "segment_logits",
-           "NonFiniteWarning", "UnnormalisedImageWarning", "collect_nonfinite", "PREDICT_BYTES", "EVAL_BYTES", "LATER_BYTES"]
+__all__ = ["MS_SCALES", "MODES", "evaluate", "predict_probs", "predict_probs_batch", "predict_labels",
+           "predict_labels_later", "sliding_windows", "segment_logits", "NonFiniteWarning", "UnnormalisedImageWarning",
+           "collect_nonfinite", "PREDICT_BYTES", "EVAL_BYTES", "LATER_BYTES"]
 
 MS_SCALES = (0.5, 0.75, 1.0, 1.25, 1.5, 1.75)
 # full-resolution probability stacks up to this size are computed as predict_probs does (exact labels)

@@ -33,8 +33,8 @@
   In whole mode at one scale on the CPU, for images whose class probabilities fit in
   :data:`~fastfcn.inference.evaluate.LATER_BYTES` (59 classes at 512 x 512), the writer also finishes the
   labels (softmax, resizing back, arg-max: :meth:`Predictor.labels_later`), so the caller's thread goes on
-  to the next image's network at once; elsewhere the labels are finished on the caller's thread. The files and the messages are those of
-  one image after another, in the same order.
+  to the next image's network at once; elsewhere the labels are finished on the caller's thread. The files
+  and the messages are those of one image after another, in the same order.
 """
 
 from __future__ import annotations

@@ -79,10 +79,7 @@ class Predictor:
         """``uint8 [H, W, 3]`` -> class ids ``[H, W]`` (uint8 up to 256 classes, else int32)."""
         from .evaluate import predict_labels
 
-        if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
-            raise ValueError(f"expected an RGB uint8 image [H, W, 3], got {rgb.dtype} {rgb.shape}")
-        image = torch.from_numpy(np.ascontiguousarray(rgb)).permute(2, 0, 1).to(self.device)
-        labels = predict_labels(self.engine, image, self.scales, self.flip, self.base_size, self.crop_size,
+        labels = predict_labels(self.engine, self._image(rgb), self.scales, self.flip, self.base_size, self.crop_size,
                                 max_bytes=self.max_bytes, mode=self.mode)
         return labels.cpu().numpy()
 
@@ -94,10 +91,8 @@ class Predictor:
 
         if self.mode != "whole" or len(self.scales) > 1 or self.flip:
             return None
-        if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
-            raise ValueError(f"expected an RGB uint8 image [H, W, 3], got {rgb.dtype} {rgb.shape}")
-        image = torch.from_numpy(np.ascontiguousarray(rgb)).permute(2, 0, 1).to(self.device)
-        finish = predict_labels_later(self.engine, image, self.num_classes, self.base_size, self.max_bytes)
+        finish = predict_labels_later(self.engine, self._image(rgb), self.num_classes, self.base_size,
+                                      self.max_bytes)
         if finish is None:
             return None
 
@@ -106,3 +101,9 @@ class Predictor:
             return got.cpu().numpy(), message
 
         return labels
+
+    def _image(self, rgb: np.ndarray) -> torch.Tensor:
+        """``uint8 [H, W, 3]`` as the ``[3, H, W]`` tensor the inference functions take, on the device."""
+        if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
+            raise ValueError(f"expected an RGB uint8 image [H, W, 3], got {rgb.dtype} {rgb.shape}")
+        return torch.from_numpy(np.ascontiguousarray(rgb)).permute(2, 0, 1).to(self.device)
