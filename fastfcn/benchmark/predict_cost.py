@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import statistics
 import tempfile
-import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -29,7 +28,7 @@ from ..data.procedural import ProceduralScenes
 from ..inference.fast_path import parse_variant, variant_for
 from ..inference.predict import Predictor, output_paths, predict_files
 from ..inference.runtimes import available, export_onnx, graph_metadata
-from ..utils.timing import time_calls
+from ..utils.timing import interleaved_seconds, marginal_seconds, time_calls
 from .models import prepare_model
 from .options import BenchOptions
 from .specs import ModelSpec, spec_fields
@@ -62,39 +61,40 @@ def _predictor(checkpoint: Path, mode: str, variant: str, device: str, onnx_path
     return Predictor(checkpoint, device=device, mode=mode, variant=variant, onnx_path=graph)
 
 
+def _inference(fn: Any, *args: Any) -> Any:
+    with torch.inference_mode():
+        return fn(*args)
+
+
 def _time_rounds(predictors: list[Predictor], files: list[Path], checkpoint: Path, folder: Path,
                  forward: Any, at_base: torch.Tensor, rounds: int, device: str
                  ) -> tuple[list[list[float]], list[list[float]], list[float]]:
-    """Per round: seconds per image of every predictor on ``files``, one forward of its own network on
-    ``at_base``, and the reference ``forward``; round 0 warms every configuration up on one image and is not
-    kept (its predict call runs each network at ``at_base``'s size, and ``forward`` ran before: no forward is
-    timed cold)."""
+    """Per round: seconds per image of every predictor on ``files``, three forwards of its own network on
+    ``at_base`` around that (one before, two after), and the reference ``forward``; round 0 warms every
+    configuration up on one image and is not kept (its predict call runs each network at ``at_base``'s size,
+    and ``forward`` ran before: no forward is timed cold)."""
     per_image: list[list[float]] = [[] for _ in predictors]
     own_forwards: list[list[float]] = [[] for _ in predictors]
     forwards: list[float] = []
     for round_ in range(rounds + 1):
         if round_:
-            with torch.inference_mode():
-                forwards.append(time_calls(forward, 1, 0, device)[0])
+            forwards += _inference(time_calls, forward, 1, 0, device)
         for i, p in enumerate(predictors):
-            if round_:
-                with torch.inference_mode():
-                    own_forwards[i].append(time_calls(lambda p=p: p.engine(at_base), 1, 0, device)[0])
-            if round_:
-                per_image[i].append(_marginal_s(p, files, checkpoint, folder / f"out{i}"))
-            else:
-                predict_files(files[:1], checkpoint, folder / f"out{i}", predictor=p, progress=False)
+            out = folder / f"out{i}"
+            if not round_:
+                predict_files(files[:1], checkpoint, out, predictor=p, progress=False)
+                continue
+            seconds, own = interleaved_seconds(lambda p=p: _inference(p.engine, at_base),
+                                               lambda p=p, out=out: _marginal_s(p, files, checkpoint, out), device)
+            per_image[i].append(seconds)
+            own_forwards[i] += own
     return per_image, own_forwards, forwards
 
 
 def _marginal_s(p: Predictor, files: list[Path], checkpoint: Path, out: Path) -> float:
     """Seconds of one more image: ``(T(N) - T(1)) / (N - 1)``; with one file, its whole cost."""
-    seconds = []
-    for some in ([files[:1], files] if len(files) > 1 else [files]):
-        start = time.perf_counter()
-        predict_files(some, checkpoint, out, predictor=p, progress=False)
-        seconds.append(time.perf_counter() - start)
-    return (seconds[-1] - seconds[0]) / (len(files) - 1) if len(files) > 1 else seconds[0]
+    return marginal_seconds(lambda n: predict_files(files[:n], checkpoint, out, predictor=p, progress=False),
+                            len(files))
 
 
 def predict_cost(spec: ModelSpec, opts: BenchOptions, images: int = 4, rounds: int = 2,
@@ -105,7 +105,8 @@ def predict_cost(spec: ModelSpec, opts: BenchOptions, images: int = 4, rounds: i
     sizes those of the paper (long side 520, crops of 480 at 512 pixels; scaled for other sizes). Random
     weights, BatchNorm calibrated. Each row also has ``ratio_to_own_forward``: the cost over one forward of
     its own network (runtime, variant) at ``base_size`` x ``base_size``, what whole mode runs for these
-    square images: what reading, resizing and writing add around the network."""
+    square images (the median of three forwards around each round's predict runs): what reading, resizing
+    and writing add around the network."""
     opts = opts.validated()
     if images < 1 or rounds < 1:
         raise ValueError(f"predict_cost needs at least one image and one round, got images={images}, rounds={rounds}")
@@ -144,7 +145,8 @@ def predict_cost(spec: ModelSpec, opts: BenchOptions, images: int = 4, rounds: i
             own_s = statistics.median(own_forwards[i])
             rows.append({"mode": mode, "asked": asked, "variant": p.variant, "per_image_s": seconds,
                          "ratio_to_forward": seconds / forward_s, "agreement": same / total,
-                         "times_s": per_image[i], "own_forward_s": own_s, "ratio_to_own_forward": seconds / own_s})
+                         "times_s": per_image[i], "own_forward_s": own_s,
+                         "own_forward_times_s": own_forwards[i], "ratio_to_own_forward": seconds / own_s})
     return {**spec_fields(spec), "device": opts.device, "size": opts.size, "images": images, "rounds": rounds,
             "marginal": images > 1, "threads": torch.get_num_threads(), "base_size": reference.base_size, "crop_size": reference.crop_size,
             "forward_s": forward_s, "forward_times_s": forwards, "rows": rows}
@@ -167,5 +169,6 @@ def format_predict_cost(pc: dict[str, Any]) -> str:
                  if pc["images"] > 1 else "the image on its own (its reading and writing overlap nothing)")
     lines.append(f"s / image: {per_image}")
     lines.append(f"x own: over one forward of the configuration's own network at {pc['base_size']}x"
-                 f"{pc['base_size']} (the whole image at long side {pc['base_size']})")
+                 f"{pc['base_size']} (the whole image at long side {pc['base_size']}; the median of three around "
+                 "each round's predict runs)")
     return "\n".join(lines)

@@ -25,14 +25,14 @@ def _cmd_table1_steps(args: argparse.Namespace) -> int:
     return 0
 
 
-def _fast_path_and_predict_cost(args: argparse.Namespace, opts: Any) -> dict[str, Any]:
-    """The fast-path variants and runtimes, and what ``fastfcn predict`` costs per image, each measured in
-    one run (rounds over every configuration) and printed as ratios."""
+def _fast_path_and_inference_costs(args: argparse.Namespace, opts: Any) -> dict[str, Any]:
+    """The fast-path variants and runtimes, and what ``fastfcn predict`` and ``fastfcn eval`` cost per image,
+    each measured in one run (rounds over every configuration) and printed as ratios."""
     from .. import benchmark as bench
     from ..inference.fast_path import compilable_variants, default_variants
 
     extra: dict[str, Any] = {"fast_path": None}
-    if args.fast_path is None and args.predict_cost is None:
+    if args.fast_path is None and args.predict_cost is None and args.eval_cost is None:
         return extra
     fp_spec = bench.parse_rows(["encnet/resnet50/jpu"], stem=args.stem, substitute=args.substitute_backbone)[0]
     if args.fast_path is not None:
@@ -48,6 +48,10 @@ def _fast_path_and_predict_cost(args: argparse.Namespace, opts: Any) -> dict[str
         extra["predict_cost"] = bench.predict_cost(fp_spec, opts, images=args.predict_cost, rounds=opts.runs)
         print()
         print(bench.format_predict_cost(extra["predict_cost"]))
+    if args.eval_cost is not None:
+        extra["eval_cost"] = bench.eval_cost(fp_spec, opts, images=args.eval_cost, rounds=opts.runs)
+        print()
+        print(bench.format_eval_cost(extra["eval_cost"]))
     return extra
 
 
@@ -78,14 +82,14 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         if not args.no_torchvision:
             specs += bench.torchvision_specs(args.torchvision)
         results = bench.run_benchmark(specs, opts, modes=args.modes, progress=not args.quiet)
-    elif args.fast_path is None and args.predict_cost is None:
-        raise ValueError("--no-table leaves nothing to measure: add --fast-path or --predict-cost")
+    elif args.fast_path is None and args.predict_cost is None and args.eval_cost is None:
+        raise ValueError("--no-table leaves nothing to measure: add --fast-path, --predict-cost or --eval-cost")
     print(f"{bench.environment(opts.device)['device_name']}, torch {torch.__version__}, "
           f"{opts.threads or torch.get_num_threads()} threads, {opts.dtype}, {opts.size}x{opts.size}, "
           f"{bench.timing_words(opts, len(results))}")
     if results:
         print(bench.format_table(results))
-    extra = _fast_path_and_predict_cost(args, opts)
+    extra = _fast_path_and_inference_costs(args, opts)
     if not args.no_save:
         stem = args.name or bench.default_output_name(opts.device)
         out_dir = args.out_dir or bench.DEFAULT_RESULTS_DIR
@@ -159,6 +163,9 @@ def add_subcommands(sub: argparse._SubParsersAction) -> None:
                    help="also time `fastfcn predict` on N procedural scenes (EncNet+JPU R50) in each mode and "
                         "runtime, per image against one fp32 eager forward and against the runtime's own forward; "
                         "--runs rounds")
+    g.add_argument("--eval-cost", type=int, metavar="N",
+                   help="also time `fastfcn eval` on N procedural scenes (EncNet+JPU R50, its default runtime) in whole "
+                        "and slide mode, per image against the forwards each mode runs; --runs rounds")
     g.add_argument("--table1-steps", metavar="PROFILE", choices=["smoke", "quick"],
                    help="instead: the training step of every row of the book's Table 1 miniature (and of its "
                         "pretraining) in fp32, channels_last and, where native, bf16, as ratios measured in one run")

@@ -22,10 +22,9 @@ input is shrunk and the probabilities are resized back a band of rows at a time
 classes x pixels; the probabilities then agree with :func:`predict_probs` to float rounding.
 
 A float input image whose values reach far outside the normalised range (0..255 pixel values passed as
-float) gives an :class:`UnnormalisedImageWarning` that says how to pass it. A non-finite value (NaN, inf)
-in a float input image or in the class probabilities (an input far outside
-the normalised range, or weights that diverged) makes every label meaningless (class 0): it is reported
-as a :class:`NonFiniteWarning`.
+float) gives an :class:`UnnormalisedImageWarning` that says how to pass it. A non-finite value (NaN, inf) in a
+float input image or in the class probabilities (an input far outside the normalised range, or weights that
+diverged) makes every label meaningless (class 0): it is reported as a :class:`NonFiniteWarning`.
 """
 
 from __future__ import annotations
@@ -40,7 +39,6 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..data.base import IGNORE_INDEX
 from ..data.transforms import normalize
 from .argmax import class_argmax
 from .batching import READ_AHEAD, read_ahead, runs_of_one_size
@@ -53,7 +51,8 @@ from .checks import (
     model_dtype,
     nonfinite_message,
 )
-from .metrics import SegmentationMetric, background_index
+from .eval_halves import halves_apply, score_in_two_halves
+from .metrics import SegmentationMetric, metric_for_dataset
 from .resize import BilinearRows
 from .windows import MIN_SIDE, MODES, image_probs, pad_to, segment_logits, sliding_windows
 
@@ -312,6 +311,21 @@ def _score_batch(model: nn.Module, batch: list[tuple[int, tuple[Tensor, Tensor]]
         metric.update_labels(labels, mask.to(device), without)
 
 
+def _score_all(model: nn.Module, batches: Iterator[list[tuple[int, Any]]], metric: SegmentationMetric,
+               non_finite: list[tuple[int, str]], device: str | torch.device, num_classes: int, settings: tuple,
+               batch_size: int) -> None:
+    """Every batch into ``metric``: in two halves where they apply (:mod:`~fastfcn.inference.eval_halves`),
+    else batch by batch on this thread."""
+    scales, flip, base_size, _, background, max_bytes, mode = settings
+    if halves_apply(scales, flip, mode, batch_size, background, device):
+        score_in_two_halves(batches, lambda image: predict_labels_later(model, image, num_classes, base_size, max_bytes),
+                            lambda batch: _score_batch(model, batch, metric, non_finite, device, num_classes, settings),
+                            metric, non_finite, device)
+        return
+    for batch in batches:
+        _score_batch(model, batch, metric, non_finite, device, num_classes, settings)
+
+
 def _check_model_device(model: nn.Module, device: str | torch.device) -> None:
     """The images go to ``device``; a model elsewhere would fail deep inside a convolution."""
     parameters = getattr(_unwrap(model), "parameters", None)  # a runtime's engine may hold no torch weights
@@ -334,7 +348,8 @@ def evaluate(model: nn.Module, dataset: Any, scales: Sequence[float] = (1.0,), f
     class probabilities hold NaN/inf are counted in one :class:`NonFiniteWarning` at the end that names
     the first of them. ``mode``: ``"slide"`` (the official protocol) or ``"whole"`` (one forward per scale,
     see :mod:`~fastfcn.inference.windows`). The next items are read from ``dataset`` in another thread
-    (one) while the network runs. ``batch_size`` > 1 runs up to that many consecutive images of one size through
+    (one) while the network runs; in whole mode at one scale on the CPU another finishes each image (softmax,
+    resizing back, arg-max, counting) beside the next one's network (:mod:`~fastfcn.inference.eval_halves`). ``batch_size`` > 1 runs up to that many consecutive images of one size through
     the network together (:func:`predict_probs_batch`: faster for small images, equal to one by one up to float
     rounding); images of another size close a batch.
     """
@@ -348,10 +363,8 @@ def evaluate(model: nn.Module, dataset: Any, scales: Sequence[float] = (1.0,), f
     n = len(dataset) if limit is None else min(limit, len(dataset))
     if n == 0:  # metrics of no pixels would be 0/0 = NaN: say so instead
         raise ValueError("the dataset has no images: nothing to evaluate")
-    classes = list(getattr(dataset, "classes", []) or []) or None
     num_classes = _unwrap(model).config["num_classes"] if hasattr(_unwrap(model), "config") else dataset.num_classes
-    metric = SegmentationMetric(num_classes, classes, ignore_index=getattr(dataset, "ignore_index", IGNORE_INDEX),
-                                background=background_index(getattr(dataset, "name", None), classes), device=device)
+    metric = metric_for_dataset(num_classes, dataset, device)
     was_training = model.training
     model.eval()
     indices = range(rank, n, world)
@@ -364,10 +377,9 @@ def evaluate(model: nn.Module, dataset: Any, scales: Sequence[float] = (1.0,), f
     batches = runs_of_one_size(items, batch_size, lambda item: item[1][0].shape)  # a bad batch_size stops here
     start = time.perf_counter()
     non_finite: list[tuple[int, str]] = []
+    settings = (scales, flip, base_size, crop_size, metric.background, max_bytes, mode)
     try:
-        for batch in batches:
-            _score_batch(model, batch, metric, non_finite, device, num_classes,
-                         (scales, flip, base_size, crop_size, metric.background, max_bytes, mode))
+        _score_all(model, batches, metric, non_finite, device, num_classes, settings, batch_size)
     finally:
         reading.close()  # the reader thread stops now, also when the loop was left early
         model.train(was_training)

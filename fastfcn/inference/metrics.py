@@ -37,7 +37,7 @@ from torch import Tensor
 from ..data.base import IGNORE_INDEX
 
 __all__ = ["confusion_matrix", "scores", "SegmentationMetric", "background_index",
-           "format_metrics"]
+           "format_metrics", "metric_for_dataset"]
 
 
 def confusion_matrix(pred: Tensor, target: Tensor, num_classes: int, ignore_index: int = IGNORE_INDEX) -> Tensor:
@@ -172,3 +172,14 @@ def format_metrics(metrics: dict[str, Any]) -> str:
         lines.append(f"{extra['num_classes']} classes without background: pixAcc {100 * extra['pixAcc']:.2f}%  "
                      f"mIoU {100 * extra['mIoU']:.2f}%")
     return "\n".join(lines)
+
+
+def metric_for_dataset(num_classes: int, dataset: Any, device: str | torch.device = "cpu") -> SegmentationMetric:
+    """The confusion matrix of a model's ``num_classes`` on ``dataset`` (its class names, ignore label and, for
+    Pascal Context 60, the background left out as the paper does), which must have as many classes."""
+    classes = list(getattr(dataset, "classes", []) or []) or None
+    if getattr(dataset, "num_classes", num_classes) != num_classes:
+        raise ValueError(f"the model predicts {num_classes} classes but the dataset has {dataset.num_classes}: "
+                         "evaluate a checkpoint trained on this dataset's classes")
+    return SegmentationMetric(num_classes, classes, ignore_index=getattr(dataset, "ignore_index", IGNORE_INDEX),
+                              background=background_index(getattr(dataset, "name", None), classes), device=device)

@@ -9,7 +9,8 @@ from collections.abc import Callable
 
 from .device import synchronize
 
-__all__ = ["time_calls", "time_unsynchronised", "median_seconds", "latency_stats"]
+__all__ = ["time_calls", "time_unsynchronised", "median_seconds", "marginal_seconds", "interleaved_seconds",
+           "latency_stats"]
 
 
 def time_calls(fn: Callable[[], object], runs: int = 3, warmup: int = 1, device: str = "cpu") -> list[float]:
@@ -46,6 +47,32 @@ def time_unsynchronised(fn: Callable[[], object], runs: int, warmup: int = 0) ->
 def median_seconds(fn: Callable[[], object], runs: int = 3, warmup: int = 1, device: str = "cpu") -> float:
     """Median of :func:`time_calls`."""
     return statistics.median(time_calls(fn, runs, warmup, device))
+
+
+def marginal_seconds(run_first: Callable[[int], object], count: int) -> float:
+    """Seconds of one more item: ``(T(count) - T(1)) / (count - 1)``, where ``run_first(n)`` processes the first
+    ``n`` items (a folder for ``fastfcn predict``, a dataset for ``evaluate``). What a run pays once (start-up,
+    the first item's reading, the last one's writing, which nothing overlaps) falls out; ``count`` = 1 gives the
+    whole cost of one item."""
+    if count < 1:
+        raise ValueError(f"need at least one item, got {count}")
+    seconds = []
+    for n in ([1, count] if count > 1 else [1]):
+        start = time.perf_counter()
+        run_first(n)
+        seconds.append(time.perf_counter() - start)
+    return (seconds[-1] - seconds[0]) / (count - 1) if count > 1 else seconds[0]
+
+
+def interleaved_seconds(fn: Callable[[], object], measure: Callable[[], float], device: str = "cpu",
+                        before: int = 1, after: int = 2) -> tuple[float, list[float]]:
+    """``measure()``'s result with the seconds of ``before`` calls of ``fn`` just before it and ``after`` just
+    after: a ratio of the two then compares figures of the same minutes, and the median of several calls is
+    not one call's luck (one forward of ONNX Runtime took 0.84 or 0.93 s between processes on a 2-core EPYC)."""
+    times = time_calls(fn, before, 0, device) if before else []
+    result = measure()
+    times += time_calls(fn, after, 0, device) if after else []
+    return result, times
 
 
 def _quantile(sorted_values: list[float], q: float) -> float:
