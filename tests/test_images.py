@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import io
+import zlib
 
 import numpy as np
 import torch
 from PIL import Image
 
 from fastfcn.data.base import read_image
-from fastfcn.data.images import PNG_COMPRESS_LEVEL, read_rgb, save_png, write_png
+from fastfcn.data.images import PNG_COMPRESS_LEVEL, PNG_ZLIB_STRATEGY, read_rgb, save_png, write_png
 
 
 def test_datasets_and_predict_decode_16_bit_and_transparent_images_alike(tmp_path) -> None:
@@ -37,14 +38,21 @@ def test_exif_orientation_turns_photos_but_not_dataset_images(tmp_path) -> None:
 
 
 def test_png_writer_keeps_the_pixels_at_its_level(tmp_path) -> None:
-    """One PNG writer: the pixels come back unchanged, the bytes are Pillow's at PNG_COMPRESS_LEVEL, the file is
-    replaced atomically."""
+    """One PNG writer: the pixels come back unchanged, the bytes are Pillow's at PNG_COMPRESS_LEVEL with zlib's
+    run-length strategy, the file is replaced atomically."""
     rgb = np.random.default_rng(0).integers(0, 256, (40, 30, 3), dtype=np.uint8)
     image = Image.fromarray(rgb)
     path = save_png(image, tmp_path / "out.png")
     assert np.array_equal(read_rgb(path), rgb)
     ours, pillows = io.BytesIO(), io.BytesIO()
     write_png(image, ours)
-    image.save(pillows, format="PNG", compress_level=PNG_COMPRESS_LEVEL)
+    image.save(pillows, format="PNG", compress_level=PNG_COMPRESS_LEVEL, compress_type=PNG_ZLIB_STRATEGY)
     assert ours.getvalue() == pillows.getvalue() == path.read_bytes()
+    # the strategy reaches zlib: on a mask of blocks (repeats at a distance) run-lengths give other bytes
+    blocks = Image.fromarray(np.kron(np.arange(64, dtype=np.uint8).reshape(8, 8) % 5, np.ones((8, 8), np.uint8)))
+    rle, default = io.BytesIO(), io.BytesIO()
+    write_png(blocks, rle)
+    blocks.save(default, format="PNG", compress_level=PNG_COMPRESS_LEVEL)
+    assert PNG_ZLIB_STRATEGY == zlib.Z_RLE and rle.getvalue() != default.getvalue()
+    assert np.array_equal(np.asarray(Image.open(rle)), np.asarray(blocks))
     assert [p.name for p in tmp_path.iterdir()] == ["out.png"]  # no temporary file left
