@@ -141,6 +141,7 @@ def format_eval_cost(ec: dict[str, Any]) -> str:
                      f"{r['own_forward_s']:>11.3f} {r['ratio_to_own_forwards']:>10.2f}")
     per_image = (f"one more image in a run of {ec['images']}, (T({ec['images']}) - T(1)) / {ec['images'] - 1}"
                  if ec["images"] > 1 else "the image on its own")
-    lines.append(f"s / image: {per_image}; x forwards: over that many forwards of the same engine (the median "
-                 "of three around each round's evaluation)")
+    lines.append(f"s / image: {per_image}")
+    lines.append("x forwards: over that many forwards of the same engine (one forward: the median of three around "
+                 "each round's run)")
     return "\n".join(lines)

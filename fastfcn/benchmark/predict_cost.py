@@ -169,6 +169,6 @@ def format_predict_cost(pc: dict[str, Any]) -> str:
                  if pc["images"] > 1 else "the image on its own (its reading and writing overlap nothing)")
     lines.append(f"s / image: {per_image}")
     lines.append(f"x own: over one forward of the configuration's own network at {pc['base_size']}x"
-                 f"{pc['base_size']} (the whole image at long side {pc['base_size']}; the median of three around "
-                 "each round's predict runs)")
+                 f"{pc['base_size']} (the whole image at long side {pc['base_size']};")
+    lines.append("       the median of three around each round's run)")
     return "\n".join(lines)
