@@ -4,10 +4,8 @@ messages in image order, errors raised, and what fastfcn eval costs per image me
 from __future__ import annotations
 
 import importlib
-import json
 import threading
 import warnings
-from pathlib import Path
 
 import pytest
 import torch
@@ -153,19 +151,6 @@ def test_eval_cost_divides_by_the_forwards_of_each_mode() -> None:
         bench.eval_cost(spec, opts, images=1, modes=("sideways",))
     with pytest.raises(ValueError, match="8 classes: --num-classes 5 is fewer"):
         bench.eval_cost(spec, bench.BenchOptions(device="cpu", size=48, runs=1, isolate=False, num_classes=5), images=1)
-
-
-def test_cli_bench_prints_the_eval_cost(tmp_path: Path, capsys) -> None:
-    from fastfcn.cli import main
-
-    rc = main(["bench", "--device", "cpu", "--substitute-backbone", "resnet18", "--size", "48", "--runs", "1",
-               "--warmup", "0", "--in-process", "--threads", "1", "--jpu-width", "16", "--no-table",
-               "--eval-cost", "1", "--out-dir", str(tmp_path), "--name", "eval_cost_cli"])
-    out = capsys.readouterr().out
-    assert rc == 0, out
-    assert "fastfcn eval on 1 procedural scene of 48x48" in out and "the image on its own" in out
-    doc = json.loads((tmp_path / "eval_cost_cli.json").read_text())
-    assert [r["mode"] for r in doc["eval_cost"]["rows"]] == ["whole", "slide"]
 
 
 def test_interleaved_seconds_times_around_the_measurement() -> None:

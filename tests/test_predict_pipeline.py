@@ -221,19 +221,21 @@ def test_evaluate_reads_ahead_in_one_other_thread(predictor: Predictor) -> None:
     assert read == list(range(len(read))) and 3 <= len(read) <= 3 + READ_AHEAD
 
 
-def test_cli_bench_prints_the_predict_cost_as_ratios(tmp_path: Path, capsys) -> None:
+def test_cli_bench_prints_the_predict_and_eval_costs_as_ratios(tmp_path: Path, capsys) -> None:
     import json
 
     from fastfcn.cli import main
 
     rc = main(["bench", "--device", "cpu", "--substitute-backbone", "resnet18", "--size", "48", "--runs", "1",
                "--warmup", "0", "--in-process", "--threads", "1", "--jpu-width", "16", "--no-table",
-               "--predict-cost", "1", "--out-dir", str(tmp_path), "--name", "predict_cost_cli"])
+               "--predict-cost", "1", "--eval-cost", "1", "--out-dir", str(tmp_path), "--name", "predict_cost_cli"])
     out = capsys.readouterr().out
     assert rc == 0, out
     assert "fastfcn predict on 1 procedural scene of" in out and "x own" in out
+    assert "fastfcn eval on 1 procedural scene of 48x48" in out and "x forwards" in out
     doc = json.loads((tmp_path / "predict_cost_cli.json").read_text())
     assert doc["fast_path"] is None and [r["mode"] for r in doc["predict_cost"]["rows"]] == ["slide", "whole", "whole", "whole"]
+    assert [r["mode"] for r in doc["eval_cost"]["rows"]] == ["whole", "slide"]
 
 
 def test_predict_cost_takes_one_more_image_without_the_fixed_costs(monkeypatch, tmp_path: Path) -> None:
