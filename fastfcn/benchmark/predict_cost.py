@@ -157,8 +157,8 @@ def format_predict_cost(pc: dict[str, Any]) -> str:
     vw = max([len("variant"), *(len(r["variant"]) for r in pc["rows"])])
     scenes = "1 procedural scene" if pc["images"] == 1 else f"{pc['images']} procedural scenes"
     lines = [f"fastfcn predict on {scenes} of {pc['size']}x{pc['size']} ({pc['name']} "
-             f"{pc['backbone']}, long side {pc['base_size']}, crops {pc['crop_size']}); one fp32 eager forward at "
-             f"{pc['size']}x{pc['size']}: {pc['forward_s']:.3f} s",
+             f"{pc['backbone']}, long side {pc['base_size']}, crops {pc['crop_size']})",
+             f"one fp32 eager forward at {pc['size']}x{pc['size']}: {pc['forward_s']:.3f} s",
              f"{'mode':<6} {'asked':<8} {'variant':<{vw}} {'s / image':>9} {'x forward':>9} {'x own':>6} "
              f"{'labels = fp32 whole':>19}"]
     for r in pc["rows"]:
