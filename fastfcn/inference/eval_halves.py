@@ -9,10 +9,10 @@ matrix is the one of the plain loop to the count. At most one image waits to be 
 :data:`~fastfcn.inference.evaluate.LATER_BYTES` at most); an image too large for that is scored on the
 calling thread, after the one before it. Non-finite messages are recorded in image order.
 
-Measured on a 2-core AVX2 EPYC (EncNet+JPU R50s, 59 classes, ONNX Runtime, 512 x 512 scenes, one more image of
-nine, three alternating pairs, 2026-12-05): 1.12 against 1.10 times one forward, within the spread of single
-forwards there (0.84-0.96 s). Where the network keeps every core busy the second thread mostly moves the work;
-it helps where a core is left idle, and the counts are the same either way.
+Measured on a 2-core AVX2 EPYC (EncNet+JPU R50s, 59 classes, ONNX Runtime, nine 512 x 512 scenes held in memory,
+one more image, six alternating pairs, each a fresh session, 2026-12-05): 1.04-1.17 times one forward, mean 1.08, against
+1.04-1.19, mean 1.13, for the plain loop; lower in four pairs of six. Single forwards of one session spread by 10 %
+there, so read it as "a few per cent"; the counts are the same either way.
 """
 
 from __future__ import annotations
