@@ -29,6 +29,10 @@ def test_payoff_against_eager_and_other_runtime() -> None:
     assert "compiling took 15.0 s once" in text and "pays off after 60 calls" in text
     words = bench.compile_payoff_words(p)
     assert "pays for itself after 60 images" in words and "after 120 images" in words
+    assert "slide evaluation" not in words  # no size given: nothing said about eval's crops
+    # at 512 px: crops of 480 save 0.25 * (480/512)^2 = 0.2197 s per call: ceil(15 / 0.2197) = 69 forwards
+    words = bench.compile_payoff_words(bench.compile_payoff({"variants": rows, "size": 512}))
+    assert "crops of 480 px" in words and "from 69 forwards on" in words and "from 18 images of 512 x 512" in words
 
 
 def test_payoff_when_compiling_is_not_faster_or_absent() -> None:
@@ -37,5 +41,7 @@ def test_payoff_when_compiling_is_not_faster_or_absent() -> None:
     p = bench.compile_payoff({"variants": rows})
     assert p["against"][0]["calls_to_pay_off"] is None and len(p["against"]) == 1  # no other runtime measured
     assert "never pays off" in bench.format_compile_payoff(p) and "never pays off" in bench.compile_payoff_words(p)
+    words = bench.compile_payoff_words(bench.compile_payoff({"variants": rows, "size": 512}))
+    assert "it never compiles by itself" in words
     assert bench.compile_payoff({"variants": rows[:1]}) is None
     assert bench.format_compile_payoff(None) == "no compiled variant was timed in this run"

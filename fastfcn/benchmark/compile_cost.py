@@ -6,13 +6,16 @@ takes beyond an ordinary compiled call; every later call then saves the differen
 replaces. Both come from the same run as the other variants, so the break-even count is a ratio measured in
 one run: on a 2-core AVX2 EPYC (torch 2.14.1, EncNet+JPU R50s at 512x512) compiling took 8.6-18.3 s in three
 runs and a call 791-826 ms, against 855-949 ms eager on the same exact path and 812-916 ms in ONNX Runtime
-(2026-12-04).
+(2026-12-04). The benchmark records it (:func:`fastfcn.inference.exact_path.record_compile`), and ``eval`` and
+``predict`` decide by it whether to compile (:func:`fastfcn.inference.fast_path.auto_compile`).
 """
 
 from __future__ import annotations
 
 import math
 from typing import Any
+
+from ..inference.exact_path import calls_to_pay_off
 
 __all__ = ["compile_payoff", "format_compile_payoff", "compile_payoff_words"]
 
@@ -44,7 +47,7 @@ def compile_payoff(fp: dict[str, Any]) -> dict[str, Any] | None:
                         "latency_s": other["latency_median_s"], "ratio": other["latency_median_s"] / best["latency_median_s"],
                         "saving_s": saving, "calls_to_pay_off": math.ceil(compile_s / saving) if saving > 0 else None})
     return {"variant": best["variant"], "latency_s": best["latency_median_s"], "compile_s": compile_s,
-            "against": against}
+            "size": fp.get("size"), "against": against}
 
 
 def format_compile_payoff(payoff: dict[str, Any] | None) -> str:
@@ -78,6 +81,25 @@ def compile_payoff_words(payoff: dict[str, Any] | None) -> str:
             parts.append(f"Against {what}, {a['latency_s'] * 1e3:.0f} ms) it is {a['ratio']:.2f} times as fast, so "
                          f"compiling pays for itself after {a['calls_to_pay_off']} images of this size.")
     parts.append("A folder of a few photos is done sooner without compiling, a validation set of thousands sooner "
-                 "with it (`--runtime torch --compile` in `fastfcn eval` and `fastfcn predict`); every new input "
-                 "size compiles again, and compiling needs a C++ compiler on the machine.")
-    return " ".join(parts)
+                 "with it. Every new input size compiles again, so `fastfcn eval` and `fastfcn predict` on the torch "
+                 "path compile by themselves only in `slide` mode (every forward one crop size), and only where this "
+                 "measurement, recorded for this machine and this network, says compiling pays for itself within "
+                 "the run's forwards (`--compile` and `--no-compile` decide it yourself); compiling needs a C++ "
+                 "compiler on the machine.")
+    parts.append(_slide_words(payoff))
+    return " ".join(p for p in parts if p)
+
+
+def _slide_words(payoff: dict[str, Any]) -> str:
+    """What the measurement means for ``eval --mode slide`` at the paper's crop, scaled to the measured size."""
+    eager = [a for a in payoff["against"] if a["runtime"] == "torch"]
+    if not payoff.get("size") or not eager:
+        return ""
+    size = int(payoff["size"])
+    crop = round(size * 480 / 512)  # the paper's 480 px crops of its 512 px images, at this size
+    calls = calls_to_pay_off(payoff["compile_s"], payoff["latency_s"], eager[0]["latency_s"], size, crop)
+    if calls is None:
+        return "Here, then, it never compiles by itself."
+    return (f"Here, with this measurement, a slide evaluation in crops of {crop} px (the paper's 480 at this image "
+            f"size) compiles by itself from {calls} forwards on, that is from {math.ceil(calls / 4)} images of "
+            f"{size} x {size} at four windows each.")

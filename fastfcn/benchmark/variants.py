@@ -29,7 +29,7 @@ from torch import nn
 
 from ..checkpoint import model_from_checkpoint
 from ..data.procedural import validation_scenes
-from ..inference.exact_path import EXACT_CANDIDATES, record_exact
+from ..inference.exact_path import EXACT_CANDIDATES, network_key, record_compile, record_exact
 from ..inference.fast_path import default_variants, optimize, parse_variant
 from ..inference.quantize import calibration_images, quantize_graph
 from ..inference.runtimes import export_onnx
@@ -274,7 +274,21 @@ def fast_path(spec: ModelSpec, opts: BenchOptions, variants: Sequence[str] | Non
         result["exact_recorded"] = record_exact({v: rows[v]["latency_median_s"] for v in EXACT_CANDIDATES},
                                                 opts.device, source=f"fast path, {result['name']} "
                                                 f"{result['backbone']} at {result['size']} px", threads=result["threads"])
+    result["compile_recorded"] = _record_compile(result, opts.device)
     return result
+
+
+def _record_compile(result: dict[str, Any], device: str) -> bool:
+    """Record, for ``fastfcn eval/predict`` to decide by (:func:`fastfcn.inference.exact_path.compile_pays_off`),
+    what compiling cost in this run against the fastest eager exact torch variant; False when nothing to record."""
+    payoff = compile_payoff(result)
+    eager = [a for a in (payoff or {}).get("against", []) if a["runtime"] == "torch"]
+    if not eager or result.get("dilated_backbone"):
+        return False
+    return record_compile(network_key(result), result["size"], payoff["compile_s"], payoff["latency_s"],
+                          eager[0]["latency_s"], eager[0]["variant"], device,
+                          source=f"fast path, {result['name']} {result['backbone']} at {result['size']} px",
+                          threads=result["threads"])
 
 
 def measure_variants_isolated(spec: dict[str, Any], opts: dict[str, Any], variants: list[str], weights: str | None,

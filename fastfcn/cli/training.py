@@ -216,10 +216,28 @@ def _finite_json(value):
     return value
 
 
+def _eval_variant(args: argparse.Namespace, config: dict, dataset, sizes: tuple, device: str) -> str:
+    """The variant ``eval`` runs: the user's choice, compiled where ``--compile`` is unset and this machine
+    measured compiling to pay off within the run's forwards (``sizes``: scales, flip, base and crop size)."""
+    from ..inference.fast_path import auto_compile, variant_for
+    from ..inference.windows import slide_forwards
+
+    variant = variant_for(args.runtime, args.precision, device, bool(args.compile))
+    # slide mode only (whole mode's sizes vary); batches of other sizes would compile again
+    if args.compile is None and args.batch_size == 1 and args.mode == "slide":
+        scales, flip, base_size, crop_size = sizes
+        images = min(len(dataset), args.limit or len(dataset))
+        forwards = images * slide_forwards(*dataset[0][0].shape[-2:], scales, flip, base_size, crop_size)
+        reason = auto_compile(variant, config, args.mode, forwards, crop_size, device)
+        if reason is not None:
+            print(f"fastfcn eval: {reason}", file=sys.stderr)
+            return variant_for(args.runtime, args.precision, device, True)
+    return variant
+
+
 def _evaluate(args: argparse.Namespace) -> int:
     from ..checkpoint import model_from_checkpoint
     from ..inference.evaluate import MS_SCALES, collect_nonfinite, evaluate
-    from ..inference.fast_path import variant_for
     from ..inference.metrics import format_metrics
     from ..inference.predict import engine_for
     from ..utils.device import resolve_device
@@ -240,7 +258,7 @@ def _evaluate(args: argparse.Namespace) -> int:
     flip = args.flip or args.ms
     base_size = args.base_size or tc.get("base_size") or 520
     crop_size = args.crop_size or tc.get("crop_size") or 480
-    variant = variant_for(args.runtime, args.precision, device, args.compile)
+    variant = _eval_variant(args, model.config, dataset, (scales, flip, base_size, crop_size), device)
     engine = engine_for(model.to(device), args.checkpoint, variant, args.onnx)
     int8 = " (int8 graph: a few labels may differ from fp32)" if engine.quantization else ""
     print(f"{engine.variant}{int8} on {device}, {args.mode} mode", file=sys.stderr)
@@ -321,8 +339,10 @@ def _runtime_arguments(p: argparse.ArgumentParser, default_mode: str) -> None:
                         "exact path (fp32, channels_last, BatchNorm folded)")
     g.add_argument("--precision", choices=["fp32", "bf16"], default="fp32",
                    help="fp32 (default, exact) or bf16 (faster where the CPU computes bf16; a few labels change)")
-    g.add_argument("--compile", action="store_true", help="torch.compile the torch path (pays off over many images "
-                                                          "of one size)")
+    g.add_argument("--compile", action="store_true", default=None,
+                   help="torch.compile the torch path (pays off over many forwards of one size; default: in slide mode "
+                        "where `fastfcn bench --fast-path` measured it to pay off on this machine for this network)")
+    g.add_argument("--no-compile", dest="compile", action="store_false", help="never compile")
     g.add_argument("--onnx", type=Path, default=None, metavar="FILE",
                    help="the checkpoint exported by `fastfcn export` (default: exported once into the cache folder)")
 

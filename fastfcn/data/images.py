@@ -127,6 +127,16 @@ def read_rgb(path: str | Path, exif_orientation: bool = True, max_pixels: int | 
     return rgb
 
 
+def image_size(path: str | Path) -> tuple[int, int] | None:
+    """``(height, width)`` of an image file from its header (nothing decoded), or ``None`` when it cannot be read."""
+    try:
+        with _own_pixel_limit(True), Image.open(path) as im:
+            width, height = im.size
+    except (OSError, ValueError):
+        return None
+    return height, width
+
+
 def image_extensions() -> set[str]:
     """File extensions (lower case, with the dot) that Pillow can open."""
     return {ext.lower() for ext in Image.registered_extensions()}

@@ -54,7 +54,7 @@ from .checks import (
 from .eval_halves import halves_apply, score_in_two_halves
 from .metrics import SegmentationMetric, metric_for_dataset
 from .resize import BilinearRows
-from .windows import MIN_SIDE, MODES, image_probs, pad_to, segment_logits, sliding_windows
+from .windows import MIN_SIDE, MODES, image_probs, pad_to, scaled_size, segment_logits, sliding_windows
 
 __all__ = ["MS_SCALES", "MODES", "evaluate", "predict_probs", "predict_probs_batch", "predict_labels",
            "predict_labels_later", "sliding_windows", "segment_logits", "NonFiniteWarning", "UnnormalisedImageWarning",
@@ -71,13 +71,6 @@ LATER_BYTES = 64 * 2**20
 
 def _unwrap(model: nn.Module) -> nn.Module:
     return model.module if hasattr(model, "module") else model
-
-
-def _scale_size(height: int, width: int, base_size: int, scale: float) -> tuple[int, int]:
-    long_side = int(math.ceil(base_size * scale))
-    if height > width:
-        return long_side, max(1, int(width * long_side / height + 0.5))
-    return max(1, int(height * long_side / width + 0.5)), long_side
 
 
 def _check_settings(scales: Sequence[float], base_size: int, crop_size: int, mode: str = "slide") -> None:
@@ -102,7 +95,7 @@ def _summed_probs(model: nn.Module, x: Tensor, scales: Sequence[float], flip: bo
     height, width = x.shape[-2:]
     total: Tensor | None = None
     for scale in scales:
-        resized = F.interpolate(x, _scale_size(height, width, base_size, scale), mode="bilinear",
+        resized = F.interpolate(x, scaled_size(height, width, base_size, scale), mode="bilinear",
                                 align_corners=True)
         probs = check_probs(image_probs(model, resized, crop_size, flip, mode), scale, image)
         probs = F.interpolate(probs, (height, width), mode="bilinear", align_corners=True)
@@ -204,7 +197,7 @@ def _label_maps(model: nn.Module, image: Tensor, scales: Sequence[float], flip: 
     total: Tensor | None = None
     lows: list[Tensor] = []
     for scale in scales:
-        size = _scale_size(height, width, base_size, scale)
+        size = scaled_size(height, width, base_size, scale)
         resized = (F.interpolate(x, size, mode="bilinear", align_corners=True) if x is not None
                    else _shrink_input(model, image, size))
         probs = check_probs(image_probs(model, resized, crop_size, flip, mode), scale, image)
@@ -267,7 +260,7 @@ def predict_labels_later(model: nn.Module, image: Tensor, num_classes: int, base
     """
     image = check_image(model, image)
     height, width = image.shape[-2:]
-    h, w = _scale_size(height, width, base_size, 1.0)
+    h, w = scaled_size(height, width, base_size, 1.0)
     held = num_classes * max(h, MIN_SIDE) * max(w, MIN_SIDE) * 4
     full = max(3, num_classes) * height * width * 4
     if image.device.type != "cpu" or full > min(max_bytes, LATER_BYTES) or held > LATER_BYTES:

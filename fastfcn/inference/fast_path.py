@@ -24,12 +24,12 @@ from torch import nn
 
 from ..models import FastFCN
 from ..utils.device import autocast
-from .exact_path import EXACT_DEFAULT, recorded_exact
+from .exact_path import EXACT_DEFAULT, compile_pays_off, recorded_exact
 from .fold import fold_batchnorm
 from .split_depthwise import to_channels_last
 
 __all__ = ["VARIANT_TOKENS", "DTYPES", "RUNTIME_TOKENS", "PRESETS", "EXACT", "parse_variant", "resolve_variant", "variant_for",
-           "default_variants", "native_variants", "compiler_available",
+           "default_variants", "native_variants", "compiler_available", "auto_compile",
            "compilable_variants", "other_runtimes", "FullPrecision", "early_layers_in_fp32", "OptimizedModel", "optimize"]
 
 VARIANT_TOKENS = ("fp32", "bf16", "fp16", "int8", "early_fp32", "channels_last", "fold_bn", "compile", "onnxruntime",
@@ -181,6 +181,20 @@ def compiler_available() -> bool:
     except Exception:  # InvalidCxxCompiler, or an Inductor without this function: treat as no compiler
         return False
     return True
+
+
+def auto_compile(variant: str, config: dict[str, Any], mode: str, forwards: int, crop_size: int,
+                 device: str = "cpu") -> str | None:
+    """Why a run of ``variant`` should compile its network (one line to show), or ``None``: only the torch
+    path in fp32 on the CPU in ``slide`` mode (every forward one ``crop_size`` crop, so it compiles once),
+    with a C++ compiler, and only where this machine measured compiling this network to pay for itself in
+    fewer than ``forwards`` calls (:func:`fastfcn.inference.exact_path.compile_pays_off`)."""
+    v = parse_variant(variant, device)
+    if (mode != "slide" or v["compile"] or v["runtime"] != "torch" or v["dtype"] != "fp32"
+            or not device.startswith("cpu")):
+        return None
+    reason = compile_pays_off(config, forwards, crop_size, device)
+    return reason if reason is not None and compiler_available() else None
 
 
 def compilable_variants(variants: list[str], device: str) -> tuple[list[str], list[str]]:

@@ -50,7 +50,7 @@ from typing import Any, BinaryIO
 import numpy as np
 from PIL import Image
 
-from ..data.images import DEFAULT_MAX_PIXELS, ImageTooLargeError, read_rgb, save_png, write_png
+from ..data.images import DEFAULT_MAX_PIXELS, ImageTooLargeError, image_size, read_rgb, save_png, write_png
 from ..utils.io import atomic_write_all
 from .evaluate import collect_nonfinite
 from .graphs import cached_onnx, engine_for
@@ -187,7 +187,11 @@ def predict_files(inputs: Iterable[str | Path], checkpoint: str | Path, out_dir:
     if not files:
         return result
     _check_writable(out_dir)
-    predictor = predictor or Predictor(checkpoint, device=device, multi_scale=multi_scale, **settings)
+    if predictor is None:  # the first image's size stands for the others' in deciding whether to compile
+        predictor = Predictor(checkpoint, device=device, multi_scale=multi_scale, images=len(files),
+                              first_image=image_size(files[0][0]), **settings)
+    if getattr(predictor, "compile_reason", None) is not None:
+        print(f"fastfcn predict: {predictor.compile_reason}", file=sys.stderr)
     if progress or predictor.reduced:  # reduced precision is always said
         print(f"fastfcn predict: {predictor.describe()}", file=sys.stderr)
     table = _palette_table(predictor.num_classes, getattr(predictor, "colours", None))

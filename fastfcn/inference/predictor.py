@@ -23,7 +23,9 @@ class Predictor:
     ``"slide"`` (the official sliding window, four forwards for a photo at the paper's sizes); see
     :mod:`fastfcn.inference.windows`. ``runtime``/``precision``/``compile``: how the forward runs
     (:func:`fastfcn.inference.fast_path.variant_for`): by default ONNX Runtime where it is installed, else
-    our exact path (fp32, channels_last, BatchNorm folded). ``onnx_path``: an exported graph of this
+    our exact path (fp32, channels_last, BatchNorm folded). ``compile=None``: compile where this machine
+    measured it to pay off for a run of ``images`` images of the size of ``first_image`` (height, width)
+    (:func:`fastfcn.inference.fast_path.auto_compile`; the reason is in ``compile_reason``). ``onnx_path``: an exported graph of this
     checkpoint for ONNX Runtime/OpenVINO; by default it is exported once and kept in the cache folder.
     ``variant``: a fast-path variant that replaces the three (e.g. ``"fp32"``: plain eager, the reference).
     """
@@ -31,34 +33,47 @@ class Predictor:
     def __init__(self, checkpoint: str | Path, device: str = "auto", multi_scale: bool = False,
                  base_size: int | None = None, crop_size: int | None = None,
                  max_bytes: int = PREDICT_BYTES, mode: str = "whole", runtime: str = "auto",
-                 precision: str = "fp32", compile: bool = False, onnx_path: str | Path | None = None,
-                 variant: str | None = None) -> None:
+                 precision: str = "fp32", compile: bool | None = False, onnx_path: str | Path | None = None,
+                 variant: str | None = None, images: int = 1, first_image: tuple[int, int] | None = None) -> None:
         from ..checkpoint import model_from_checkpoint
         from ..utils.device import resolve_device
         from .evaluate import MS_SCALES
-        from .fast_path import variant_for
+        from .fast_path import auto_compile, variant_for
         from .windows import MODES
 
         if mode not in MODES:
             raise ValueError(f"unknown inference mode {mode!r}; choose one of {', '.join(MODES)}")
         self.device = resolve_device(device)
-        if variant is None:  # bad choices fail before the loading
-            variant = variant_for(runtime, precision, self.device, compile)
+        chosen = variant is None  # by runtime/precision/compile, not named
+        if chosen:  # bad choices fail before the loading
+            variant = variant_for(runtime, precision, self.device, bool(compile))
         self.model, ckpt = model_from_checkpoint(checkpoint)
         self.model.to(self.device)
         train_config = ckpt.get("train_config") or {}
         self.base_size = base_size or train_config.get("base_size") or 520
         self.crop_size = crop_size or train_config.get("crop_size") or 480
+        self.mode = mode
+        self.scales = MS_SCALES if multi_scale else (1.0,)
+        self.flip = multi_scale
+        self.compile_reason = None
+        if compile is None and chosen:  # decided by this machine's measurement, for the run's forwards
+            self.compile_reason = auto_compile(variant, self.model.config, mode,
+                                               images * self._forwards(first_image), self.crop_size, self.device)
+            if self.compile_reason is not None:
+                variant = variant_for(runtime, precision, self.device, True)
         self.num_classes = int(self.model.config["num_classes"])
         self.classes = ckpt.get("classes")
         self.colours = ckpt.get("palette")  # the dataset's own class colours (classes.txt, Cityscapes), if any
         self.max_bytes = max_bytes
-        self.mode = mode
-        self.scales = MS_SCALES if multi_scale else (1.0,)
-        self.flip = multi_scale
         self.engine = engine_for(self.model, checkpoint, variant, onnx_path)
         self.variant = self.engine.variant
         self.int8 = self.engine.quantization is not None
+
+    def _forwards(self, size: tuple[int, int] | None) -> int:
+        """The crops slide mode runs for an image of ``size`` (height, width); one where it is not known."""
+        from .windows import slide_forwards
+
+        return 1 if size is None else slide_forwards(*size, self.scales, self.flip, self.base_size, self.crop_size)
 
     @property
     def reduced(self) -> bool:

@@ -24,7 +24,7 @@ from torch import Tensor, nn
 from ..models import MEAN, STD, FastFCN
 
 __all__ = ["MODES", "Mode", "STRIDE_RATE", "MIN_SIDE", "segment_logits", "sliding_windows", "pad_to", "forward_probs",
-           "image_probs"]
+           "image_probs", "scaled_size", "slide_forwards"]
 
 Mode = Literal["slide", "whole"]
 MODES: tuple[str, ...] = ("slide", "whole")
@@ -40,6 +40,22 @@ def segment_logits(model: nn.Module, x: Tensor) -> Tensor:
     if isinstance(net, FastFCN):
         return net(x, with_aux=False)["out"]
     return net(x)["out"]
+
+
+def scaled_size(height: int, width: int, base_size: int, scale: float) -> tuple[int, int]:
+    """The size an image is resized to at ``scale``: long side ``ceil(base_size * scale)``, aspect kept."""
+    long_side = int(math.ceil(base_size * scale))
+    if height > width:
+        return long_side, max(1, int(width * long_side / height + 0.5))
+    return max(1, int(height * long_side / width + 0.5)), long_side
+
+
+def slide_forwards(height: int, width: int, scales: tuple[float, ...] | list[float], flip: bool, base_size: int,
+                   crop_size: int) -> int:
+    """How many ``crop_size`` crops the network runs for one ``height`` x ``width`` image in ``slide`` mode
+    (one per window per scale, twice with ``flip``)."""
+    per_scale = [len(sliding_windows(*scaled_size(height, width, base_size, s), crop_size)[0]) for s in scales]
+    return sum(per_scale) * (2 if flip else 1)
 
 
 def sliding_windows(height: int, width: int, crop_size: int,
