@@ -81,8 +81,10 @@ def test_fast_path_records_what_compiling_cost_against_the_eager_exact_path(cach
     assert entry["eager_s"] == pytest.approx(eager["latency_median_s"])
     assert entry["compile_s"] == pytest.approx(max(compiled["first_call_s"] - compiled["latency_median_s"], 0.0))
     assert entry["size"] == 32 and entry["eager_variant"] == "channels_last+fold_bn"
+    assert "recorded for this machine and encnet/resnet18/jpu" in bench.format_fast_path(fp)
     fp = bench.fast_path(spec, replace(opts, size=32), ["channels_last+fold_bn"], images=1)
     assert fp["compile_recorded"] is False  # nothing compiled in this run: the record stays as it was
+    assert "recorded for this machine" not in bench.format_fast_path(fp)
     assert recorded_compile("encnet/resnet18/jpu") == entry
 
 

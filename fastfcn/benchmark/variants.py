@@ -349,6 +349,9 @@ def format_fast_path(fp: dict[str, Any]) -> str:
     payoff = compile_payoff(fp)
     if payoff is not None:
         lines.append(format_compile_payoff(payoff))
+    if fp.get("compile_recorded"):
+        lines.append(f"recorded for this machine and {network_key(fp)}: `fastfcn eval/predict --mode slide` on the "
+                     "torch path compile by themselves where a run has the forwards to pay it off")
     lines.append(f"weights: {fp['weights']}; rounding only the input to bf16 changes "
                  f"{fp['input_rounding_changed_fraction'] * 100:.3f}% of the fp32 labels"
                  + ("" if fp["agreement_resolvable"] else
