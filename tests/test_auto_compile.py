@@ -6,6 +6,7 @@ they do not."""
 from __future__ import annotations
 
 import json
+import warnings
 from dataclasses import replace
 from pathlib import Path
 
@@ -139,3 +140,38 @@ def test_the_forwards_of_a_run_come_from_its_first_image(tmp_path: Path) -> None
     assert image_size(path) == (30, 70)
     (tmp_path / "not.png").write_bytes(b"no image")
     assert image_size(tmp_path / "not.png") is None and image_size(tmp_path / "absent.png") is None
+
+
+class _FailingCompiled(torch.nn.Module):
+    """What ``torch.compile`` gives where the C++ build fails: a module whose first call raises."""
+
+    def __init__(self, module: torch.nn.Module) -> None:
+        super().__init__()
+        self._orig_mod = module
+
+    def forward(self, *args, **kwargs):
+        raise RuntimeError("C++ compile error: g++ failed\nthe rest of the log")
+
+
+def test_a_failing_compilation_runs_the_network_uncompiled_with_a_warning(monkeypatch) -> None:
+    torch.manual_seed(0)
+    model = build_model("encnet", backbone="resnet18", upsampling="jpu", num_classes=5, jpu_width=16).eval()
+    x = torch.randn(1, 3, 40, 48)
+    monkeypatch.setattr(torch, "compile", _FailingCompiled)
+    with torch.no_grad():
+        want = model(x, with_aux=False)["out"]
+        fast = fast_path.optimize(model, "compile+channels_last+fold_bn", example=x, compile_fallback=True)
+        with pytest.warns(RuntimeWarning, match=r"compiling the network failed \(RuntimeError: C\+\+ compile error: "
+                                                r"g\+\+ failed\); running it without compiling \(channels_last\+fold_bn\)"):
+            got = fast(x)["out"]
+        assert fast.variant == "channels_last+fold_bn" and not fast.compiled
+        assert float((got - want).abs().max()) <= 1e-4
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # later calls run uncompiled without a word
+            torch.testing.assert_close(fast(x)["out"], got)
+        strict = fast_path.optimize(model, "compile+channels_last+fold_bn", example=x)  # the benchmark's: raise
+        with pytest.raises(RuntimeError, match="C\\+\\+ compile error"):
+            strict(x)
+        broken = fast_path.optimize(model, "compile+channels_last+fold_bn", example=x, compile_fallback=True)
+        with pytest.raises(ValueError, match="RGB images"):  # the network's own error, not the compiler's
+            broken(torch.randn(1, 4, 40, 48))

@@ -258,10 +258,31 @@ class OptimizedModel(nn.Module):
         self.layout = torch.channels_last if channels_last else torch.contiguous_format
         self.main_only = main_only
         self.compiled = compiled
+        self.compiled_once = False  # whether a compiled call has succeeded (the first one compiles)
+        self.compile_fallback = False  # run eager, with a warning, where the first compiled call fails
         self.config = dict(config or {})
 
     def forward(self, x: torch.Tensor) -> Any:
         x = x.contiguous(memory_format=self.layout)
+        if not self.compiled or self.compiled_once or not self.compile_fallback:
+            return self._run(x)
+        try:  # the first call compiles: a compiler that fails there must not end the run
+            out = self._run(x)
+        except Exception as exc:  # noqa: BLE001  Inductor/C++ failures have many types; eager decides below
+            eager = getattr(self.model, "_orig_mod", None)
+            if eager is None:
+                raise
+            self.model, self.compiled = eager, False
+            self.variant = "+".join(t for t in self.variant.split("+") if t != "compile")
+            out = self._run(x)  # a failure of the network itself raises here
+            first_line = (str(exc).splitlines() or [""])[0][:200]
+            warnings.warn(f"compiling the network failed ({type(exc).__name__}: {first_line}); running it without "
+                          f"compiling ({self.variant})", RuntimeWarning, stacklevel=2)
+            return out
+        self.compiled_once = True
+        return out
+
+    def _run(self, x: torch.Tensor) -> Any:
         # freezing: the compiler treats the weights as constants (folds BatchNorm, pre-packs the
         # convolution weights); right for inference only, so it is switched on for these calls alone
         frozen = _inductor_freezing() if self.compiled else contextlib.nullcontext()
@@ -290,7 +311,8 @@ def _quiet_cpu_compile() -> None:
 
 
 def optimize(model: nn.Module, variant: str = "exact", example: torch.Tensor | None = None, *,
-             onnx_path: str | Path | None = None, spinning: bool = True) -> OptimizedModel:
+             onnx_path: str | Path | None = None, spinning: bool = True,
+             compile_fallback: bool = False) -> OptimizedModel:
     """A copy of ``model`` (put in eval mode) that runs as ``variant`` for inference: a preset (``exact``,
     ``reduced``, ``auto``; see :func:`resolve_variant`) or tokens joined by ``+`` (e.g.
     ``"channels_last+fold_bn"``, ``"onnxruntime"``, ``"openvino+fp32"``).
@@ -301,7 +323,9 @@ def optimize(model: nn.Module, variant: str = "exact", example: torch.Tensor | N
     (default: exported now, which takes a while; see :func:`fastfcn.inference.runtimes.export_onnx`); for an
     ``int8`` variant an fp32 graph is quantized now (:func:`fastfcn.inference.quantize.int8_graph`), an int8
     graph run as it is. ``spinning``: ONNX Runtime's threads spin between runs (its default; see
-    :class:`fastfcn.inference.runtimes.OnnxRuntimeModel`).
+    :class:`fastfcn.inference.runtimes.OnnxRuntimeModel`). ``compile_fallback``: where compiling fails in the
+    first call, run the model uncompiled with a :class:`RuntimeWarning` instead of raising (predict and eval;
+    a benchmark raises, so that a row never times another variant than its name).
     ``model`` itself is left as it was. The result's ``variant`` is the resolved variant.
     """
     device = str(next(model.parameters()).device)
@@ -334,5 +358,7 @@ def optimize(model: nn.Module, variant: str = "exact", example: torch.Tensor | N
     if v["compile"]:
         _quiet_cpu_compile()
         m = torch.compile(m)
-    return OptimizedModel(m, name, v["dtype"], v["channels_last"], main_only=main_only, config=config,
+    fast = OptimizedModel(m, name, v["dtype"], v["channels_last"], main_only=main_only, config=config,
                           compiled=v["compile"])
+    fast.compile_fallback = compile_fallback
+    return fast

@@ -29,7 +29,8 @@ def engine_for(model: torch.nn.Module, checkpoint: str | Path, variant: str,
     against the checkpoint first) or the checkpoint's graph from the cache (:func:`cached_onnx`). The result's
     ``quantization`` says how ``onnx_path`` was quantized (None: an fp32 graph, or no graph). ONNX Runtime's
     threads do not spin between runs here: predict and eval work beside the network (reading, softmax,
-    resizing, writing), and spinning threads would take those cores."""
+    resizing, writing), and spinning threads would take those cores. A compiled variant whose compilation fails
+    runs uncompiled, with a warning."""
     from .fast_path import optimize, parse_variant
     from .runtimes import QUANTIZED_KEY, check_graph
 
@@ -43,7 +44,7 @@ def engine_for(model: torch.nn.Module, checkpoint: str | Path, variant: str,
         props = check_graph(onnx_path, checkpoint, model.config)
     elif runtime != "torch":
         onnx_path = cached_onnx(checkpoint, model)
-    engine = optimize(model, variant, onnx_path=onnx_path, spinning=False)
+    engine = optimize(model, variant, onnx_path=onnx_path, spinning=False, compile_fallback=True)
     engine.quantization = props.get(QUANTIZED_KEY)
     return engine
 
