@@ -42,18 +42,77 @@ def test_whole_mode_is_one_forward_at_the_long_side(model) -> None:
     counted = Counting(model)
     probs = predict_probs(counted, image, base_size=96, crop_size=64, mode="whole")
     assert counted.calls == 1 and counted.sizes == [(72, 96)]  # the long side at base_size, the aspect kept
-    # by hand: resize, one forward, softmax, resize back
+    # by hand, as the official evaluator: resize, one forward, the exponential of the logits, resize back
     x = F.interpolate(normalize(image)[None], (72, 96), mode="bilinear", align_corners=True)
     with torch.no_grad():
-        want = F.interpolate(model(x, with_aux=False)["out"].softmax(1), (60, 80), mode="bilinear",
-                             align_corners=True)[0]
-    torch.testing.assert_close(probs, want)
-    assert torch.equal(predict_labels(model, image, base_size=96, crop_size=64, mode="whole"), want.argmax(0).byte())
+        scores = F.interpolate(model(x, with_aux=False)["out"].exp(), (60, 80), mode="bilinear",
+                               align_corners=True)[0]
+    torch.testing.assert_close(probs, scores / scores.sum(0))  # predict_probs: normalised to one per pixel
+    assert torch.equal(predict_labels(model, image, base_size=96, crop_size=64, mode="whole"), scores.argmax(0).byte())
     counted.calls = 0
     predict_probs(counted, image, base_size=96, crop_size=64, mode="slide")
     assert counted.calls == 4  # 72x96 in 64 crops every 42 pixels: 2 x 2 windows (and four at the paper's sizes)
     with pytest.raises(ValueError, match="inference mode 'tiles'"):
         predict_probs(model, image, mode="tiles")
+
+
+def _official_scores(model: torch.nn.Module, image: torch.Tensor, scales: tuple[float, ...], flip: bool,
+                     base: int, crop: int) -> torch.Tensor:
+    """The official evaluator's summed class scores, step by step as its MultiEvalModule.forward and
+    module_inference take them (written here from their description, independently of the package)."""
+    import math
+
+    from fastfcn.models import MEAN, STD
+
+    x = normalize(image)[None]
+    h, w = x.shape[-2:]
+    black = torch.tensor([-m / s for m, s in zip(MEAN, STD, strict=True)]).view(1, 3, 1, 1)
+
+    def pad(img: torch.Tensor) -> torch.Tensor:  # right and bottom, to at least one crop, with black
+        out = black.expand(1, 3, max(img.shape[2], crop), max(img.shape[3], crop)).clone()
+        out[..., : img.shape[2], : img.shape[3]] = img
+        return out
+
+    def inference(img: torch.Tensor) -> torch.Tensor:  # exp of the logits; with flip the mirror's logits added
+        logits = model(img, with_aux=False)["out"]
+        if flip:
+            logits = logits + model(img.flip(-1), with_aux=False)["out"].flip(-1)
+        return logits.exp()
+
+    scores = torch.zeros(1, model.config["num_classes"], h, w)
+    stride = int(crop * 2.0 / 3.0)
+    for scale in scales:
+        long_size = int(math.ceil(base * scale))
+        height, width = (long_size, int(w * long_size / h + 0.5)) if h > w else (int(h * long_size / w + 0.5), long_size)
+        cur = F.interpolate(x, (height, width), mode="bilinear", align_corners=True)
+        if long_size <= crop:
+            out = inference(pad(cur))[..., :height, :width]
+        else:
+            padded = pad(cur) if min(height, width) < crop else cur
+            ph, pw = padded.shape[-2:]
+            total, count = torch.zeros(1, scores.shape[1], ph, pw), torch.zeros(1, 1, ph, pw)
+            for i in range(math.ceil((ph - crop) / stride) + 1):
+                for j in range(math.ceil((pw - crop) / stride) + 1):
+                    h0, w0 = i * stride, j * stride
+                    h1, w1 = min(h0 + crop, ph), min(w0 + crop, pw)
+                    total[..., h0:h1, w0:w1] += inference(pad(padded[..., h0:h1, w0:w1]))[..., : h1 - h0, : w1 - w0]
+                    count[..., h0:h1, w0:w1] += 1
+            out = (total / count)[..., :height, :width]
+        scores += F.interpolate(out, (h, w), mode="bilinear", align_corners=True)
+    return scores[0]
+
+
+@pytest.mark.parametrize(("scales", "flip"), [((1.0,), False), ((0.5, 1.0, 1.25), True)])
+def test_labels_are_the_official_evaluators(model, scales, flip) -> None:
+    """Slide mode gives the labels of the official evaluator: exp of the logits (with flip, the mirror's logits
+    added first), averaged where windows overlap, resized back and summed over scales; not softmax averages."""
+    image = torch.from_numpy(np.random.default_rng(3).integers(0, 256, (3, 50, 70), dtype=np.uint8))
+    with torch.no_grad():
+        want = _official_scores(model, image, scales, flip, base=64, crop=40)
+    got = predict_labels(model, image, scales, flip, base_size=64, crop_size=40)
+    assert torch.equal(got, want.argmax(0).byte())
+    torch.testing.assert_close(predict_probs(model, image, scales, flip, base_size=64, crop_size=40),
+                               want / want.sum(0))
 
 
 def test_whole_mode_pads_a_strip(model) -> None:
@@ -156,16 +215,19 @@ def test_emulated_bf16_is_not_timed(monkeypatch) -> None:
     assert "channels_last+fold_bn+bf16+early_fp32" in fast_path.default_variants("cpu", with_compile=False)
 
 
-def test_forward_probs_in_place_equals_a_new_softmax_and_keeps_gradients() -> None:
-    """forward_probs writes the softmax into the logits' memory under no_grad; with autograd on it cannot."""
-    from fastfcn.inference.windows import forward_probs, segment_logits
+def test_forward_scores_are_the_official_exponential_in_place_and_keep_gradients() -> None:
+    """forward_scores is the official evaluator's ``module_inference``: exp of the logits, with flip the logits of
+    the mirror image added first; under no_grad it is written into the logits' memory, with autograd it cannot."""
+    from fastfcn.inference.windows import forward_scores, segment_logits
     from fastfcn.models import build_model
 
     torch.manual_seed(0)
     model = build_model("encnet", backbone="resnet18", upsampling="jpu", num_classes=5, jpu_width=16).eval()
     x = torch.randn(1, 3, 48, 40)
     with torch.no_grad():
-        want = segment_logits(model, x).softmax(1)
-        assert torch.equal(forward_probs(model, x, flip=False), want)
-    probs = forward_probs(model, x, flip=False)
-    assert probs.requires_grad and torch.allclose(probs, want)
+        logits = segment_logits(model, x)
+        assert torch.equal(forward_scores(model, x, flip=False), logits.exp())
+        mirrored = segment_logits(model, x.flip(-1)).flip(-1)
+        torch.testing.assert_close(forward_scores(model, x, flip=True), (logits + mirrored).exp())
+    scores = forward_scores(model, x, flip=False)
+    assert scores.requires_grad and torch.allclose(scores, logits.exp())

@@ -256,9 +256,9 @@ def test_non_finite_inputs_and_outputs_are_reported(tmp_path: Path, capsys) -> N
         predict_labels(model, image, base_size=48, crop_size=48)
     messages = [str(w.message) for w in caught if issubclass(w.category, NonFiniteWarning)]
     assert any("input image holds 1 non-finite" in m for m in messages), messages
-    assert any("class probabilities hold" in m for m in messages), messages
+    assert any("class scores hold" in m for m in messages), messages
     image[0, 5, 5] = 1e30  # finite, but EncNet's logits become NaN everywhere
-    with (pytest.warns(NonFiniteWarning, match="class probabilities hold .* non-finite"),
+    with (pytest.warns(NonFiniteWarning, match="class scores hold .* non-finite"),
           pytest.warns(UnnormalisedImageWarning, match=r"reach 1e\+30")):  # both said, neither leaks
         predict_probs(model, image, base_size=48, crop_size=48)
 
@@ -287,7 +287,7 @@ def test_non_finite_inputs_and_outputs_are_reported(tmp_path: Path, capsys) -> N
     rc = main(["predict", str(photo), "--checkpoint", str(ckpt), "--out", str(tmp_path / "o"), "--no-progress"])
     err = capsys.readouterr().err
     assert rc == 0 and "Traceback" not in err
-    assert f"{photo}: warning: the class probabilities hold" in err
+    assert f"{photo}: warning: the class scores hold" in err
 
 
 # --- 7: memory, labels, limits, one failure does not stop the others --------------------------------

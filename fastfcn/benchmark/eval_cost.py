@@ -4,7 +4,7 @@ The network is run by the engine ``fastfcn eval`` builds by default (ONNX Runtim
 is installed, else torch's exact path), on procedural validation scenes of ``size`` x ``size`` drawn into memory
 before the clock starts, with the paper's sizes scaled to the image (long side 520 and crops of 480 at 512 pixels). Each
 mode's figure is the marginal cost of one more image, ``(T(N) - T(1)) / (N - 1)`` (:func:`marginal_seconds`):
-reading it, the network, the softmax, resizing back, the arg-max and the confusion matrix. It is divided by the
+reading it, the network, the exponential, resizing back, the arg-max and the confusion matrix. It is divided by the
 forwards that mode runs for one such image -- one at the long side in ``whole`` mode, one per sliding window in
 ``slide`` mode (four for 512 x 512 at the paper's sizes) -- timed on the same engine, three around each
 evaluation (one before, two after), so that what lies above 1 is what evaluation adds around the network.
@@ -48,7 +48,7 @@ def _network_inputs(mode: str, base_size: int, crop_size: int) -> tuple[int, int
 
 class _WithClasses:
     """``dataset`` as one of ``num_classes`` classes (its own first, unnamed ones after): the timed network has
-    the paper's 59 outputs, whose softmax, resizing and arg-max are what evaluation costs on Pascal Context,
+    the paper's 59 outputs, whose exponential, resizing and arg-max are what evaluation costs on Pascal Context,
     while the procedural scenes' masks use 8 of them."""
 
     def __init__(self, dataset: Any, num_classes: int) -> None:

@@ -6,7 +6,7 @@ and the fast inference path.
 * :mod:`~fastfcn.inference.metrics` -- pixAcc, IoU, mIoU; Pascal Context's 59/60-class protocols
 * :mod:`~fastfcn.inference.predict` -- mask and overlay PNGs for files and folders
 * :mod:`~fastfcn.inference.fold` -- BatchNorm folded into the convolutions
-* :mod:`~fastfcn.inference.windows` -- one image's probabilities: the official sliding window, or one forward
+* :mod:`~fastfcn.inference.windows` -- one image's class scores: the official sliding window, or one forward
 * :mod:`~fastfcn.inference.fast_path` -- :func:`optimize`: a model in a faster variant or another runtime
 * :mod:`~fastfcn.inference.runtimes` -- the ONNX graph, ONNX Runtime and OpenVINO (the ``deploy`` extra)
 * :mod:`~fastfcn.inference.export` -- ``fastfcn export``: the graph checked before it is written

@@ -1,5 +1,5 @@
 """What goes into the network and what comes out, checked: a float image far outside the normalised range (0..255
-passed as float) and non-finite values in the input or in the class probabilities give warnings that say what to do.
+passed as float) and non-finite values in the input or in the class scores give warnings that say what to do.
 
 :func:`collect_nonfinite` collects the :class:`NonFiniteWarning` s raised inside a block, so that evaluation and
 ``fastfcn predict`` can name the image that gave them.
@@ -27,7 +27,7 @@ class UnnormalisedImageWarning(UserWarning):
 
 
 class NonFiniteWarning(RuntimeWarning):
-    """The input image or the class probabilities hold NaN or infinite values: the labels are meaningless."""
+    """The input image or the class scores hold NaN or infinite values: the labels are meaningless."""
 
 
 @contextmanager
@@ -87,15 +87,19 @@ def check_image(model: nn.Module, image: Tensor) -> Tensor:
 def nonfinite_message(probs: Tensor, scale: float, image: Tensor) -> str | None:
     """What :func:`check_probs` warns about ``probs`` (None when every value is finite): for a caller that
     cannot catch warnings (another thread: ``warnings.catch_warnings`` is process-wide)."""
-    # probabilities lie in [0, 1], so their sum is finite exactly when all are (20x faster than isfinite().all())
+    # a sum is finite when every value is (20x faster than isfinite().all()); scores (exponentials of logits)
+    # so large that only their sum overflows are counted below
     if bool(torch.isfinite(probs.sum())):
         return None
     bad = int((~torch.isfinite(probs)).sum())
+    if not bad:
+        return None
     cause = ("the input is far outside the normalised range (a float image must be normalised with "
              "MEAN/STD, about -2.1..2.7) or the model's weights are not finite" if image.is_floating_point()
              else "the model's weights are not finite (a diverged training run?)")
-    return (f"the class probabilities hold {bad} non-finite value(s) (NaN/inf) at scale {scale}; those "
-            f"pixels get class 0. Likely cause: {cause}")
+    return (f"the class scores hold {bad} non-finite value(s) (NaN/inf) at scale {scale}; those pixels' labels "
+            f"are meaningless (NaN gives class 0). Likely cause: {cause}, or logits above 88, whose exponential "
+            "(the official evaluator's class score) overflows float32")
 
 
 def check_probs(probs: Tensor, scale: float, image: Tensor) -> Tensor:

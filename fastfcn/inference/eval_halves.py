@@ -3,7 +3,7 @@
 In ``whole`` mode at one scale without flip on the CPU (one image per batch, no background class to leave out),
 :func:`~fastfcn.inference.evaluate.evaluate` splits every image as ``fastfcn predict`` does
 (:func:`~fastfcn.inference.evaluate.predict_labels_later`): the network runs on the calling thread, and the
-rest -- softmax, resizing the probabilities back to the image, the arg-max and the confusion matrix -- in one
+rest -- the exponential, resizing the class scores back to the image, the arg-max and the confusion matrix -- in one
 worker thread while the next image's network runs. The same operations on the same values: the confusion
 matrix is the one of the plain loop to the count. At most one image waits to be finished (its logits,
 :data:`~fastfcn.inference.evaluate.LATER_BYTES` at most); an image too large for that is scored on the

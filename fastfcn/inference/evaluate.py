@@ -5,25 +5,27 @@ For every scale ``s`` the image is resized (bilinear, ``align_corners=True``) so
 if the resized image fits in one ``crop_size`` crop (480) it is padded to that crop and run once;
 otherwise it is padded to at least one crop per side and covered by ``crop_size`` windows placed every
 ``2/3 * crop_size`` pixels (the last window of a row or column is padded where it runs past the image),
-and the windows' class probabilities are averaged where they overlap. Padding uses the value of a black
+and the windows' class scores are averaged where they overlap. Padding uses the value of a black
 pixel after normalisation. In ``whole`` mode the resized image is run once as it is
 (:mod:`~fastfcn.inference.windows`). With ``flip`` each forward is also run mirrored left-right and the
 two averaged.
 
 Single-scale evaluation (the paper's Table 1) uses ``scales=(1.0,)`` without flip; multi-scale (Table 3)
-uses ``MS_SCALES`` with flip. The softmax probabilities of each scale are resized back to the original
-image size and averaged, and the prediction is their argmax.
+uses ``MS_SCALES`` with flip. The class scores of each scale (the exponential of the logits, as the official
+evaluator computes them, :mod:`~fastfcn.inference.windows`) are resized back to the original image size and
+summed, and the prediction is their argmax. :func:`predict_probs` returns that sum normalised to one per
+pixel (the same ranking of the classes).
 
 Only labels leave :func:`predict_labels` (which :func:`evaluate` and ``fastfcn predict`` use): when the
-full-resolution stack of class probabilities fits in ``max_bytes`` it is computed exactly as
+full-resolution stack of class scores fits in ``max_bytes`` it is computed exactly as
 :func:`predict_probs` does and the labels are its argmax; above that (a large photo, many classes) the
-input is shrunk and the probabilities are resized back a band of rows at a time
+input is shrunk and the scores are resized back a band of rows at a time
 (:mod:`~fastfcn.inference.resize`) and each band is reduced to its argmax, so memory does not grow with
-classes x pixels; the probabilities then agree with :func:`predict_probs` to float rounding.
+classes x pixels; the scores then agree with the exact path's to float rounding.
 
 A float input image whose values reach far outside the normalised range (0..255 pixel values passed as
 float) gives an :class:`UnnormalisedImageWarning` that says how to pass it. A non-finite value (NaN, inf) in a
-float input image or in the class probabilities (an input far outside the normalised range, or weights that
+float input image or in the class scores (an input far outside the normalised range, logits above 88, or weights that
 diverged) makes every label meaningless (class 0): it is reported as a :class:`NonFiniteWarning`.
 """
 
@@ -54,14 +56,14 @@ from .checks import (
 from .eval_halves import halves_apply, score_in_two_halves
 from .metrics import SegmentationMetric, metric_for_dataset
 from .resize import BilinearRows
-from .windows import MIN_SIDE, MODES, image_probs, pad_to, scaled_size, segment_logits, sliding_windows
+from .windows import MIN_SIDE, MODES, image_scores, pad_to, scaled_size, segment_logits, sliding_windows
 
 __all__ = ["MS_SCALES", "MODES", "evaluate", "predict_probs", "predict_probs_batch", "predict_labels",
            "predict_labels_later", "sliding_windows", "segment_logits", "NonFiniteWarning", "UnnormalisedImageWarning",
            "collect_nonfinite", "PREDICT_BYTES", "EVAL_BYTES", "LATER_BYTES"]
 
 MS_SCALES = (0.5, 0.75, 1.0, 1.25, 1.5, 1.75)
-# full-resolution probability stacks up to this size are computed as predict_probs does (exact labels)
+# full-resolution score stacks up to this size are computed as predict_probs does (exact labels)
 PREDICT_BYTES = 256 * 2**20
 EVAL_BYTES = 2 * 2**30  # evaluation: up to 3.5 M pixels at 150 classes stay on the exact path
 BAND_BYTES = 32 * 2**20  # working memory of one band of rows on the banded path
@@ -90,14 +92,14 @@ def _network_input(model: nn.Module, image: Tensor) -> Tensor:
 
 def _summed_probs(model: nn.Module, x: Tensor, scales: Sequence[float], flip: bool, base_size: int,
                   crop_size: int, mode: str, image: Tensor) -> Tensor:
-    """``[B, C, H, W]``: the probabilities of every scale of ``x`` (``[B, 3, H, W]``, normalised), resized back
+    """``[B, C, H, W]``: the class scores of every scale of ``x`` (``[B, 3, H, W]``, normalised), resized back
     to ``H x W`` and summed over the scales (``image``: one of the inputs as given, for the warnings)."""
     height, width = x.shape[-2:]
     total: Tensor | None = None
     for scale in scales:
         resized = F.interpolate(x, scaled_size(height, width, base_size, scale), mode="bilinear",
                                 align_corners=True)
-        probs = check_probs(image_probs(model, resized, crop_size, flip, mode), scale, image)
+        probs = check_probs(image_scores(model, resized, crop_size, flip, mode), scale, image)
         probs = F.interpolate(probs, (height, width), mode="bilinear", align_corners=True)
         total = probs if total is None else total + probs
     assert total is not None
@@ -107,15 +109,20 @@ def _summed_probs(model: nn.Module, x: Tensor, scales: Sequence[float], flip: bo
 @torch.no_grad()
 def predict_probs(model: nn.Module, image: Tensor, scales: Sequence[float] = (1.0,), flip: bool = False,
                   base_size: int = 520, crop_size: int = 480, mode: str = "slide") -> Tensor:
-    """Class probabilities ``[C, H, W]`` of one image (``[3, H, W]``, uint8 or normalised float).
+    """Class probabilities ``[C, H, W]`` of one image (``[3, H, W]``, uint8 or normalised float): the summed
+    class scores normalised to one per pixel (see the module docstring).
 
     The model should be in eval mode and on the image's device. This holds ``C x H x W`` floats: for
     labels of large images use :func:`predict_labels`.
     """
     _check_settings(scales, base_size, crop_size, mode)
     image = check_image(model, image)
-    return _summed_probs(model, _network_input(model, image)[None], scales, flip, base_size, crop_size, mode,
-                         image)[0] / len(scales)
+    return _normalised(_summed_probs(model, _network_input(model, image)[None], scales, flip, base_size, crop_size,
+                                     mode, image)[0], 0)
+
+
+def _normalised(scores: Tensor, dim: int) -> Tensor:
+    return scores.div_(scores.sum(dim, keepdim=True))
 
 
 @torch.no_grad()
@@ -133,7 +140,7 @@ def predict_probs_batch(model: nn.Module, images: Sequence[Tensor], scales: Sequ
     if len({tuple(image.shape) for image in checked}) > 1:
         raise ValueError(f"the images of one batch must share a size, got {sorted({tuple(i.shape) for i in checked})}")
     x = torch.stack([_network_input(model, image) for image in checked])
-    return _summed_probs(model, x, scales, flip, base_size, crop_size, mode, checked[0]) / len(scales)
+    return _normalised(_summed_probs(model, x, scales, flip, base_size, crop_size, mode, checked[0]), 1)
 
 
 def _label_dtype(num_classes: int) -> torch.dtype:
@@ -141,7 +148,7 @@ def _label_dtype(num_classes: int) -> torch.dtype:
 
 
 def _argmax(probs: Tensor, background: int | None) -> tuple[Tensor, Tensor | None]:
-    """The labels of ``[C, ...]`` probabilities, and those without the class ``background`` (or None)."""
+    """The labels of ``[C, ...]`` class scores, and those without the class ``background`` (or None)."""
     dtype = _label_dtype(probs.shape[0])
     labels = class_argmax(probs, dtype)
     if background is None:
@@ -164,7 +171,7 @@ def _shrink_input(model: nn.Module, image: Tensor, size: tuple[int, int]) -> Ten
 
 
 def _banded_labels(lows: list[Tensor], size: tuple[int, int], background: int | None) -> tuple[Tensor, Tensor | None]:
-    """Resize every scale's ``[C, h, w]`` probabilities to ``size`` by bands of rows, average, argmax."""
+    """Resize every scale's ``[C, h, w]`` class scores to ``size`` by bands of rows, sum, argmax."""
     height, width = size
     num_classes, device = lows[0].shape[0], lows[0].device
     resizers = [BilinearRows(tuple(p.shape[-2:]), size, device) for p in lows]
@@ -178,7 +185,7 @@ def _banded_labels(lows: list[Tensor], size: tuple[int, int], background: int | 
             up = resizer(probs, start, stop)
             band = up if band is None else band + up
         assert band is not None
-        got, got_without = _argmax(band / len(lows), background)
+        got, got_without = _argmax(band, background)
         labels[start:stop] = got
         if without is not None and got_without is not None:
             without[start:stop] = got_without
@@ -200,7 +207,7 @@ def _label_maps(model: nn.Module, image: Tensor, scales: Sequence[float], flip: 
         size = scaled_size(height, width, base_size, scale)
         resized = (F.interpolate(x, size, mode="bilinear", align_corners=True) if x is not None
                    else _shrink_input(model, image, size))
-        probs = check_probs(image_probs(model, resized, crop_size, flip, mode), scale, image)
+        probs = check_probs(image_scores(model, resized, crop_size, flip, mode), scale, image)
         if probs.shape[1] * height * width * 4 <= max_bytes:  # as predict_probs
             probs = F.interpolate(probs, (height, width), mode="bilinear", align_corners=True)
             total = probs if total is None else total + probs
@@ -208,7 +215,7 @@ def _label_maps(model: nn.Module, image: Tensor, scales: Sequence[float], flip: 
             lows.append(probs[0])
     del x
     if total is not None:
-        return _argmax(total[0] / len(scales) if len(scales) > 1 else total[0], background)
+        return _argmax(total[0], background)
     return _banded_labels(lows, (height, width), background)
 
 
@@ -216,7 +223,7 @@ def _label_maps_batch(model: nn.Module, images: list[Tensor], scales: Sequence[f
                       crop_size: int, background: int | None, num_classes: int, max_bytes: int, mode: str = "slide"
                       ) -> list[tuple[Tensor, Tensor | None]]:
     """:func:`_label_maps` of images of one size, run through the network together when the batch's input and
-    probabilities fit in ``max_bytes`` (else one by one, as ever)."""
+    scores fit in ``max_bytes`` (else one by one, as ever)."""
     height, width = images[0].shape[-2:]
     if len(images) == 1 or len(images) * max(3, num_classes) * height * width * 4 > max_bytes:
         return [_label_maps(model, image, scales, flip, base_size, crop_size, background, max_bytes, mode)
@@ -226,8 +233,7 @@ def _label_maps_batch(model: nn.Module, images: list[Tensor], scales: Sequence[f
     x = torch.stack([_network_input(model, image) for image in checked])
     total = _summed_probs(model, x, scales, flip, base_size, crop_size, mode, checked[0])
     del x
-    # as _label_maps: divided by the number of scales only when there are several
-    return [_argmax(total[b] / len(scales) if len(scales) > 1 else total[b], background) for b in range(len(images))]
+    return [_argmax(total[b], background) for b in range(len(images))]
 
 
 @torch.no_grad()
@@ -237,9 +243,10 @@ def predict_labels(model: nn.Module, image: Tensor, scales: Sequence[float] = (1
     """Class ids ``[H, W]`` of one image (``[3, H, W]``, uint8 or normalised float): uint8 for up to 256
     classes, else int32.
 
-    Equal to ``predict_probs(...).argmax(0)`` when the ``C x H x W`` float32 probabilities fit in
-    ``max_bytes``; above that they are resized back and reduced a band of rows at a time (see the module
-    docstring), so memory stays about ``H x W`` bytes plus the input, whatever the number of classes.
+    The argmax of the summed class scores (of ``predict_probs(...)``, which normalises them, but for a tie that
+    the division makes) when the ``C x H x W`` float32 scores fit in ``max_bytes``; above that they are resized
+    back and reduced a band of rows at a time (see the module docstring), so memory stays about ``H x W`` bytes
+    plus the input, whatever the number of classes.
     """
     return _label_maps(model, image, scales, flip, base_size, crop_size, None, max_bytes, mode)[0]
 
@@ -248,13 +255,13 @@ def predict_labels(model: nn.Module, image: Tensor, scales: Sequence[float] = (1
 def predict_labels_later(model: nn.Module, image: Tensor, num_classes: int, base_size: int = 520,
                          max_bytes: int = PREDICT_BYTES) -> Callable[[], tuple[Tensor, str | None]] | None:
     """:func:`predict_labels` in ``whole`` mode at one scale without flip, in two halves: the network runs now,
-    and the returned ``finish()`` (to be called once, in any thread) computes the rest (softmax, resizing back,
+    and the returned ``finish()`` (to be called once, in any thread) computes the rest (exponential, resizing back,
     arg-max) and gives the labels with the :class:`NonFiniteWarning` message it would have raised (None when
     every value is finite): so ``fastfcn predict`` runs the next image's network while a writer thread
     finishes this one. The same operations in the same order: the labels equal :func:`predict_labels`'s.
 
     ``None`` (nothing run) where the two halves would hold too much: an image on another device than the CPU,
-    or whose probabilities, at the network's size or at full size, exceed :data:`LATER_BYTES` (or
+    or whose class scores, at the network's size or at full size, exceed :data:`LATER_BYTES` (or
     ``max_bytes``): the caller then runs :func:`predict_labels`. So a pending ``finish()`` holds at most
     :data:`LATER_BYTES` (59 classes at 512 x 512 images), and one running twice that.
     """
@@ -266,14 +273,14 @@ def predict_labels_later(model: nn.Module, image: Tensor, num_classes: int, base
     if image.device.type != "cpu" or full > min(max_bytes, LATER_BYTES) or held > LATER_BYTES:
         return None
     resized = F.interpolate(_network_input(model, image)[None], (h, w), mode="bilinear", align_corners=True)
-    padded = h < MIN_SIDE or w < MIN_SIDE  # as image_probs in whole mode
+    padded = h < MIN_SIDE or w < MIN_SIDE  # as image_scores in whole mode
     logits = segment_logits(model, pad_to(resized, max(h, MIN_SIDE), max(w, MIN_SIDE)) if padded else resized)
     logits = logits.float()
     del resized
 
     def finish() -> tuple[Tensor, str | None]:
         with torch.no_grad():
-            probs = torch.softmax(logits, 1, out=logits)  # in place, as forward_probs
+            probs = torch.exp(logits, out=logits)  # in place, as forward_scores
             probs = probs[..., :h, :w] if padded else probs
             message = nonfinite_message(probs, 1.0, image)
             probs = F.interpolate(probs, (height, width), mode="bilinear", align_corners=True)
@@ -338,10 +345,10 @@ def evaluate(model: nn.Module, dataset: Any, scales: Sequence[float] = (1.0,), f
     matrices are summed, so every process returns the same metrics. For Pascal Context 60 the result
     also holds the 59-class protocol under ``"without_background"`` (see :mod:`fastfcn.inference.metrics`).
     The metrics need labels only (:func:`predict_labels`; ``max_bytes`` as there). Images whose input or
-    class probabilities hold NaN/inf are counted in one :class:`NonFiniteWarning` at the end that names
+    class scores hold NaN/inf are counted in one :class:`NonFiniteWarning` at the end that names
     the first of them. ``mode``: ``"slide"`` (the official protocol) or ``"whole"`` (one forward per scale,
     see :mod:`~fastfcn.inference.windows`). The next items are read from ``dataset`` in another thread
-    (one) while the network runs; in whole mode at one scale on the CPU another finishes each image (softmax,
+    (one) while the network runs; in whole mode at one scale on the CPU another finishes each image (exponential,
     resizing back, arg-max, counting) beside the next one's network (:mod:`~fastfcn.inference.eval_halves`). ``batch_size`` > 1 runs up to that many consecutive images of one size through
     the network together (:func:`predict_probs_batch`: faster for small images, equal to one by one up to float
     rounding); images of another size close a batch.

@@ -28,7 +28,7 @@ def engine_for(model: torch.nn.Module, checkpoint: str | Path, variant: str,
     """``model`` (loaded from ``checkpoint``) run as ``variant``; another runtime runs ``onnx_path`` (checked
     against the checkpoint first) or the checkpoint's graph from the cache (:func:`cached_onnx`). The result's
     ``quantization`` says how ``onnx_path`` was quantized (None: an fp32 graph, or no graph). ONNX Runtime's
-    threads do not spin between runs here: predict and eval work beside the network (reading, softmax,
+    threads do not spin between runs here: predict and eval work beside the network (reading, exponential,
     resizing, writing), and spinning threads would take those cores. A compiled variant whose compilation fails
     runs uncompiled, with a warning."""
     from .fast_path import optimize, parse_variant

@@ -26,13 +26,13 @@
 * A file that cannot be read, is too large, fails while it is segmented (e.g. out of memory) or cannot be
   written, a broken symbolic link, a special file or an unreadable folder is reported on stderr with its
   name; the others are still processed, and the result lists the failures (the command exits non-zero).
-  NaN/inf in the class probabilities give a warning naming the image.
+  NaN/inf in the class scores give a warning naming the image.
 * The images go through a pipeline (:mod:`fastfcn.inference.pipeline`): while the network runs one
   image, a reader thread decodes the next ones and a writer thread colours, blends, encodes and writes
   the previous one's PNGs (waiting on the disk included), in the time the network leaves a core free.
-  In whole mode at one scale on the CPU, for images whose class probabilities fit in
+  In whole mode at one scale on the CPU, for images whose class scores fit in
   :data:`~fastfcn.inference.evaluate.LATER_BYTES` (59 classes at 512 x 512), the writer also finishes the
-  labels (softmax, resizing back, arg-max: :meth:`Predictor.labels_later`), so the caller's thread goes on
+  labels (exponential, resizing back, arg-max: :meth:`Predictor.labels_later`), so the caller's thread goes on
   to the next image's network at once; elsewhere the labels are finished on the caller's thread. The files
   and the messages are those of one image after another, in the same order.
 """

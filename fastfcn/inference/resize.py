@@ -1,6 +1,6 @@
 """Bilinear resizing (``align_corners=True``, as ``F.interpolate``) one band of output rows at a time.
 
-``F.interpolate`` materialises its whole output: for the class probabilities of a large photo that is
+``F.interpolate`` materialises its whole output: for the class scores of a large photo that is
 classes x pixels floats (15 GB for 150 classes at 5000 x 5000), and for the normalised input of a
 10000 x 10000 image 1.2 GB before it is shrunk to 520 pixels. :class:`BilinearRows` computes any band of
 output rows from the few source rows it needs, so the caller can reduce each band (to its argmax, or into

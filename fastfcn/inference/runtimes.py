@@ -190,7 +190,7 @@ class OnnxRuntimeModel(_ExportedModel):
 
     ``spinning``: whether ONNX Runtime's threads keep spinning for a while after each run, waiting for the next
     (its default). That buys a bare forward after a forward about 1 %, but while other work runs beside the
-    network (``fastfcn predict``'s reader and writer threads, the softmax and resizing in torch's threads) the
+    network (``fastfcn predict``'s reader and writer threads, the exponential and resizing in torch's threads) the
     spinning threads take those cores: with it off, predict's marginal cost per 512 px image fell from
     1.10 s to 1.02 s (medians of five processes each, alternating, EncNet+JPU R50s, 2-core AVX2 EPYC,
     2026-12-05). :func:`fastfcn.inference.graphs.engine_for` (predict, eval) turns it off.
