@@ -219,19 +219,19 @@ def _finite_json(value):
 def _eval_variant(args: argparse.Namespace, config: dict, dataset, sizes: tuple, device: str) -> str:
     """The variant ``eval`` runs: the user's choice, compiled where ``--compile`` is unset and this machine
     measured compiling to pay off within the run's forwards (``sizes``: scales, flip, base and crop size)."""
-    from ..inference.fast_path import auto_compile, variant_for
+    from ..inference.fast_path import compiled_where_it_pays, variant_for
     from ..inference.windows import slide_forwards
 
     variant = variant_for(args.runtime, args.precision, device, bool(args.compile))
-    # slide mode only (whole mode's sizes vary); batches of other sizes would compile again
-    if args.compile is None and args.batch_size == 1 and args.mode == "slide":
-        scales, flip, base_size, crop_size = sizes
-        images = min(len(dataset), args.limit or len(dataset))
-        forwards = images * slide_forwards(*dataset[0][0].shape[-2:], scales, flip, base_size, crop_size)
-        reason = auto_compile(variant, config, args.mode, forwards, crop_size, device)
-        if reason is not None:
-            print(f"fastfcn eval: {reason}", file=sys.stderr)
-            return variant_for(args.runtime, args.precision, device, True)
+    if args.compile is not None or args.batch_size != 1 or args.mode != "slide":  # whole: sizes vary; batches too
+        return variant
+    scales, flip, base_size, crop_size = sizes
+    images = min(len(dataset), args.limit or len(dataset))
+    forwards = images * slide_forwards(*dataset[0][0].shape[-2:], scales, flip, base_size, crop_size)
+    variant, reason = compiled_where_it_pays(variant, None, args.runtime, args.precision, device, config, args.mode,
+                                             forwards, crop_size)
+    if reason is not None:
+        print(f"fastfcn eval: {reason}", file=sys.stderr)
     return variant
 
 

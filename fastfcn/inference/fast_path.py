@@ -30,6 +30,7 @@ from .split_depthwise import to_channels_last
 
 __all__ = ["VARIANT_TOKENS", "DTYPES", "RUNTIME_TOKENS", "PRESETS", "EXACT", "parse_variant", "resolve_variant", "variant_for",
            "default_variants", "native_variants", "compiler_available", "auto_compile",
+           "compiled_where_it_pays",
            "compilable_variants", "other_runtimes", "FullPrecision", "early_layers_in_fp32", "OptimizedModel", "optimize"]
 
 VARIANT_TOKENS = ("fp32", "bf16", "fp16", "int8", "early_fp32", "channels_last", "fold_bn", "compile", "onnxruntime",
@@ -197,6 +198,15 @@ def auto_compile(variant: str, config: dict[str, Any], mode: str, forwards: int,
     return reason if reason is not None and compiler_available() else None
 
 
+def compiled_where_it_pays(variant: str, compile: bool | None, runtime: str, precision: str, device: str,
+                           config: dict[str, Any], mode: str, forwards: int,
+                           crop_size: int) -> tuple[str, str | None]:
+    """``variant`` (from :func:`variant_for` with ``compile``), compiled where ``compile`` is ``None`` and
+    :func:`auto_compile` says it pays off for the run's ``forwards``; with the reason to show, or ``None``."""
+    reason = auto_compile(variant, config, mode, forwards, crop_size, device) if compile is None else None
+    return (variant_for(runtime, precision, device, True), reason) if reason is not None else (variant, None)
+
+
 def compilable_variants(variants: list[str], device: str) -> tuple[list[str], list[str]]:
     """``variants`` split into those that can run here and the compiled ones that cannot (a CPU machine without
     a C++ compiler: ``torch.compile`` would fail at the first call)."""
@@ -250,7 +260,7 @@ class OptimizedModel(nn.Module):
     output is a dict with ``"out"``. ``config`` is the wrapped model's configuration."""
 
     def __init__(self, model: nn.Module, variant: str, dtype: str, channels_last: bool, main_only: bool,
-                 config: dict[str, Any] | None = None, compiled: bool = False) -> None:
+                 config: dict[str, Any] | None = None, compiled: bool = False, compile_fallback: bool = False) -> None:
         super().__init__()
         self.model = model
         self.variant = variant
@@ -259,7 +269,7 @@ class OptimizedModel(nn.Module):
         self.main_only = main_only
         self.compiled = compiled
         self.compiled_once = False  # whether a compiled call has succeeded (the first one compiles)
-        self.compile_fallback = False  # run eager, with a warning, where the first compiled call fails
+        self.compile_fallback = compile_fallback  # run eager, with a warning, where the first compiled call fails
         self.config = dict(config or {})
 
     def forward(self, x: torch.Tensor) -> Any:
@@ -358,7 +368,5 @@ def optimize(model: nn.Module, variant: str = "exact", example: torch.Tensor | N
     if v["compile"]:
         _quiet_cpu_compile()
         m = torch.compile(m)
-    fast = OptimizedModel(m, name, v["dtype"], v["channels_last"], main_only=main_only, config=config,
-                          compiled=v["compile"])
-    fast.compile_fallback = compile_fallback
-    return fast
+    return OptimizedModel(m, name, v["dtype"], v["channels_last"], main_only=main_only, config=config,
+                          compiled=v["compile"], compile_fallback=compile_fallback)

@@ -25,8 +25,8 @@ class Predictor:
     (:func:`fastfcn.inference.fast_path.variant_for`): by default ONNX Runtime where it is installed, else
     our exact path (fp32, channels_last, BatchNorm folded). ``compile=None``: compile where this machine
     measured it to pay off for a run of ``images`` images of the size of ``first_image`` (height, width)
-    (:func:`fastfcn.inference.fast_path.auto_compile`; the reason is in ``compile_reason``). ``onnx_path``: an exported graph of this
-    checkpoint for ONNX Runtime/OpenVINO; by default it is exported once and kept in the cache folder.
+    (:func:`fastfcn.inference.fast_path.auto_compile`; the reason is in ``compile_reason``).
+    ``onnx_path``: an exported graph of this checkpoint for ONNX Runtime/OpenVINO; by default it is exported once and kept in the cache folder.
     ``variant``: a fast-path variant that replaces the three (e.g. ``"fp32"``: plain eager, the reference).
     """
 
@@ -38,7 +38,7 @@ class Predictor:
         from ..checkpoint import model_from_checkpoint
         from ..utils.device import resolve_device
         from .evaluate import MS_SCALES
-        from .fast_path import auto_compile, variant_for
+        from .fast_path import compiled_where_it_pays, variant_for
         from .windows import MODES
 
         if mode not in MODES:
@@ -56,11 +56,10 @@ class Predictor:
         self.scales = MS_SCALES if multi_scale else (1.0,)
         self.flip = multi_scale
         self.compile_reason = None
-        if compile is None and chosen:  # decided by this machine's measurement, for the run's forwards
-            self.compile_reason = auto_compile(variant, self.model.config, mode,
-                                               images * self._forwards(first_image), self.crop_size, self.device)
-            if self.compile_reason is not None:
-                variant = variant_for(runtime, precision, self.device, True)
+        if chosen:  # compile=None: decided by this machine's measurement, for the run's forwards
+            variant, self.compile_reason = compiled_where_it_pays(
+                variant, compile, runtime, precision, self.device, self.model.config, mode,
+                images * self._forwards(first_image), self.crop_size)
         self.num_classes = int(self.model.config["num_classes"])
         self.classes = ckpt.get("classes")
         self.colours = ckpt.get("palette")  # the dataset's own class colours (classes.txt, Cityscapes), if any
