@@ -38,6 +38,7 @@ from fastfcn.profiles import get_profile
 from fastfcn.training.table1 import TABLE1_UPSAMPLINGS, table1_config, table1_rows
 from fastfcn.utils.environment import environment
 from fastfcn.utils.io import atomic_write_text
+from fastfcn.utils.kernels import use_portable_kernels
 
 
 def train_design(p, rows, seeds, runs_dir: Path, iterations: int, trunk) -> dict:
@@ -91,6 +92,7 @@ def main() -> None:
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--runs", type=Path, default=None, help="where the runs go (default: a temporary folder)")
     args = ap.parse_args()
+    print(use_portable_kernels())  # before the first tensor operation: the numbers chapter 7 trains
     torch.manual_seed(0)
     p = get_profile(args.profile)
     rows, seeds = table1_rows(p.ablation_heads), list(range(p.ablation_seeds))

@@ -34,6 +34,7 @@ from fastfcn.profiles import Profile, get_profile
 from fastfcn.training.table1 import Trunk, table1_config
 from fastfcn.utils.environment import environment
 from fastfcn.utils.io import atomic_write_text
+from fastfcn.utils.kernels import use_portable_kernels
 
 ROWS = [("encnet", "jpu"), ("aspp", "jpu"), ("psp", "jpu"), ("encnet", "none")]
 ITERATIONS = [50, 100, 200, 400]
@@ -63,6 +64,7 @@ def main() -> None:
                     help="a row still under the floor after the last of --iterations is trained twice as long, "
                          "then again, up to this many iterations")
     args = ap.parse_args()
+    print(use_portable_kernels())  # before the first tensor operation: the numbers chapter 7 trains
     p = get_profile(args.profile)
     size = p.train_image_size
     val = build_dataset("procedural", "val", image_size=size, num_images=p.ablation_val_images,

@@ -45,7 +45,8 @@ def compile_payoff(fp: dict[str, Any]) -> dict[str, Any] | None:
         saving = other["latency_median_s"] - best["latency_median_s"]
         against.append({"variant": other["variant"], "runtime": other["runtime"],
                         "latency_s": other["latency_median_s"], "ratio": other["latency_median_s"] / best["latency_median_s"],
-                        "saving_s": saving, "calls_to_pay_off": math.ceil(compile_s / saving) if saving > 0 else None})
+                        "saving_s": saving, "calls_to_pay_off": calls_to_pay_off(
+                            compile_s, best["latency_median_s"], other["latency_median_s"], 1, 1)})
     return {"variant": best["variant"], "latency_s": best["latency_median_s"], "compile_s": compile_s,
             "size": fp.get("size"), "against": against}
 
@@ -84,7 +85,7 @@ def compile_payoff_words(payoff: dict[str, Any] | None) -> str:
                  "with it. Every new input size compiles again, so `fastfcn eval` and `fastfcn predict` on the torch "
                  "path compile by themselves only in `slide` mode (every forward one crop size), and only where this "
                  "measurement, recorded for this machine and this network, says compiling pays for itself within "
-                 "the run's forwards (`--compile` and `--no-compile` decide it yourself); compiling needs a C++ "
+                 "the run's forwards (`--compile` and `--no-compile` let you decide); compiling needs a C++ "
                  "compiler on the machine.")
     parts.append(_slide_words(payoff))
     return " ".join(p for p in parts if p)

@@ -7,8 +7,10 @@ alone at 1.03x (chapter 6, 2026-12-03) until JPU's depthwise convolution dilated
 (:mod:`fastfcn.inference.split_depthwise`): then 1.34x against 1.13x (``fastfcn bench --fast-path``, the same
 day), while ONNX Runtime ran at 1.44x. On a 2-core AVX-512 EPYC (Zen 4), with freed memory kept for reuse
 (:mod:`fastfcn.utils.allocator`), one run on 2026-12-04: fold_bn 1.05x, channels_last+fold_bn 1.22x (798 ms),
-ONNX Runtime 1.33x (731 ms), ``compile+channels_last+fold_bn`` 1.39x (701 ms). So the choice is a measurement, not a
-rule: :func:`fastfcn.benchmark.variants.fast_path` (``fastfcn bench --fast-path``, chapter 6) times both candidates
+ONNX Runtime 1.33x (731 ms), ``compile+channels_last+fold_bn`` 1.39x (701 ms). On a 2-core AVX-512-BF16 Xeon (AMX),
+2026-12-05: channels_last+fold_bn 448 ms against fold_bn 603 ms, ONNX Runtime 371 ms, compiled 400 ms (chapter 6);
+interleaved over ten rounds in one process, eager 449, compiled 369, ONNX Runtime 377 ms. So the choice is a
+measurement, not a rule: :func:`fastfcn.benchmark.variants.fast_path` (``fastfcn bench --fast-path``, chapter 6) times both candidates
 with the other variants, interleaved, and records the faster here, keyed by the machine (CPU model, the
 instruction set PyTorch dispatches to, torch version, threads). ``exact`` then runs the recorded
 one on that machine; without a record it runs :data:`EXACT_DEFAULT`. GPUs are not recorded (channels-last is
