@@ -30,6 +30,7 @@ from ..inference.windows import sliding_windows
 from ..utils.timing import interleaved_seconds, marginal_seconds
 from .models import prepare_model
 from .options import BenchOptions
+from .rounds import inference_call
 from .specs import ModelSpec, spec_fields
 
 __all__ = ["EVAL_MODES", "eval_cost", "format_eval_cost"]
@@ -64,11 +65,6 @@ class _WithClasses:
 
     def __getitem__(self, index: int) -> Any:
         return self.dataset[index]
-
-
-def _forward(engine: Any, x: torch.Tensor) -> None:
-    with torch.inference_mode():
-        engine(x)
 
 
 def eval_cost(spec: ModelSpec, opts: BenchOptions, images: int = 5, rounds: int = 1,
@@ -113,7 +109,7 @@ def eval_cost(spec: ModelSpec, opts: BenchOptions, images: int = 5, rounds: int 
                     run(mode, 1)
                     continue
                 x = torch.randn(1, 3, inputs[mode][1], inputs[mode][1], device=opts.device)
-                seconds, own = interleaved_seconds(lambda x=x: _forward(engine, x),
+                seconds, own = interleaved_seconds(lambda x=x: inference_call(engine, x),
                                                    lambda mode=mode: marginal_seconds(lambda n: run(mode, n), images),
                                                    opts.device)
                 per_image[mode].append(seconds)

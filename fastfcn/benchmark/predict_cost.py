@@ -31,6 +31,7 @@ from ..inference.runtimes import available, export_onnx, graph_metadata
 from ..utils.timing import interleaved_seconds, marginal_seconds, time_calls
 from .models import prepare_model
 from .options import BenchOptions
+from .rounds import inference_call
 from .specs import ModelSpec, spec_fields
 
 __all__ = ["DEFAULT_CONFIGURATIONS", "predict_cost", "format_predict_cost"]
@@ -61,11 +62,6 @@ def _predictor(checkpoint: Path, mode: str, variant: str, device: str, onnx_path
     return Predictor(checkpoint, device=device, mode=mode, variant=variant, onnx_path=graph)
 
 
-def _inference(fn: Any, *args: Any) -> Any:
-    with torch.inference_mode():
-        return fn(*args)
-
-
 def _time_rounds(predictors: list[Predictor], files: list[Path], checkpoint: Path, folder: Path,
                  forward: Any, at_base: torch.Tensor, rounds: int, device: str
                  ) -> tuple[list[list[float]], list[list[float]], list[float]]:
@@ -78,13 +74,13 @@ def _time_rounds(predictors: list[Predictor], files: list[Path], checkpoint: Pat
     forwards: list[float] = []
     for round_ in range(rounds + 1):
         if round_:
-            forwards += _inference(time_calls, forward, 1, 0, device)
+            forwards += inference_call(time_calls, forward, 1, 0, device)
         for i, p in enumerate(predictors):
             out = folder / f"out{i}"
             if not round_:
                 predict_files(files[:1], checkpoint, out, predictor=p, progress=False)
                 continue
-            seconds, own = interleaved_seconds(lambda p=p: _inference(p.engine, at_base),
+            seconds, own = interleaved_seconds(lambda p=p: inference_call(p.engine, at_base),
                                                lambda p=p, out=out: _marginal_s(p, files, checkpoint, out), device)
             per_image[i].append(seconds)
             own_forwards[i] += own

@@ -29,7 +29,7 @@ from .options import BenchOptions
 from .specs import ModelSpec
 from .worker import run_in_subprocess
 
-__all__ = ["inference_step", "timing_words", "times_in_rounds", "times_in_rounds_isolated", "timed_in_rounds"]
+__all__ = ["inference_call", "inference_step", "timing_words", "times_in_rounds", "times_in_rounds_isolated", "timed_in_rounds"]
 
 
 def timed_in_rounds(models: int, opts: BenchOptions) -> bool:
@@ -64,6 +64,12 @@ def times_in_rounds(specs: Sequence[ModelSpec], opts: BenchOptions) -> list[list
                 if round_ >= opts.warmup:
                     times[i].append(seconds)
     return times
+
+
+def inference_call(fn: Callable[..., Any], *args: Any) -> Any:
+    """``fn(*args)`` in inference mode (no autograd bookkeeping), as every timed forward runs."""
+    with torch.inference_mode():
+        return fn(*args)
 
 
 def inference_step(model: torch.nn.Module, fn: Callable, x: torch.Tensor, opts: BenchOptions) -> Callable[[], Any]:
