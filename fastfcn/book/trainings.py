@@ -9,7 +9,9 @@ Chapters 7, 8 and 9 need the same trained networks, and a ``full`` run of them t
   weights in ``full`` (:func:`check_full_inputs` says what is missing, and how to get it, before anything
   trains);
 * :func:`row_layouts` measures, once per machine, whether each row trains faster in channels_last or in
-  PyTorch's default layout (the same arithmetic either way) and keeps the answer beside the runs;
+  PyTorch's default layout (the same arithmetic up to rounding) and keeps the answer beside the runs; with
+  the portable kernels (:mod:`fastfcn.utils.kernels`) every row trains channels last, so that every CPU
+  rounds alike;
 * :func:`ensure_trained` looks through the runs folder for a run of *that configuration* (read from
   each run's ``config.json``, whatever its folder is called): a finished one is reused, an interrupted
   one resumed from its last checkpoint, and only a missing one is trained, through ``torchrun`` when
