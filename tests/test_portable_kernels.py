@@ -93,3 +93,19 @@ def test_portable_kernels_train_channels_last_unmeasured(tmp_path: Path, monkeyp
     found = trainings.row_layouts([config, replace(config, upsampling="none")], 8, tmp_path, device="cpu")
     assert [v["channels_last"] for v in found.values()] == [True, True]
     assert not (tmp_path / "layouts.json").exists()
+
+
+def test_a_gpu_run_pins_nothing_and_says_so(monkeypatch) -> None:
+    for name in kernels.PORTABLE_KERNELS:
+        monkeypatch.delenv(name, raising=False)
+    line = kernels.use_portable_kernels(True, "cuda")
+    assert line.startswith("on cuda: the GPU's own kernels")
+    assert not any(name in os.environ for name in kernels.PORTABLE_KERNELS)
+    assert kernels.kernels_in_use("cuda") == "the GPU's kernels"
+
+
+def test_kernels_in_use_names_the_cpus_kernels(monkeypatch) -> None:
+    monkeypatch.setattr(kernels, "portable_kernels_active", lambda: True)
+    assert kernels.kernels_in_use("cpu") == "the portable AVX2 kernels"
+    monkeypatch.setattr(kernels, "portable_kernels_active", lambda: False)
+    assert kernels.kernels_in_use("cpu") == "this CPU's own kernels"

@@ -16,8 +16,8 @@ ASPP rows and PSP JPU gave its mIoU to the last digit (28.651341875966963, 28.60
 matrices in MKL, within 0.035 points; the same six of eight shape checks held. Unpinned, the rows differed by
 up to 0.9 points. (The EPYC ran MKL's default path, which the Xeon cannot choose; the compatible path is
 MKL's own means to the same results on Intel and AMD processors, not yet measured on both.) The price is
-speed where the CPU has more: the Xeon's trainings ran 1.3-1.7x slower at AVX2, chapter 7 238 s instead of
-182 s.
+speed where the CPU has more: the Xeon's trainings ran 1.3-1.7x slower at AVX2, chapter 7 238-266 s instead
+of 182 s.
 
 The pins are environment variables that the libraries read once, at their first use: they hold when set
 before the process's first tensor operation (importing torch or fastfcn is early enough), so chapters
@@ -29,7 +29,8 @@ from __future__ import annotations
 import os
 import platform
 
-__all__ = ["PORTABLE_KERNELS", "portable_kernels_possible", "portable_kernels_active", "use_portable_kernels"]
+__all__ = ["PORTABLE_KERNELS", "portable_kernels_possible", "portable_kernels_active", "use_portable_kernels",
+           "kernels_in_use"]
 
 PORTABLE_KERNELS: dict[str, str] = {"ATEN_CPU_CAPABILITY": "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2",
                                     "MKL_CBWR": "COMPATIBLE"}
@@ -50,18 +51,21 @@ def portable_kernels_active() -> bool:
     return pinned and torch.backends.cpu.get_cpu_capability() == "AVX2"
 
 
-def use_portable_kernels(enabled: bool = True) -> str:
-    """Pin this process to the portable kernels (``enabled``; else leave the CPU's fastest), and say in one
-    line which kernels run. Call it before the first tensor operation: a library that has already chosen
-    its kernels keeps them, and the line then says how to start again."""
+def use_portable_kernels(enabled: bool = True, device: str = "cpu") -> str:
+    """Pin this process to the portable kernels when it computes on the CPU (``device``) and ``enabled`` (else
+    leave the CPU's fastest), and say in one line which kernels run. Call it before the first tensor operation:
+    a library that has already chosen its kernels keeps them, and the line then says how to start again."""
     import torch
 
+    # reading the capability fixes ATen's choice: only once the pins are set, or where none will be
+    isa = torch.backends.cpu.get_cpu_capability
+    if not str(device).startswith("cpu"):
+        return f"on {device}: the GPU's own kernels (the portable kernels are the CPU's)"
     if not enabled:
-        return f"this CPU's fastest kernels ({torch.backends.cpu.get_cpu_capability()}): numbers may differ " \
-               "slightly from another CPU's"
+        return f"this CPU's fastest kernels ({isa()}): numbers may differ slightly from another CPU's"
     if not portable_kernels_possible():
-        return (f"this CPU's own kernels ({platform.machine()}, {torch.backends.cpu.get_cpu_capability()}): the "
-                "portable ones need an x86-64 CPU with AVX2, so numbers may differ slightly from the book's")
+        return (f"this CPU's own kernels ({platform.machine()}, {isa()}): the portable ones need an x86-64 CPU "
+                "with AVX2, so numbers may differ slightly from the book's")
     for name, value in PORTABLE_KERNELS.items():
         os.environ.setdefault(name, value)
     if portable_kernels_active():
@@ -71,5 +75,12 @@ def use_portable_kernels(enabled: bool = True) -> str:
     if others:
         return (f"this CPU's kernels as set in the environment ({', '.join(f'{k}={v}' for k, v in others.items())}): "
                 "numbers may differ slightly from the book's")
-    return (f"this CPU's fastest kernels ({torch.backends.cpu.get_cpu_capability()}): they were chosen before "
+    return (f"this CPU's fastest kernels ({isa()}): they were chosen before "
             "the portable ones could be pinned; restart the kernel and run this cell first for the book's numbers")
+
+
+def kernels_in_use(device: str = "cpu") -> str:
+    """The kernels this process computes with on ``device``, in words for a sentence."""
+    if not str(device).startswith("cpu"):
+        return "the GPU's kernels"
+    return "the portable AVX2 kernels" if portable_kernels_active() else "this CPU's own kernels"
