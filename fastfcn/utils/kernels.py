@@ -69,8 +69,7 @@ def use_portable_kernels(enabled: bool = True, device: str = "cpu") -> str:
     for name, value in PORTABLE_KERNELS.items():
         os.environ.setdefault(name, value)
     if portable_kernels_active():
-        return ("the portable CPU kernels (AVX2, MKL's compatible path): the same numbers on every x86-64 CPU "
-                "with AVX2, at the speed of AVX2")
+        return "the portable CPU kernels (AVX2, MKL's compatible path): the book's numbers on any AVX2 CPU"
     others = {n: os.environ[n] for n in PORTABLE_KERNELS if os.environ.get(n) != PORTABLE_KERNELS[n]}
     if others:
         return (f"this CPU's kernels as set in the environment ({', '.join(f'{k}={v}' for k, v in others.items())}): "
