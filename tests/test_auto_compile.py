@@ -127,7 +127,30 @@ def test_eval_and_predict_compile_where_it_pays_off_and_not_with_no_compile(chec
         assert ("fastfcn predict: compiling the network" in err) is compiles, err
 
 
-def test_the_forwards_of_a_run_come_from_its_first_image(tmp_path: Path) -> None:
+def test_predict_decides_from_the_windows_of_every_image(checkpoint: Path, cache: Path, tmp_path: Path,
+                                                         monkeypatch) -> None:
+    from fastfcn.inference.predict import predict_files
+    from fastfcn.inference.windows import slide_forwards
+
+    asked = []
+    monkeypatch.setattr(fast_path, "compile_pays_off", lambda config, forwards, *rest: asked.append(forwards))
+    wide, square = tmp_path / "in" / "a_wide.png", tmp_path / "in" / "b_square.png"
+    wide.parent.mkdir()
+    Image.fromarray(np.zeros((20, 30, 3), np.uint8)).save(wide)  # a wide image: one row of windows
+    Image.fromarray(np.zeros((60, 60, 3), np.uint8)).save(square)  # a square one: two rows
+    one = {"scales": (1.0,), "flip": False, "base_size": 64, "crop_size": 48}
+    want = slide_forwards(20, 30, **one) + slide_forwards(60, 60, **one)
+    assert want > 2 * slide_forwards(20, 30, **one)  # the first image alone would undercount the run
+    result = predict_files([wide.parent], checkpoint, tmp_path / "out", device="cpu", progress=False,
+                           mode="slide", runtime="torch", compile=None)
+    assert asked == [want] and len(result.written) == 4 and not result.failed
+    asked.clear()  # whole mode, or another runtime, decides nothing: no header is read for it
+    predict_files([wide.parent], checkpoint, tmp_path / "whole", device="cpu", progress=False, mode="whole",
+                  runtime="torch", compile=None)
+    assert asked == []
+
+
+def test_the_forwards_of_a_run_come_from_its_images(tmp_path: Path) -> None:
     from fastfcn.data.images import image_size
     from fastfcn.inference.windows import slide_forwards
 

@@ -187,9 +187,9 @@ def predict_files(inputs: Iterable[str | Path], checkpoint: str | Path, out_dir:
     if not files:
         return result
     _check_writable(out_dir)
-    if predictor is None:  # the first image's size stands for the others' in deciding whether to compile
-        predictor = Predictor(checkpoint, device=device, multi_scale=multi_scale, images=len(files),
-                              first_image=image_size(files[0][0]), **settings)
+    if predictor is None:  # whether to compile is decided from the windows of every image (their headers)
+        predictor = Predictor(checkpoint, device=device, multi_scale=multi_scale,
+                              image_sizes=(image_size(path) for path, _ in files), **settings)
     if getattr(predictor, "compile_reason", None) is not None:
         print(f"fastfcn predict: {predictor.compile_reason}", file=sys.stderr)
     if progress or predictor.reduced:  # reduced precision is always said

@@ -4,7 +4,7 @@ images into label maps (:class:`Predictor`). Reading the files and writing the P
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import numpy as np
@@ -24,7 +24,8 @@ class Predictor:
     :mod:`fastfcn.inference.windows`. ``runtime``/``precision``/``compile``: how the forward runs
     (:func:`fastfcn.inference.fast_path.variant_for`): by default ONNX Runtime where it is installed, else
     our exact path (fp32, channels_last, BatchNorm folded). ``compile=None``: compile where this machine
-    measured it to pay off for a run of ``images`` images of the size of ``first_image`` (height, width)
+    measured it to pay off for the run's forwards: those of ``image_sizes`` (height, width, or None for a size not
+    known; read only where slide mode on the torch path leaves it to decide), one image by default
     (:func:`fastfcn.inference.fast_path.auto_compile`; the reason is in ``compile_reason``).
     ``onnx_path``: an exported graph of this checkpoint for ONNX Runtime/OpenVINO; by default it is exported once and kept in the cache folder.
     ``variant``: a fast-path variant that replaces the three (e.g. ``"fp32"``: plain eager, the reference).
@@ -34,11 +35,12 @@ class Predictor:
                  base_size: int | None = None, crop_size: int | None = None,
                  max_bytes: int = PREDICT_BYTES, mode: str = "whole", runtime: str = "auto",
                  precision: str = "fp32", compile: bool | None = False, onnx_path: str | Path | None = None,
-                 variant: str | None = None, images: int = 1, first_image: tuple[int, int] | None = None) -> None:
+                 variant: str | None = None,
+                 image_sizes: Iterable[tuple[int, int] | None] | None = None) -> None:
         from ..checkpoint import model_from_checkpoint
         from ..utils.device import resolve_device
         from .evaluate import MS_SCALES
-        from .fast_path import compiled_where_it_pays, variant_for
+        from .fast_path import compiled_where_it_pays, parse_variant, variant_for
         from .windows import MODES
 
         if mode not in MODES:
@@ -57,9 +59,14 @@ class Predictor:
         self.flip = multi_scale
         self.compile_reason = None
         if chosen:  # compile=None: decided by this machine's measurement, for the run's forwards
+            # every image's windows count (a folder of photos of mixed sizes), but the headers are read only
+            # where the decision depends on them
+            decides = (compile is None and mode == "slide"
+                       and parse_variant(variant, self.device)["runtime"] == "torch")
+            forwards = sum(map(self._forwards, image_sizes)) if decides and image_sizes is not None else 1
             variant, self.compile_reason = compiled_where_it_pays(
-                variant, compile, runtime, precision, self.device, self.model.config, mode,
-                images * self._forwards(first_image), self.crop_size)
+                variant, compile, runtime, precision, self.device, self.model.config, mode, max(1, forwards),
+                self.crop_size)
         self.num_classes = int(self.model.config["num_classes"])
         self.classes = ckpt.get("classes")
         self.colours = ckpt.get("palette")  # the dataset's own class colours (classes.txt, Cityscapes), if any
