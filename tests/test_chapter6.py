@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import math
-import textwrap
 from pathlib import Path
 
 import pytest
@@ -21,6 +20,7 @@ from fastfcn import benchmark as bench
 from fastfcn import paper
 from fastfcn.benchmark import report
 from fastfcn.book import RESULTS_ENV
+from fastfcn.utils.text import fit_lines
 
 REPO = Path(__file__).resolve().parents[1]
 BOOK_DIR = REPO / "book"
@@ -80,12 +80,14 @@ def test_describe_run() -> None:
     env = {"device_name": "Some CPU", "torch_threads": 2, "torch": "2.0", "torchvision": "0.15"}
     assert report.describe_run("smoke", opts, env, "resnet18") == (
         "profile 'smoke': Some CPU (cpu), 2 threads, torch 2.0, torchvision 0.15\n"
-        "input 64x64, batch 1, fp32, median of 3 run(s) after 1 warm-up, timed in rounds (one call of every model "
-        "per round); in-process\n"
-        "every Table 2 row is built on resnet18 here (smoke profile): the paper's columns are for ResNet-50/101")
+        "input 64x64, batch 1, fp32, median of 3 run(s) after 1 warm-up, timed in rounds (one call of every\n"
+        "  model per round); in-process\n"
+        "every Table 2 row is built on resnet18 here (smoke profile): the paper's columns are for\n"
+        "  ResNet-50/101")
     opts.isolate = True
-    assert report.describe_run("full", opts, env).splitlines()[1].endswith("; peak memory one fresh process per measurement")
-    assert len(report.describe_run("full", opts, env).splitlines()) == 2
+    text = report.describe_run("full", opts, env)
+    assert text.endswith("; peak memory one fresh process per measurement") and len(text.splitlines()) == 3
+    assert max(map(len, text.splitlines())) <= 100
 
 
 RATIO_ROWS = [result("encnet", "none", ratio=1.0, paper_ratio=1.0),
@@ -182,10 +184,10 @@ def test_format_memory_fits() -> None:
              "other_fixed_bytes": 0, "state_bytes": 500 * mib, "max_batch": 11}]
     assert report.format_memory_fits(fits, 512).splitlines() == [
         "bytes saved for backward at 512x512 (training mode), and the largest batch for 12 GB:",
-        "  encnet/none  resnet50s      2200 MiB per image (+12 MiB fixed), weights+grads+momentum 420 MiB "
-        "-> at most 5 images",
-        "  encnet/jpu   resnet50s       990 MiB per image (+0 MiB fixed), weights+grads+momentum 500 MiB "
-        "-> at most 11 images"]
+        "  encnet/none  resnet50s      2200 MiB per image (+12 MiB fixed),",
+        "    weights+grads+momentum 420 MiB -> at most 5 images",
+        "  encnet/jpu   resnet50s       990 MiB per image (+0 MiB fixed),",
+        "    weights+grads+momentum 500 MiB -> at most 11 images"]
 
 
 def test_format_work_split() -> None:
@@ -193,8 +195,8 @@ def test_format_work_split() -> None:
              {"backbone": 40.0, "upsample": 20.5, "head": 5.5, "total": 66.0}]
     trio = [result(latency_median_s=0.6), result(latency_median_s=0.3004)]
     assert report.format_work_split(["dilated, no JPU", "plain + JPU\n(FastFCN)"], parts, trio).splitlines() == [
-        "dilated, no JPU          backbone   150.0  upsample    0.0  head    5.0  total   156.0 GMACs       600 ms",
-        "plain + JPU (FastFCN)    backbone    40.0  upsample   20.5  head    5.5  total    66.0 GMACs       300 ms"]
+        "dilated, no JPU        backbone  150.0  upsample   0.0  head   5.0  total  156.0 GMACs    600 ms",
+        "plain + JPU (FastFCN)  backbone   40.0  upsample  20.5  head   5.5  total   66.0 GMACs    300 ms"]
     with pytest.raises(ValueError):
         report.format_work_split(["one label"], parts, trio)
 
@@ -343,8 +345,8 @@ def test_chapter_shows_gpu_results(tmp_path, monkeypatch, one_thread) -> None:
     text = _stream_text(gpu_cell)
     run = gpu_report.load_gpu_run(path.parent)
     gpu_rows = gpu_report.gpu_rows(run)
-    assert text.startswith("Test GPU, driver 1.0, torch 2.11.0, CUDA 13.0, 2026-12-01, commit abc123def0; 64x64")
-    summary = textwrap.fill(gpu_report.gpu_summary(run, gpu_rows), 100)  # as the chapter prints it
+    assert text.startswith("Test GPU, driver 1.0, torch 2.11.0, CUDA 13.0, 2026-12-01,\n  commit abc123def0; 64x64")
+    summary = fit_lines([gpu_report.gpu_summary(run, gpu_rows)])  # as the chapter prints it
     assert gpu_report.format_gpu_table(gpu_rows) in text and summary in text
     lines = text.splitlines()
     header = next(i for i, ln in enumerate(lines) if ln.startswith("head    backbone   ups       CPU x dilated"))

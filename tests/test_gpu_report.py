@@ -58,8 +58,8 @@ def test_rows_table_figures_and_summary(tmp_path: Path) -> None:
     write_run(tmp_path)
     run = gpu_report.load_gpu_run(tmp_path)
     assert run is not None and run.amp is not None and run.fast_path is None
-    assert gpu_report.describe_gpu_run(run) == ("NVIDIA Test, driver 580.1, torch 2.11.0, CUDA 13.0, 2026-12-02, "
-                                                "commit 0123456789; 512x512, batch 1, median of 100 runs after 10 "
+    assert gpu_report.describe_gpu_run(run) == ("NVIDIA Test, driver 580.1, torch 2.11.0, CUDA 13.0, 2026-12-02,\n"
+                                                "  commit 0123456789; 512x512, batch 1, median of 100 runs after 10 "
                                                 "warm-up")
     rows = gpu_report.gpu_rows(run)
     assert [(r["name"], r["backbone"]) for r in rows] == [("encnet/none", "resnet50"), ("encnet/jpu", "resnet50"),
@@ -115,7 +115,7 @@ def test_run_without_amp_or_device_file(tmp_path: Path) -> None:
     write_run(tmp_path, amp=False, device=False)
     run = gpu_report.load_gpu_run(tmp_path)
     assert run is not None and run.amp is None and run.device == {}
-    assert gpu_report.describe_gpu_run(run).startswith("Test GPU, torch 2.11.0, CUDA 13.0, 2026-12-01, commit not "
+    assert gpu_report.describe_gpu_run(run).startswith("Test GPU, torch 2.11.0, CUDA 13.0, 2026-12-01,\n  commit not "
                                                        "recorded")
     rows = gpu_report.gpu_rows(run)
     assert all(r["amp_speedup"] is None for r in rows)

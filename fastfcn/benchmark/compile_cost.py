@@ -55,14 +55,15 @@ def format_compile_payoff(payoff: dict[str, Any] | None) -> str:
     """:func:`compile_payoff` as lines of text."""
     if payoff is None:
         return "no compiled variant was timed in this run"
-    lines = [f"{payoff['variant']}: compiling took {payoff['compile_s']:.1f} s once (what its first call took "
-             f"beyond a later call), then {payoff['latency_s'] * 1e3:.0f} ms per call"]
+    lines = [f"{payoff['variant']}: compiling took {payoff['compile_s']:.1f} s once\n"
+             f"  (what its first call took beyond a later call), "
+             f"then {payoff['latency_s'] * 1e3:.0f} ms per call"]
     for a in payoff["against"]:
         kind = "eager, " if a["runtime"] == "torch" else ""
         pays = (f"pays off after {a['calls_to_pay_off']} calls" if a["calls_to_pay_off"] is not None
                 else "never pays off")
         lines.append(f"  against {a['variant']} ({kind}{a['latency_s'] * 1e3:.0f} ms): the compiled call is "
-                     f"{a['ratio']:.2f}x as fast; compiling {pays}")
+                     f"{a['ratio']:.2f}x as fast;\n    compiling {pays}")
     return "\n".join(lines)
 
 

@@ -183,8 +183,9 @@ def _fmt(value: float | None, spec: str) -> str:
 
 def format_validation(validation: dict[str, Any]) -> str:
     m = validation["machine"]
-    lines = [f"{m.name}: {m.peak_flops / 1e9:.1f} GFLOP/s, {m.bandwidth / 1e9:.1f} GB/s ({m.source}); "
-             f"launch cost {validation['launch_s'] * 1e6:.0f} us per layer call (assumed)",
+    lines = [f"{m.name}: {m.peak_flops / 1e9:.1f} GFLOP/s, {m.bandwidth / 1e9:.1f} GB/s",
+             f"  ({m.source});",
+             f"  launch cost {validation['launch_s'] * 1e6:.0f} us per layer call (assumed)",
              f"{'model':<28} {'predicted ms':>12} {'measured ms':>11} {'pred/meas':>9}"]
     lines += [f"{r['model']:<28} {r['predicted_s'] * 1e3:>12.1f} {r['measured_s'] * 1e3:>11.1f} {r['ratio']:>9.2f}"
               for r in validation["rows"]]
@@ -202,19 +203,30 @@ def format_gpu_predictions(predictions: Sequence[dict[str, Any]]) -> str:
         cells = "".join(f" {p['fps'][g]:>12.1f} {_fmt(p['ratio'][g] if p['ratio'] else None, '5.2f'):>5}" for g in gpus)
         lines.append(f"{p['model']:<28}{cells} {_fmt(p['paper_fps'], '9.2f'):>9} {_fmt(p['paper_ratio'], '5.2f'):>5} "
                      f"{_fmt(p['mmseg_fps'], '9.2f'):>9} {_fmt(p['mmseg_ratio'], '5.2f'):>5}")
-    lines.append("predicted FPS at 512x512, batch 1, fp32, from the roofline model; x: FPS / FPS of the dilated model "
-                 "of the same head and trunk. paper: Titan-Xp (Table 2). mmseg: V100, ADE20K, ResNet-50 "
-                 "(fastfcn/third_party.py; whole-image inference of ADE20K's images, 150 classes)")
+    lines += ["predicted FPS at 512x512, batch 1, fp32, from the roofline model;",
+              "x: FPS / FPS of the dilated model of the same head and trunk.",
+              "paper: Titan-Xp (Table 2).",
+              "mmseg: V100, ADE20K, ResNet-50",
+              "  (fastfcn/third_party.py; whole-image inference of ADE20K's images, 150 classes)"]
     return "\n".join(lines)
 
 
-def format_time_by_part(predictions: Sequence[dict[str, Any]], gpu: Gpu) -> str:
+def format_time_by_part(predictions: Sequence[dict[str, Any]], gpu: Gpu, width: int = 100) -> str:
+    """One line per model, its parts after the model column; parts past ``width`` characters go on a
+    line of their own under the first."""
     lines = [f"predicted ms on {gpu.name} per part (memory-bound share in brackets)"]
+    column = max((len(p["model"]) for p in predictions), default=0)
     for p in predictions:
         parts = time_by_part(p["layers"], gpu)
-        lines.append(f"{p['model']:<28} " + "  ".join(
-            f"{name} {v['seconds'] * 1e3:.1f} ({v['memory_bound_s'] / v['seconds']:.0%})"
-            for name, v in parts.items() if v["seconds"] > 0))
+        line = f"{p['model']:<{column}}"
+        for name, v in parts.items():
+            if v["seconds"] > 0:
+                part = f"{name} {v['seconds'] * 1e3:.1f} ({v['memory_bound_s'] / v['seconds']:.0%})"
+                if len(line) + 2 + len(part) > width and line.strip():
+                    lines.append(line)
+                    line = " " * column
+                line += "  " + part
+        lines.append(line)
     return "\n".join(lines)
 
 

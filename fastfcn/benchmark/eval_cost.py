@@ -129,8 +129,9 @@ def eval_cost(spec: ModelSpec, opts: BenchOptions, images: int = 5, rounds: int 
 def format_eval_cost(ec: dict[str, Any]) -> str:
     """The eval-cost result as a terminal table."""
     scenes = "1 procedural scene" if ec["images"] == 1 else f"{ec['images']} procedural scenes"
-    lines = [f"fastfcn eval on {scenes} of {ec['size']}x{ec['size']} ({ec['name']} {ec['backbone']}, "
-             f"{ec['variant']}, long side {ec['base_size']}, crops {ec['crop_size']})",
+    lines = [f"fastfcn eval on {scenes} of {ec['size']}x{ec['size']}",
+             f"  ({ec['name']} {ec['backbone']}, {ec['variant']}, long side {ec['base_size']}, "
+             f"crops {ec['crop_size']})",
              f"{'mode':<6} {'s / image':>9} {'images/s':>8} {'forwards per image':>20} {'one forward':>11} "
              f"{'x forwards':>10}"]
     for r in ec["rows"]:
@@ -140,6 +141,6 @@ def format_eval_cost(ec: dict[str, Any]) -> str:
     per_image = (f"one more image in a run of {ec['images']}, (T({ec['images']}) - T(1)) / {ec['images'] - 1}"
                  if ec["images"] > 1 else "the image on its own")
     lines.append(f"s / image: {per_image}")
-    lines.append("x forwards: over that many forwards of the same engine (one forward: the median of three around "
-                 "each round's run)")
+    lines.append("x forwards: over that many forwards of the same engine")
+    lines.append("            (one forward: the median of three around each round's run)")
     return "\n".join(lines)

@@ -129,7 +129,7 @@ def load_gpu_run(folder: str | Path) -> GpuRun | None:
 
 
 def describe_gpu_run(run: GpuRun) -> str:
-    """One line: the GPU, its driver, the versions, the date and the commit of the run."""
+    """Two lines: the GPU, its driver, the versions, the date and the commit of the run."""
     d, env = run.device, run.fp32.get("environment") or {}
     name = d.get("name") or env.get("device_name") or "device not recorded"
     driver = f", driver {d['driver']}" if d.get("driver") else ""
@@ -138,8 +138,8 @@ def describe_gpu_run(run: GpuRun) -> str:
     opts = run.fp32.get("options") or {}
     return (f"{name}{driver}, torch {d.get('torch') or env.get('torch', '?')}"
             + (f", CUDA {cuda}" if cuda else "")
-            + f", {str(d.get('date') or env.get('created') or '?')[:10]}"
-            + (f", commit {commit[:10]}" if commit else ", commit not recorded")
+            + f", {str(d.get('date') or env.get('created') or '?')[:10]},\n  "
+            + (f"commit {commit[:10]}" if commit else "commit not recorded")
             + f"; {opts.get('size', '?')}x{opts.get('size', '?')}, batch {opts.get('batch', '?')}, "
               f"median of {opts.get('runs', '?')} runs after {opts.get('warmup', '?')} warm-up")
 

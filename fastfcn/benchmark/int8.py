@@ -121,9 +121,11 @@ def format_int8_effect(result: dict[str, Any]) -> str:
     """The measurement as a table: latency and speed-up, mIoU, pixel accuracy, labels agreeing."""
     lines = [f"int8 against fp32, {result['config'].get('head')}+{result['config'].get('upsampling')} "
              f"{result['config'].get('backbone')}: latency at {result['size']}x{result['size']} (median of "
-             f"{result['runs']}), scores on {result['eval_images']} validation scenes at {result['eval_size']} px;",
-             f"calibrated on {result['calibration_images']} training scenes in {result['quantize_s']:.0f} s; "
-             f"CPU {'with' if result['vnni'] else 'without'} VNNI, {result['threads']} threads",
+             f"{result['runs']}),",
+             f"  scores on {result['eval_images']} validation scenes at {result['eval_size']} px;",
+             f"  calibrated on {result['calibration_images']} training scenes in "
+             f"{result['quantize_s']:.0f} s; CPU {'with' if result['vnni'] else 'without'} VNNI, "
+             f"{result['threads']} threads",
              f"{'engine':<33} {'ms':>7} {'vs ORT fp32':>12} {'mIoU %':>7} {'pixAcc %':>9} {'labels = fp32 %':>16}"]
     for r in result["rows"]:
         lines.append(f"{r['engine']:<33} {1000 * r['latency_median_s']:7.0f} {r['speedup']:11.2f}x "

@@ -152,8 +152,8 @@ def format_predict_cost(pc: dict[str, Any]) -> str:
     """The predict-cost result as a terminal table."""
     vw = max([len("variant"), *(len(r["variant"]) for r in pc["rows"])])
     scenes = "1 procedural scene" if pc["images"] == 1 else f"{pc['images']} procedural scenes"
-    lines = [f"fastfcn predict on {scenes} of {pc['size']}x{pc['size']} ({pc['name']} "
-             f"{pc['backbone']}, long side {pc['base_size']}, crops {pc['crop_size']})",
+    lines = [f"fastfcn predict on {scenes} of {pc['size']}x{pc['size']}",
+             f"  ({pc['name']} {pc['backbone']}, long side {pc['base_size']}, crops {pc['crop_size']})",
              f"one fp32 eager forward at {pc['size']}x{pc['size']}: {pc['forward_s']:.3f} s",
              f"{'mode':<6} {'asked':<8} {'variant':<{vw}} {'s / image':>9} {'x forward':>9} {'x own':>6} "
              f"{'labels = fp32 whole':>19}"]
@@ -165,6 +165,7 @@ def format_predict_cost(pc: dict[str, Any]) -> str:
                  if pc["images"] > 1 else "the image on its own (its reading and writing overlap nothing)")
     lines.append(f"s / image: {per_image}")
     lines.append(f"x own: over one forward of the configuration's own network at {pc['base_size']}x"
-                 f"{pc['base_size']} (the whole image at long side {pc['base_size']};")
-    lines.append("       the median of three around each round's run)")
+                 f"{pc['base_size']}")
+    lines.append(f"       (the whole image at long side {pc['base_size']}; "
+                 "the median of three around each round's run)")
     return "\n".join(lines)

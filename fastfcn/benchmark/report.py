@@ -24,6 +24,7 @@ import torch
 from .. import paper
 from ..utils.environment import cpu_model, environment
 from ..utils.io import atomic_write_text
+from ..utils.text import fit_lines
 from .options import BenchOptions
 from .rounds import timing_words
 
@@ -105,10 +106,11 @@ def format_table(results: Sequence[dict[str, Any]]) -> str:
             f"{r['fps']:>6.2f} {fmt(mem, '8.0f'):>8} {fmt(r.get('ratio'), '9.2f'):>9} "
             f"{fmt(r.get('paper_fps'), '9.2f'):>9} {fmt(r.get('paper_ratio'), '7.2f'):>7} "
             f"{fmt(r.get('official_cpu_latency_s'), '12.2f'):>12}")
-    lines.append("paper FPS: Titan-Xp, 512x512, mean of 100 runs (the paper's Table 2). x dilated: FPS / FPS of the "
-                 "same head and backbone without upsampling (ours and the paper's). offic. CPU s: the official "
-                 f"implementation's latency on {paper.OFFICIAL_CPU_MACHINE}, as measured by this project (not in the "
-                 "paper), shown on a CPU of that kind only.")
+    lines += ["paper FPS: Titan-Xp, 512x512, mean of 100 runs (the paper's Table 2).",
+              "x dilated: FPS / FPS of the same head and backbone without upsampling (ours and the paper's).",
+              "offic. CPU s: the official implementation's latency",
+              f"  on {paper.OFFICIAL_CPU_MACHINE},",
+              "  as measured by this project (not in the paper), shown on a CPU of that kind only."]
     return "\n".join(lines)
 
 
@@ -141,7 +143,7 @@ def describe_run(profile: str, opts: BenchOptions, env: dict[str, Any], substitu
     if substitute:
         lines.append(f"every Table 2 row is built on {substitute} here (smoke profile): the paper's columns are "
                      "for ResNet-50/101")
-    return "\n".join(lines)
+    return fit_lines(lines)
 
 
 def _upsampled(results: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -194,9 +196,11 @@ def format_official_comparison(results: Sequence[dict[str, Any]]) -> str:
     """Our latency against the official implementation's, where that configuration was run on this kind of CPU."""
     official = [r for r in results if r["official_cpu_latency_s"] is not None]
     if not official:
-        return (f"(the official implementation's CPU latencies were measured on {paper.OFFICIAL_CPU_MACHINE}: they "
-                f"apply to fp32, batch 1, 512x512 with the paper's backbones on a CPU with "
-                f"{paper.OFFICIAL_CPU_CAPABILITY} as torch's CPU capability; this run is not that)")
+        return (f"(the official implementation's CPU latencies were measured\n"
+                f"  on {paper.OFFICIAL_CPU_MACHINE}:\n"
+                f"  they apply to fp32, batch 1, 512x512 with the paper's backbones\n"
+                f"  on a CPU with {paper.OFFICIAL_CPU_CAPABILITY} as torch's CPU capability; "
+                "this run is not that)")
     lines = [f"ours against the official implementation, timed on {paper.OFFICIAL_CPU_MACHINE} (fp32, batch 1, "
              "512x512, aux head):"]
     for r in official:
@@ -244,7 +248,7 @@ def format_memory_fits(fits: Sequence[dict[str, Any]], size: int) -> str:
     lines = [f"bytes saved for backward at {size}x{size} (training mode), and the largest batch for 12 GB:"]
     for f in fits:
         lines.append(f"  {f['name']:<12} {f['backbone']:<10} {f['per_image_bytes'] / 2**20:8.0f} MiB per image "
-                     f"(+{f['other_fixed_bytes'] / 2**20:.0f} MiB fixed), weights+grads+momentum "
+                     f"(+{f['other_fixed_bytes'] / 2**20:.0f} MiB fixed),\n    weights+grads+momentum "
                      f"{f['state_bytes'] / 2**20:.0f} MiB -> at most {f['max_batch']} images")
     return "\n".join(lines)
 
@@ -254,9 +258,9 @@ def format_work_split(labels: Sequence[str], parts: Sequence[dict[str, float]],
     """GMACs by part (``flops_by_part``) and measured latency, one line per labelled model."""
     lines = []
     for label, p, r in zip(labels, parts, results, strict=True):
-        lines.append(f"{label.replace(chr(10), ' '):<24} backbone {p['backbone']:7.1f}  "
-                     f"upsample {p.get('upsample', 0):6.1f}  head {p['head']:6.1f}  total {p['total']:7.1f} GMACs   "
-                     f"{r['latency_median_s'] * 1e3:7.0f} ms")
+        lines.append(f"{label.replace(chr(10), ' '):<22} backbone {p['backbone']:6.1f}  "
+                     f"upsample {p.get('upsample', 0):5.1f}  head {p['head']:5.1f}  total {p['total']:6.1f} GMACs "
+                     f"{r['latency_median_s'] * 1e3:6.0f} ms")
     return "\n".join(lines)
 
 

@@ -311,8 +311,8 @@ def describe_measurement(doc: dict[str, Any], here: dict[str, Any] | None = None
     ``here``: this machine's :func:`fastfcn.utils.environment`, to say whether the CPU is the same.
     """
     env, fp = doc["environment"], doc[key]
-    line = (f"{env['device_name']} ({env.get('cpu_count')} cores, {fp['threads']} threads), torch {env['torch']}, "
-            f"measured {env.get('created', '?')[:10]}")
+    line = (f"{env['device_name']} ({env.get('cpu_count')} cores, {fp['threads']} threads),\n"
+            f"  torch {env['torch']}, measured {env.get('created', '?')[:10]}")
     if here is not None:
         same = (env.get("device_name") == here.get("device_name") and env.get("cpu_count") == here.get("cpu_count"))
         line += " (the same CPU model as this machine)" if same else " (another machine than this one)"
@@ -320,10 +320,12 @@ def describe_measurement(doc: dict[str, Any], here: dict[str, Any] | None = None
     info = fp.get("weights_info") or {}
     if info:
         cfg = info["config"]
-        text = (f"weights: {cfg['head']}+{cfg['upsampling']} {cfg['backbone']} (JPU width {cfg.get('jpu_width')}), "
-                f"trained {info.get('iteration')} iterations on {info.get('dataset')} at {info.get('image_size')} px")
+        text = (f"weights: {cfg['head']}+{cfg['upsampling']} {cfg['backbone']} "
+                f"(JPU width {cfg.get('jpu_width')}),\n"
+                f"  trained {info.get('iteration')} iterations on {info.get('dataset')} "
+                f"at {info.get('image_size')} px")
         if info.get("val_mIoU") is not None:
-            text += (f"; val mIoU {100 * info['val_mIoU']:.1f} %, pixAcc {100 * info['val_pixAcc']:.1f} % "
+            text += (f";\n  val mIoU {100 * info['val_mIoU']:.1f} %, pixAcc {100 * info['val_pixAcc']:.1f} % "
                      f"on {info.get('val_images')} images")
         lines.append(text)
     return "\n".join(lines)
@@ -332,7 +334,8 @@ def describe_measurement(doc: dict[str, Any], here: dict[str, Any] | None = None
 def format_fast_path(fp: dict[str, Any]) -> str:
     """The fast-path result as a terminal table."""
     lines = [f"fast inference path: {fp['name']} {fp['backbone']} at {fp['size']}x{fp['size']}, batch {fp['batch']}, "
-             f"{fp['device']}; labels compared on {fp['comparison_images']} "
+             f"{fp['device']};",
+             f"  labels compared on {fp['comparison_images']} "
              f"({fp['reference_classes']} classes predicted by the reference)",
              f"{'variant':<46} {'median ms':>9} {'speed-up':>8} {'labels changed':>14} {'worst image':>11} "
              f"{'counts':>6}"]
@@ -340,20 +343,21 @@ def format_fast_path(fp: dict[str, Any]) -> str:
         lines.append(f"{v['variant']:<46} {v['latency_median_s'] * 1e3:>9.0f} {v['speedup']:>8.2f} "
                      f"{v['changed_fraction'] * 100:>13.3f}% {(1 - v['worst_image_agreement']) * 100:>10.3f}% "
                      f"{'yes' if v['counts'] else 'no':>6}")
-    lines.append(f"best: {fp['best_variant']} ({fp['best_speedup']:.2f}x over fp32 eager, "
+    lines.append(f"best: {fp['best_variant']}\n  ({fp['best_speedup']:.2f}x over fp32 eager, "
                  f"{fp['best_agreement'] * 100:.3f}% of labels agree; a variant counts at >= "
                  f"{fp['agreement_threshold'] * 100:.1f}%)")
     if fp.get("exact_recorded"):
-        lines.append(f"exact path on this machine (what `--runtime torch` and the `exact` preset run from now on): "
-                     f"{fp['exact_recorded']}, the faster of {' and '.join(EXACT_CANDIDATES)} above")
+        lines.append("exact path on this machine (what `--runtime torch` and the `exact` preset run "
+                     "from now on):\n"
+                     f"  {fp['exact_recorded']}, the faster of {' and '.join(EXACT_CANDIDATES)} above")
     payoff = compile_payoff(fp)
     if payoff is not None:
         lines.append(format_compile_payoff(payoff))
     if fp.get("compile_recorded"):
-        lines.append(f"recorded for this machine and {network_key(fp)}: `fastfcn eval/predict --mode slide` on the "
-                     "torch path compile by themselves where a run has the forwards to pay it off")
-    lines.append(f"weights: {fp['weights']}; rounding only the input to bf16 changes "
+        lines.append(f"recorded for this machine and {network_key(fp)}: `fastfcn eval/predict --mode slide`\n"
+                     "  on the torch path compile by themselves where a run has the forwards to pay it off")
+    lines.append(f"weights: {fp['weights']};\n  rounding only the input to bf16 changes "
                  f"{fp['input_rounding_changed_fraction'] * 100:.3f}% of the fp32 labels"
                  + ("" if fp["agreement_resolvable"] else
-                    " (over 0.1%: these weights are too sensitive to judge reduced precision)"))
+                    "\n  (over 0.1%: these weights are too sensitive to judge reduced precision)"))
     return "\n".join(lines)

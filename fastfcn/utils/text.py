@@ -1,0 +1,18 @@
+"""Printed text that fits a page of the rendered book: :data:`PRINT_WIDTH` characters to a line."""
+
+from __future__ import annotations
+
+import textwrap
+from collections.abc import Iterable
+
+__all__ = ["PRINT_WIDTH", "fit_lines"]
+
+# what a code cell's output shows beside both sidebars of the rendered book (1400 px window) before it scrolls
+PRINT_WIDTH = 100
+
+
+def fit_lines(lines: Iterable[str], width: int = PRINT_WIDTH) -> str:
+    """``lines`` joined by newlines, each longer than ``width`` continued on lines indented by two spaces
+    (broken between words only: a word or path longer than a line stays whole)."""
+    return "\n".join(textwrap.fill(line, width, subsequent_indent="  ", break_long_words=False,
+                                   break_on_hyphens=False) if len(line) > width else line for line in lines)
