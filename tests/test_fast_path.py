@@ -84,6 +84,24 @@ def test_early_layers_in_fp32(one_thread) -> None:
     assert out.shape == (1, 4, 64, 64)
 
 
+def test_the_reference_labels_are_computed_without_tf32() -> None:
+    seen = []
+
+    class Recorder(torch.nn.Module):
+        def forward(self, x):
+            seen.append((torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32))
+            return {"out": x[:, :2]}
+
+    before = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
+    torch.backends.cudnn.allow_tf32 = True  # PyTorch's default for convolutions
+    try:
+        ref = bench.variants._reference(Recorder(), torch.randn(2, 3, 8, 8), 1)
+        assert seen == [(False, False)] * 4 and ref.labels.shape == (2, 8, 8)
+        assert torch.backends.cudnn.allow_tf32  # as it was, afterwards
+    finally:
+        torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = before
+
+
 def test_label_boundary() -> None:
     labels = torch.zeros(1, 6, 6, dtype=torch.long)
     labels[:, :, 3:] = 2

@@ -33,7 +33,7 @@ from ..inference.exact_path import EXACT_CANDIDATES, network_key, record_compile
 from ..inference.fast_path import default_variants, optimize, parse_variant
 from ..inference.quantize import calibration_images, quantize_graph
 from ..inference.runtimes import export_onnx
-from ..utils.device import synchronize
+from ..utils.device import exact_fp32, synchronize
 from ..utils.threads import limited_threads
 from ..utils.timing import latency_stats, time_calls
 from .compile_cost import compile_payoff, format_compile_payoff
@@ -111,7 +111,9 @@ class _Reference:
 
 
 def _reference(model: nn.Module, scenes: torch.Tensor, batch: int) -> _Reference:
-    with torch.inference_mode():
+    # in true float32 on a GPU too: PyTorch lets cuDNN convolve in TF32 by default, and a reference in TF32
+    # would count a variant's differences against a rounded network
+    with torch.inference_mode(), exact_fp32():
         # how sensitive the weights are: labels changed in fp32 by rounding only the input to bf16
         labels = torch.cat([model(x[None])["out"].argmax(1) for x in scenes])
         rounded = torch.cat([model(x[None].to(torch.bfloat16).to(x.dtype))["out"].argmax(1) for x in scenes])
