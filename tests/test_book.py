@@ -416,5 +416,22 @@ def test_fastfcn_command_echoes_and_checks_the_exit_status(tmp_path, capsys):
     with pytest.raises(RuntimeError, match="exited with status 2, expected 0"):
         fastfcn_command("data", "check", "--dataset", "folder", "--root", missing)
     out = capsys.readouterr()
-    assert f"$ fastfcn data check --dataset folder --root '{missing}'" in out.out
+    assert f"$ fastfcn data check --dataset folder --root '{missing}'" in out.out.replace(" \\\n    ", " ")
     assert "no such folder" in out.err
+
+
+def test_a_long_command_is_echoed_over_lines_a_shell_takes_as_one() -> None:
+    import shlex
+
+    from fastfcn.cli.in_process import command_lines
+
+    argv = ["train", "--dataset", "folder", "--root", "_build/own_data/scenes", "--iterations", "40",
+            "--init", "_build/runs/encnet-jpu-seed0-c37a285d7220/last.pth", "--out", "_build/own_data/finetuned",
+            "--classes", "sky", "grass", "round thing"]
+    text = command_lines(argv, width=80)
+    lines = text.splitlines()
+    assert len(lines) == 3 and all(len(line) <= 80 for line in lines)
+    assert all(line.endswith(" \\") for line in lines[:-1]) and all(line.startswith("    --") for line in lines[1:])
+    assert lines[-1].endswith(" --classes sky grass 'round thing'")  # an option keeps its values
+    assert shlex.split(text.replace("\\\n", "\n"))[2:] == argv  # what a shell runs: the same words
+    assert command_lines(["data", "check"]) == "$ fastfcn data check"

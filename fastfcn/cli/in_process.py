@@ -11,15 +11,39 @@ import shlex
 import sys
 from os import PathLike
 
-__all__ = ["fastfcn_command"]
+__all__ = ["COMMAND_WIDTH", "command_lines", "fastfcn_command"]
+
+
+# a rendered page's code output holds about 100 characters (fastfcn.utils.text.PRINT_WIDTH)
+COMMAND_WIDTH = 100
+
+
+def command_lines(argv: list[str], width: int = COMMAND_WIDTH) -> str:
+    """``$ fastfcn ARGS`` as a shell would take it, continued with `` \\`` before an option where a line would
+    pass ``width`` characters (an option stays with its values), so that the lines can be pasted as they are."""
+    groups: list[str] = []
+    for word in map(shlex.quote, argv):
+        if groups and not word.startswith("--") and groups[-1].startswith("--"):
+            groups[-1] += " " + word  # an option's values stay beside it
+        else:
+            groups.append(word)
+    lines = ["$ fastfcn"]
+    for group in groups:
+        if len(lines[-1]) + 1 + len(group) + 2 > width and lines[-1].strip() not in ("$ fastfcn", ""):
+            lines[-1] += " \\"
+            lines.append("    " + group)
+        else:
+            lines[-1] += " " + group
+    return "\n".join(lines)
 
 
 def fastfcn_command(*args: str | int | float | PathLike, expect: int = 0) -> None:
-    """Print ``$ fastfcn ARGS`` and run it; an exit status other than ``expect`` raises :class:`RuntimeError`."""
+    """Print ``$ fastfcn ARGS`` (see :func:`command_lines`) and run it; an exit status other than ``expect``
+    raises :class:`RuntimeError`."""
     from . import main
 
     argv = [str(a) for a in args]
-    print("$ fastfcn " + shlex.join(argv), flush=True)
+    print(command_lines(argv), flush=True)
     status = main(argv)
     sys.stdout.flush()
     sys.stderr.flush()

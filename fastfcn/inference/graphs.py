@@ -69,8 +69,8 @@ def cached_onnx(checkpoint: str | Path, model: torch.nn.Module) -> Path:
         if path.is_file():
             _touch(path)
             return path
-        print(f"fastfcn: exporting {checkpoint} to ONNX once (seconds; a minute on a slow CPU),\n"
-              f"  kept as {path}", file=sys.stderr)
+        print(f"fastfcn: exporting {checkpoint} to ONNX once\n  (seconds; a minute on a slow CPU), kept as\n"
+              f"  {path}", file=sys.stderr)
         export_onnx(model, path, metadata=graph_metadata(checkpoint, model))
     except OSError as exc:
         where = exc.filename or os.environ.get("FASTFCN_CACHE") or "the cache folder"
