@@ -60,7 +60,15 @@ def test_results_json_and_csv_are_complete(tiny_results: list[dict], tmp_path) -
     assert len(rows) == len(tiny_results)
     assert list(rows[0]) == bench.CSV_FIELDS
     table = bench.format_table(tiny_results)
-    assert "paper FPS" in table and "encnet/jpu" in table
+    lines = table.splitlines()
+    columns = ["Mparams", "GMACs", "ms", "IQR", "ms", "FPS", "MiB", "x", "dil", "paper", "p", "x", "dil"]
+    assert len({(r["mode"], r["batch"]) for r in tiny_results}) > 1  # the modes differ: a column each
+    assert lines[0].split() == ["model", "backbone", "OS", "mode", "bs", *columns]  # no official latency: no column
+    inference = [r for r in tiny_results if r["mode"] == "inference"]
+    shared = bench.format_table(inference).splitlines()  # one mode and batch: said once, above
+    assert shared[0] == f"inference, batch {inference[0]['batch']}"
+    assert shared[1].split() == ["model", "backbone", "OS", *columns]
+    assert "encnet/jpu" in table and max(map(len, lines)) <= 100
 
 
 def test_isolated_measurement_reads_peak_memory_of_a_fresh_process() -> None:

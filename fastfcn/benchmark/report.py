@@ -92,25 +92,36 @@ def fmt(value: Any, spec: str, missing: str = "-") -> str:
 
 
 def format_table(results: Sequence[dict[str, Any]]) -> str:
-    """A terminal table: ours beside the paper's FPS (Titan-Xp) and the paper's speed-up over dilated."""
-    head = (f"{'model':<22} {'backbone':<10} {'OS':>2} {'mode':<9} {'bs':>2} {'Mparams':>7} {'GMACs':>6} "
-            f"{'median ms':>9} {'IQR ms':>13} {'FPS':>6} {'peak MiB':>8} {'x dilated':>9} "
-            f"{'paper FPS':>9} {'paper x':>7} {'offic. CPU s':>12}")
-    lines = [head, "-" * len(head)]
-    for r in results:
-        iqr = f"{r['latency_q25_s'] * 1e3:.0f}-{r['latency_q75_s'] * 1e3:.0f}"
+    """A terminal table: ours beside the paper's FPS (Titan-Xp) and the paper's speed-up over dilated. Columns
+    are as wide as their contents; the mode and batch, when every row shares them, go in a line above, and the
+    official implementation's latency only where some row has one: 100 characters hold a row."""
+    modes = {(r["mode"], r["batch"]) for r in results}
+    shared = len(modes) == 1
+    official = any(r.get("official_cpu_latency_s") is not None for r in results)
+    iqrs = [f"{r['latency_q25_s'] * 1e3:.0f}-{r['latency_q75_s'] * 1e3:.0f}" for r in results]
+    mw = max([len("model"), *(len(r["name"]) for r in results)])
+    bw = max([len("backbone"), *(len(r["backbone"] or "") for r in results)])
+    iw = max([len("IQR ms"), *map(len, iqrs)])
+    head = (f"{'model':<{mw}} {'backbone':<{bw}} {'OS':>2} " + ("" if shared else f"{'mode':<9} {'bs':>2} ")
+            + f"{'Mparams':>7} {'GMACs':>5} {'ms':>5} {'IQR ms':>{iw}} {'FPS':>6} {'MiB':>5} {'x dil':>5} "
+            f"{'paper':>6} {'p x dil':>7}" + (f" {'offic s':>7}" if official else ""))
+    lines = [f"{results[0]['mode']}, batch {results[0]['batch']}"] if shared and results else []
+    lines += [head, "-" * len(head)]
+    for r, iqr in zip(results, iqrs, strict=True):
         mem = None if r.get("peak_mem_bytes") is None else r["peak_mem_bytes"] / 2**20
         lines.append(
-            f"{r['name']:<22} {r['backbone'] or '':<10} {r['output_stride']:>2} {r['mode']:<9} {r['batch']:>2} "
-            f"{r['params'] / 1e6:>7.1f} {r['gmacs']:>6.1f} {r['latency_median_s'] * 1e3:>9.0f} {iqr:>13} "
-            f"{r['fps']:>6.2f} {fmt(mem, '8.0f'):>8} {fmt(r.get('ratio'), '9.2f'):>9} "
-            f"{fmt(r.get('paper_fps'), '9.2f'):>9} {fmt(r.get('paper_ratio'), '7.2f'):>7} "
-            f"{fmt(r.get('official_cpu_latency_s'), '12.2f'):>12}")
-    lines += ["paper FPS: Titan-Xp, 512x512, mean of 100 runs (the paper's Table 2).",
-              "x dilated: FPS / FPS of the same head and backbone without upsampling (ours and the paper's).",
-              "offic. CPU s: the official implementation's latency",
-              f"  on {paper.OFFICIAL_CPU_MACHINE},",
-              "  as measured by this project (not in the paper), shown on a CPU of that kind only."]
+            f"{r['name']:<{mw}} {r['backbone'] or '':<{bw}} {r['output_stride']:>2} "
+            + ("" if shared else f"{r['mode']:<9} {r['batch']:>2} ")
+            + f"{r['params'] / 1e6:>7.1f} {r['gmacs']:>5.1f} {r['latency_median_s'] * 1e3:>5.0f} {iqr:>{iw}} "
+            f"{r['fps']:>6.2f} {fmt(mem, '5.0f'):>5} {fmt(r.get('ratio'), '5.2f'):>5} "
+            f"{fmt(r.get('paper_fps'), '6.2f'):>6} {fmt(r.get('paper_ratio'), '7.2f'):>7}"
+            + (f" {fmt(r.get('official_cpu_latency_s'), '7.2f'):>7}" if official else ""))
+    lines += ["ms: median latency; MiB: peak memory; OS: output stride.",
+              "x dil: FPS / FPS of the same head and backbone without upsampling.",
+              "paper: FPS on a Titan-Xp, 512x512, mean of 100 runs (the paper's Table 2); p x dil: its x dil."]
+    if official:
+        lines += ["offic s: the official implementation's latency, as measured by this project (not in the paper)",
+                  f"  on {paper.OFFICIAL_CPU_MACHINE}, shown on a CPU of that kind only."]
     return "\n".join(lines)
 
 
