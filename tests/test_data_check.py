@@ -209,7 +209,7 @@ def test_check_reports_the_first_files_and_the_count(tmp_path: Path) -> None:
         _mask(root, "train", i).unlink()
     report = check_dataset(build_dataset("folder", "train", root))
     text = report.describe()
-    assert "image without a mask (5): " in text and "... and 2 more" in text
+    assert "\n  image without a mask (5):\n    " in text and text.endswith("\n    ... and 2 more")
     assert text.count("images/train/") == 3
 
 
@@ -228,5 +228,5 @@ def test_pcontext_pair_missing_from_the_split_list_is_named(tmp_path: Path, caps
     assert main(["train", "--dataset", "pcontext", "--root", str(tmp_path / "pc"), "--out-dir",
                  str(tmp_path / "run")]) == 1
     err = capsys.readouterr().err
-    assert f"missing mask (1): {last}: listed in the split file" in err and "Traceback" not in err
+    assert f"missing mask (1):\n    {last}: listed in the split file" in err and "Traceback" not in err
     assert not (tmp_path / "run").exists()

@@ -46,7 +46,7 @@ def with_init_architecture(given: dict) -> dict:
     taken = {k: v for k, v in init_architecture(given["init"]).items() if k not in given}
     if taken:
         print("fastfcn train: --init: " + ", ".join(f"--{k.replace('_', '-')} {v}" for k, v in taken.items())
-              + f" as in {given['init']}", file=sys.stderr)
+              + f"\n  as in {given['init']}", file=sys.stderr)
     return {**taken, **given}
 
 

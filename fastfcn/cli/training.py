@@ -149,7 +149,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     print(f"done: {summary['epochs_done']}/{summary['epochs']} epochs, {summary['iterations']} iterations in "
           f"{summary['time_s']:.0f} s; final loss {final.get('loss', float('nan')):.4f}"
           + (f", val pixAcc {val['pixAcc']:.4f} mIoU {val['mIoU']:.4f}" if val else "")
-          + f"; checkpoint {summary['checkpoint']}")
+          + f";\n  checkpoint {summary['checkpoint']}")
     if args.summary:
         from ..utils.io import atomic_write_text
 

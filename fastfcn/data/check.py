@@ -71,10 +71,11 @@ class DataReport:
         kinds: dict[str, list[DataProblem]] = {}
         for problem in self.problems:
             kinds.setdefault(problem.kind, []).append(problem)
-        for kind, found in kinds.items():
-            shown = "; ".join(f"{p.path}: {p.detail}" if p.detail else str(p.path) for p in found[:SHOWN_PER_KIND])
-            more = f"; ... and {len(found) - SHOWN_PER_KIND} more" if len(found) > SHOWN_PER_KIND else ""
-            lines.append(f"  {kind} ({len(found)}): {shown}{more}")
+        for kind, found in kinds.items():  # one file a line: a path and its details fill one already
+            lines.append(f"  {kind} ({len(found)}):")
+            lines += [f"    {p.path}: {p.detail}" if p.detail else f"    {p.path}" for p in found[:SHOWN_PER_KIND]]
+            if len(found) > SHOWN_PER_KIND:
+                lines.append(f"    ... and {len(found) - SHOWN_PER_KIND} more")
         return "\n".join(lines)
 
     def size_statistics(self) -> dict[str, Any]:

@@ -48,12 +48,12 @@ class InitReport:
         for key in self.loaded:
             groups[key.split(".", 1)[0]] = groups.get(key.split(".", 1)[0], 0) + 1
         parts = ", ".join(f"{name} {count}" for name, count in groups.items())
-        lines = [f"--init {self.checkpoint} ({self.source} checkpoint): loaded {len(self.loaded)} of {total} "
-                 f"tensors ({parts}); {len(self.not_loaded)} newly initialised"
-                 + (":" if self.not_loaded else "")]
-        lines += [f"  {key}: {why}" for key, why in list(self.not_loaded.items())[:SHOWN]]
+        lines = [f"--init {self.checkpoint} ({self.source} checkpoint):",
+                 f"  loaded {len(self.loaded)} of {total} tensors ({parts}); {len(self.not_loaded)} newly "
+                 "initialised" + (":" if self.not_loaded else "")]
+        lines += [f"    {key}: {why}" for key, why in list(self.not_loaded.items())[:SHOWN]]
         if len(self.not_loaded) > SHOWN:
-            lines.append(f"  ... and {len(self.not_loaded) - SHOWN} more (all listed in config.json, extra.init)")
+            lines.append(f"    ... and {len(self.not_loaded) - SHOWN} more (all listed in config.json, extra.init)")
         if self.unused:
             lines.append(f"  {len(self.unused)} checkpoint tensor(s) without a place here, e.g. "
                          + ", ".join(self.unused[:3]))
