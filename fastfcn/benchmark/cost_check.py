@@ -24,6 +24,7 @@ import numpy as np
 import torch
 
 from .. import third_party
+from ..utils.text import PRINT_WIDTH
 from ..utils.timing import time_calls
 from .cost_model import GPUS, LAUNCH_SECONDS, Gpu, Layer, layers, predict_seconds
 from .models import build_spec_model
@@ -215,7 +216,7 @@ def format_gpu_predictions(predictions: Sequence[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-def format_time_by_part(predictions: Sequence[dict[str, Any]], gpu: Gpu, width: int = 100) -> str:
+def format_time_by_part(predictions: Sequence[dict[str, Any]], gpu: Gpu, width: int = PRINT_WIDTH) -> str:
     """One line per model, its parts after the model column; parts past ``width`` characters go on a
     line of their own under the first."""
     lines = [f"predicted ms on {gpu.name} per part (memory-bound share in brackets)"]

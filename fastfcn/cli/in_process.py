@@ -11,14 +11,12 @@ import shlex
 import sys
 from os import PathLike
 
-__all__ = ["COMMAND_WIDTH", "command_lines", "fastfcn_command"]
+from ..utils.text import PRINT_WIDTH
+
+__all__ = ["command_lines", "fastfcn_command"]
 
 
-# a rendered page's code output holds about 100 characters (fastfcn.utils.text.PRINT_WIDTH)
-COMMAND_WIDTH = 100
-
-
-def command_lines(argv: list[str], width: int = COMMAND_WIDTH) -> str:
+def command_lines(argv: list[str], width: int = PRINT_WIDTH) -> str:
     """``$ fastfcn ARGS`` as a shell would take it, continued with `` \\`` before an option where a line would
     pass ``width`` characters (an option stays with its values), so that the lines can be pasted as they are."""
     groups: list[str] = []
@@ -29,7 +27,7 @@ def command_lines(argv: list[str], width: int = COMMAND_WIDTH) -> str:
             groups.append(word)
     lines = ["$ fastfcn"]
     for group in groups:
-        if len(lines[-1]) + 1 + len(group) + 2 > width and lines[-1].strip() not in ("$ fastfcn", ""):
+        if len(lines[-1]) + 1 + len(group) + 2 > width and lines[-1] != "$ fastfcn":
             lines[-1] += " \\"
             lines.append("    " + group)
         else:
