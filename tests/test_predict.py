@@ -11,8 +11,8 @@ from PIL import Image
 
 from fastfcn.checkpoint import save_checkpoint
 from fastfcn.cli import main
-from fastfcn.data.images import to_rgb
-from fastfcn.inference.predict import collect_inputs
+from fastfcn.data.images import read_rgb, to_rgb
+from fastfcn.inference.predict import collect_inputs, overlay
 from fastfcn.models import build_model
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -107,3 +107,24 @@ def test_output_names_do_not_collide(tmp_path: Path) -> None:
     files, missing, skipped = collect_inputs([tmp_path / "a.png", tmp_path / "a.jpg", tmp_path / "a.png"])
     stems = [str(s) for _, s in files]
     assert stems == ["a.png", "a.jpg", "a.png_2"] and not missing and skipped == 0
+
+
+def test_overlay_at_half_opacity_equals_the_float_blend() -> None:
+    """The default opacity's integer blend: every pair of values as the float formula, rounded half to even."""
+    a, b = np.meshgrid(np.arange(256, dtype=np.uint8), np.arange(256, dtype=np.uint8), indexing="ij")
+    rgb, colours = np.stack([a, b, a], -1), np.stack([b, a, b], -1)
+    blend = np.rint(0.5 * rgb.astype(np.float32) + 0.5 * colours.astype(np.float32)).astype(np.uint8)
+    assert np.array_equal(overlay(rgb, colours), blend)
+    assert overlay(np.array([[[1, 3, 0]]], np.uint8), np.array([[[2, 2, 255]]], np.uint8)).tolist() == [[[2, 2, 128]]]
+
+
+@pytest.mark.parametrize("alpha", [0.5, 0.3])
+def test_predict_overlay_is_the_input_blended_with_the_mask_colours(tmp_path: Path, checkpoint: Path,
+                                                                   alpha: float) -> None:
+    _write_inputs(tmp_path / "in")
+    out = tmp_path / "out"
+    main(["predict", str(tmp_path / "in" / "rgb.jpg"), "--checkpoint", str(checkpoint), "--out", str(out),
+          "--device", "cpu", "--no-progress", "--alpha", str(alpha)])
+    with Image.open(out / "rgb.jpg_mask.png") as mask, Image.open(out / "rgb.jpg_overlay.png") as over:
+        colours = np.asarray(mask.convert("RGB"))
+        assert np.array_equal(np.asarray(over), overlay(read_rgb(tmp_path / "in" / "rgb.jpg"), colours, alpha))

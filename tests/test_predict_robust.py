@@ -376,7 +376,8 @@ def _blocks(side: int) -> Image.Image:
 def test_predict_memory_of_a_large_image(tmp_path: Path, checkpoint: Path) -> None:
     """8000 x 8000 (64 M pixels, a 200 KB PNG), 3 classes: the old code peaked at 3872 MiB (about 3.2 GiB above
     the ~680 MiB of an imported fastfcn with the model loaded); this one, on a Zen 4 EPYC on 2026-12-04, 1045 MiB
-    above with glibc's malloc defaults and 1062-1081 above with fastfcn.utils.allocator's settings."""
+    above with glibc's malloc defaults and 1062-1081 above with fastfcn.utils.allocator's settings; 870-897 above
+    on an AVX-512 Xeon on 2026-12-05, once the overlay was encoded a band at a time (no whole RGB image)."""
     image = tmp_path / "big.png"
     _blocks(8000).save(image)
     mem = _peak_memory(tmp_path, image, checkpoint)

@@ -50,7 +50,15 @@ from typing import Any, BinaryIO
 import numpy as np
 from PIL import Image
 
-from ..data.images import DEFAULT_MAX_PIXELS, ImageTooLargeError, image_size, read_rgb, save_png, write_png
+from ..data.images import (
+    DEFAULT_MAX_PIXELS,
+    ImageTooLargeError,
+    image_size,
+    read_rgb,
+    save_png,
+    write_png,
+    write_rgb_png,
+)
 from ..utils.io import atomic_write_all
 from .evaluate import collect_nonfinite
 from .graphs import cached_onnx, engine_for
@@ -66,7 +74,11 @@ _ABOVE_ANY_BUDGET = 2**62  # the decoded size counted for an image too large for
 
 
 def overlay(rgb: np.ndarray, colours: np.ndarray, alpha: float = 0.5) -> np.ndarray:
-    """Blend ``colours`` (``uint8 [H, W, 3]``) over ``rgb`` with weight ``alpha``."""
+    """Blend ``colours`` (``uint8 [H, W, 3]``) over ``rgb`` with weight ``alpha``, rounded half to even."""
+    if alpha == 0.5:  # the default, in integers: (a + b) / 2 with halves to the even neighbour, as np.rint gives
+        total = rgb.astype(np.uint16) + colours
+        half = total >> 1
+        return (half + (total & half & 1)).astype(np.uint8)
     out = (1.0 - alpha) * rgb.astype(np.float32) + alpha * colours.astype(np.float32)
     return np.clip(np.rint(out), 0, 255).astype(np.uint8)
 
@@ -78,27 +90,24 @@ def _palette_table(num_classes: int, colours: Any = None) -> np.ndarray:
     return class_colours(num_classes, colours)
 
 
-def _mask_image(labels: np.ndarray, table: np.ndarray) -> Image.Image:
-    """The label map as a palette PNG image (mode P) up to 256 classes, else as its colours (RGB)."""
+def _write_mask(labels: np.ndarray, table: np.ndarray, file: BinaryIO) -> None:
+    """The label map as a palette PNG (mode P) up to 256 classes, else as its colours (RGB)."""
     num_classes = len(table)
     if num_classes <= 256:
         im = Image.fromarray(labels.astype(np.uint8, copy=False))  # mode L; putpalette turns it into P
         flat = np.zeros((256, 3), np.uint8)
         flat[:num_classes] = table
         im.putpalette(flat.reshape(-1).tolist())
-        return im
-    return _banded_rgb(labels.shape, lambda top, bottom: table[labels[top:bottom]])
+        write_png(im, file)
+    else:
+        _write_banded_rgb(labels.shape, lambda top, bottom: table[labels[top:bottom]], file)
 
 
-def _banded_rgb(shape: tuple[int, ...], band) -> Image.Image:
-    """An RGB image filled a band of rows at a time from ``band(top, bottom) -> uint8 [rows, W, 3]``."""
+def _write_banded_rgb(shape: tuple[int, ...], band: Callable[[int, int], np.ndarray], file: BinaryIO) -> None:
+    """An RGB PNG made a band of rows at a time by ``band(top, bottom) -> uint8 [rows, W, 3]`` (never whole)."""
     height, width = shape[:2]
-    im = Image.new("RGB", (width, height))
     rows = max(1, _BAND_PIXELS // max(1, width))
-    for top in range(0, height, rows):
-        bottom = min(height, top + rows)
-        im.paste(Image.fromarray(band(top, bottom)), (0, top))
-    return im
+    write_rgb_png(file, (band(top, min(height, top + rows)) for top in range(0, height, rows)), height, width)
 
 
 @dataclass
@@ -126,17 +135,16 @@ def _reason(exc: BaseException) -> str:
     return text[:200]
 
 
-def _png(image: Callable[[], Image.Image]) -> Callable[[BinaryIO], None]:
-    return lambda f: write_png(image(), f)
-
-
 def _write_pngs(rgb: np.ndarray, labels: np.ndarray, table: np.ndarray, alpha: float,
                 mask_path: Path, overlay_path: Path) -> list[Path]:
     # the two images are made while they are written (never both in memory) and renamed together only once
     # both are complete: a failed write (a full disk) leaves a previous run's mask and overlay as they were
-    mask = _png(lambda: _mask_image(labels, table))
-    blended = _png(lambda: _banded_rgb(rgb.shape, lambda top, bottom: overlay(rgb[top:bottom],
-                                                                              table[labels[top:bottom]], alpha)))
+    def mask(f: BinaryIO) -> None:
+        _write_mask(labels, table, f)
+
+    def blended(f: BinaryIO) -> None:
+        _write_banded_rgb(rgb.shape, lambda top, bottom: overlay(rgb[top:bottom], table[labels[top:bottom]], alpha),
+                          f)
     try:
         return atomic_write_all([(mask_path, mask), (overlay_path, blended)])
     except OSError as exc:
