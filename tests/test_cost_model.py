@@ -91,7 +91,7 @@ def test_validation_runs_on_the_smoke_profile_and_gives_finite_numbers():
     # mmsegmentation's V100 fps, ADE20K 80k: EncNet dilated 22.81, JPU 17.23 (fastfcn/third_party.py)
     assert (dilated["mmseg_fps"], jpu["mmseg_fps"]) == (22.81, 17.23)
     assert jpu["mmseg_ratio"] == pytest.approx(17.23 / 22.81)
-    assert by_model["fcn_resnet50 resnet50"]["ratio"] is None and by_model["fcn_resnet50 resnet50"]["mmseg_fps"] is None
+    assert by_model["fcn_resnet50"]["ratio"] is None and by_model["fcn_resnet50"]["mmseg_fps"] is None
     figures, phrases = cost_figures(validation, predictions), cost_phrases(validation, predictions)
     assert figures["cost_rows"] == (3, None) and phrases["cost_best_model"] == "`encnet/jpu resnet50`"
     assert "1 of 1 heads" in phrases["cost_mmseg_phrase"]

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from pathlib import Path
 
@@ -116,7 +117,7 @@ def test_a_real_process_exits_1_with_the_report(tmp_path: Path) -> None:
     out = tmp_path / "run"
     proc = run_fastfcn("train", "--dataset", "folder", "--root", str(root), *SMOKE, "--out-dir", str(out))
     assert proc.returncode == 1, proc.stderr
-    assert f"{bad}: value 7 (7 px); allowed: 0..4, 255" in proc.stderr and "Traceback" not in proc.stderr
+    assert _reported(proc.stderr, bad, "value 7 (7 px); allowed: 0..4, 255") and "Traceback" not in proc.stderr
     assert not out.exists()
 
 
@@ -144,7 +145,7 @@ def test_bad_val_pair_stops_eval_and_skip_bad_scores_the_rest(tmp_path: Path, ca
             "--out", str(tmp_path / "metrics.json")]
     assert main(args) == 1
     err = capsys.readouterr().err
-    assert f"{_mask(root, 'val', 1)}: value 9 (1024 px)" in err and "Nothing was evaluated" in err
+    assert _reported(err, _mask(root, 'val', 1), "value 9 (1024 px)") and "Nothing was evaluated" in err
     assert not (tmp_path / "metrics.json").exists()
     assert main([*args, "--skip-bad"]) == 0
     assert json.loads((tmp_path / "metrics.json").read_text())["images"] == 1
@@ -158,7 +159,7 @@ def test_pcontext_raw_ids_are_refused_before_training(tmp_path: Path, capsys: py
     assert main(["train", "--dataset", "pcontext", "--root", str(tmp_path / "pc"), "--out-dir",
                  str(tmp_path / "run")]) == 1
     err = capsys.readouterr().err
-    assert f"{bad}: value 300 (3 px); allowed: 0..59" in err
+    assert _reported(err, bad, "value 300 (3 px); allowed: 0..59")
     assert not (tmp_path / "run").exists()
 
 
@@ -169,7 +170,7 @@ def test_ade20k_out_of_range_labels_are_refused_before_training(tmp_path: Path,
     assert main(["train", "--dataset", "ade20k", "--root", str(tmp_path / "ade"), "--out-dir",
                  str(tmp_path / "run")]) == 1
     err = capsys.readouterr().err
-    assert f"{bad}: value 151 (64 px); allowed: 0..150" in err
+    assert _reported(err, bad, "value 151 (64 px); allowed: 0..150")
     assert not (tmp_path / "run").exists()
 
 
@@ -228,5 +229,26 @@ def test_pcontext_pair_missing_from_the_split_list_is_named(tmp_path: Path, caps
     assert main(["train", "--dataset", "pcontext", "--root", str(tmp_path / "pc"), "--out-dir",
                  str(tmp_path / "run")]) == 1
     err = capsys.readouterr().err
-    assert f"missing mask (1):\n    {last}: listed in the split file" in err and "Traceback" not in err
+    assert "missing mask (1):\n" in err and _reported(err, last, "listed in the split file") and "Traceback" not in err
     assert not (tmp_path / "run").exists()
+
+
+def _reported(err: str, path: Path, detail: str) -> bool:
+    """Whether the report names ``path`` with details starting ``detail``: on its line, or on the next where both
+    would not fit a page."""
+    return re.search(re.escape(f"    {path}:") + "( |\n      )" + re.escape(detail), err) is not None
+
+
+def test_a_long_path_puts_its_details_on_the_next_line() -> None:
+    from fastfcn.data.check import DataProblem, DataReport
+    from fastfcn.utils.text import PRINT_WIDTH
+
+    short, long = Path("masks/val/a.png"), Path("own_data/" + "x" * 60 + "/masks/val/scene0160.png")
+    detail = "value 6 (846 px), value 7 (312 px); allowed: 0..5, 255"
+    report = DataReport("folder", "val", "data", pairs=2,
+                        problems=[DataProblem("labels out of range", short, detail, 0),
+                                  DataProblem("labels out of range", long, detail, 1)])
+    text = report.describe()
+    assert f"    {short}: {detail}\n" in text and text.endswith(f"    {long}:\n      {detail}")
+    assert max(len(line) for line in text.splitlines()) <= PRINT_WIDTH
+    assert _reported(text, short, detail) and _reported(text, long, detail)

@@ -118,7 +118,9 @@ def table_layers(table: Sequence[dict[str, Any]], opts: BenchOptions, size: int 
 
 
 def _label(row: dict[str, Any]) -> str:
-    return f"{row['name']} {row['paper_backbone'] or row['backbone']}"
+    """``encnet/jpu resnet50``; torchvision's names already say their trunk (``deeplabv3_resnet101``)."""
+    backbone = row["paper_backbone"] or row["backbone"]
+    return row["name"] if row["name"].endswith(f"_{backbone}") else f"{row['name']} {backbone}"
 
 
 def validate(table: Sequence[dict[str, Any]], row_layers: Sequence[list[Layer]], machine: Gpu,

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from ..utils.text import PRINT_WIDTH
 from .base import IGNORE_INDEX, read_label
 
 __all__ = ["DataProblem", "DataReport", "DataCheckError", "check_dataset", "check_or_raise", "SHOWN_PER_KIND"]
@@ -39,6 +40,14 @@ class DataProblem:
     path: Path
     detail: str
     index: int | None = None
+
+
+def _file_line(problem: DataProblem) -> str:
+    """``    PATH: DETAIL``, the details on a line of their own under the path where both would not fit a page."""
+    if not problem.detail:
+        return f"    {problem.path}"
+    line = f"    {problem.path}: {problem.detail}"
+    return line if len(line) <= PRINT_WIDTH else f"    {problem.path}:\n      {problem.detail}"
 
 
 @dataclass
@@ -73,7 +82,7 @@ class DataReport:
             kinds.setdefault(problem.kind, []).append(problem)
         for kind, found in kinds.items():  # one file a line: a path and its details fill one already
             lines.append(f"  {kind} ({len(found)}):")
-            lines += [f"    {p.path}: {p.detail}" if p.detail else f"    {p.path}" for p in found[:SHOWN_PER_KIND]]
+            lines += [_file_line(p) for p in found[:SHOWN_PER_KIND]]
             if len(found) > SHOWN_PER_KIND:
                 lines.append(f"    ... and {len(found) - SHOWN_PER_KIND} more")
         return "\n".join(lines)
