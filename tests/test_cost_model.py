@@ -11,6 +11,7 @@ from fastfcn.benchmark import BenchOptions, parse_rows, run_benchmark, torchvisi
 from fastfcn.benchmark.cost_check import (
     cost_figures,
     cost_phrases,
+    format_gpu_predictions,
     format_validation,
     gpu_predictions,
     measure_machine,
@@ -21,6 +22,7 @@ from fastfcn.benchmark.cost_check import (
 )
 from fastfcn.benchmark.cost_model import GPUS, LAUNCH_SECONDS, Gpu, Layer, layers, predict_seconds
 from fastfcn.profiles import get_profile
+from fastfcn.utils.text import PRINT_WIDTH
 
 
 @pytest.mark.parametrize("head,upsampling", [("encnet", "jpu"), ("psp", "none"), ("aspp", "jpu")])
@@ -92,6 +94,10 @@ def test_validation_runs_on_the_smoke_profile_and_gives_finite_numbers():
     assert (dilated["mmseg_fps"], jpu["mmseg_fps"]) == (22.81, 17.23)
     assert jpu["mmseg_ratio"] == pytest.approx(17.23 / 22.81)
     assert by_model["fcn_resnet50"]["ratio"] is None and by_model["fcn_resnet50"]["mmseg_fps"] is None
+    # the longest name of the book's table (EncNet bilinear R101) and torchvision's, named once, fit a page
+    longest = {**jpu, "model": "encnet/bilinear resnet101"}
+    text = format_gpu_predictions([*predictions, longest])
+    assert max(len(line) for line in text.splitlines()) <= PRINT_WIDTH and "fcn_resnet50 " in text
     figures, phrases = cost_figures(validation, predictions), cost_phrases(validation, predictions)
     assert figures["cost_rows"] == (3, None) and phrases["cost_best_model"] == "`encnet/jpu resnet50`"
     assert "1 of 1 heads" in phrases["cost_mmseg_phrase"]

@@ -203,17 +203,17 @@ def format_gpu_predictions(predictions: Sequence[dict[str, Any]]) -> str:
     mw = max([len("model"), *(len(p["model"]) for p in predictions)])
     gw = {g: max(7, len(g[:12])) for g in gpus}
     head = f"{'model':<{mw}}" + "".join(f" {g[:12]:>{gw[g]}} {'x':>5}" for g in gpus)
-    head += f" {'paper FPS':>9} {'x':>5} {'mmseg fps':>9} {'x':>5}"
+    head += f" {'paper':>6} {'x':>5} {'mmseg':>6} {'x':>5}"
     lines = [head, "-" * len(head)]
     for p in predictions:
         cells = "".join(f" {p['fps'][g]:>{gw[g]}.1f} {_fmt(p['ratio'][g] if p['ratio'] else None, '5.2f'):>5}"
                         for g in gpus)
-        lines.append(f"{p['model']:<{mw}}{cells} {_fmt(p['paper_fps'], '9.2f'):>9} {_fmt(p['paper_ratio'], '5.2f'):>5} "
-                     f"{_fmt(p['mmseg_fps'], '9.2f'):>9} {_fmt(p['mmseg_ratio'], '5.2f'):>5}")
+        lines.append(f"{p['model']:<{mw}}{cells} {_fmt(p['paper_fps'], '6.2f'):>6} {_fmt(p['paper_ratio'], '5.2f'):>5} "
+                     f"{_fmt(p['mmseg_fps'], '6.2f'):>6} {_fmt(p['mmseg_ratio'], '5.2f'):>5}")
     lines += ["predicted FPS at 512x512, batch 1, fp32, from the roofline model;",
               "x: FPS / FPS of the dilated model of the same head and trunk.",
-              "paper: Titan-Xp (Table 2).",
-              "mmseg: V100, ADE20K, ResNet-50",
+              "paper: the paper's FPS on a Titan-Xp (Table 2).",
+              "mmseg: mmsegmentation's FPS on a V100, ADE20K, ResNet-50",
               "  (fastfcn/third_party.py; whole-image inference of ADE20K's images, 150 classes)"]
     return "\n".join(lines)
 
