@@ -142,9 +142,11 @@ def _write_pngs(rgb: np.ndarray, labels: np.ndarray, table: np.ndarray, alpha: f
     def mask(f: BinaryIO) -> None:
         _write_mask(labels, table, f)
 
+    def blended_rows(top: int, bottom: int) -> np.ndarray:
+        return overlay(rgb[top:bottom], table[labels[top:bottom]], alpha)
+
     def blended(f: BinaryIO) -> None:
-        _write_banded_rgb(rgb.shape, lambda top, bottom: overlay(rgb[top:bottom], table[labels[top:bottom]], alpha),
-                          f)
+        _write_banded_rgb(rgb.shape, blended_rows, f)
     try:
         return atomic_write_all([(mask_path, mask), (overlay_path, blended)])
     except OSError as exc:
