@@ -41,6 +41,22 @@ def calibrated_encnet_jpu():
     return net.eval()
 
 
+@pytest.fixture(scope="session")
+def tiny_checkpoint(tmp_path_factory):
+    """A checkpoint of EncNet+JPU on ResNet-18 (3 classes "a", "b", "c", width 16, random weights) whose sizes
+    (long side 64, crops of 64) keep predict's tests fast."""
+    import torch
+
+    from fastfcn.checkpoint import save_checkpoint
+    from fastfcn.models import build_model
+
+    torch.manual_seed(0)
+    model = build_model("encnet", backbone="resnet18", upsampling="jpu", num_classes=3, jpu_width=16).eval()
+    path = tmp_path_factory.mktemp("ckpt") / "tiny.pth"
+    save_checkpoint(model, path, classes=["a", "b", "c"], train_config={"base_size": 64, "crop_size": 64})
+    return path
+
+
 @pytest.fixture(scope="session", autouse=True)
 def package_cache(tmp_path_factory) -> Iterator[None]:
     """The package's cache folder (exported graphs, the exact path measured on this machine) is a temporary one:

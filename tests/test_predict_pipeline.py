@@ -15,11 +15,9 @@ import pytest
 import torch
 from PIL import Image
 
-from fastfcn.checkpoint import save_checkpoint
 from fastfcn.inference.batching import READ_AHEAD
 from fastfcn.inference.evaluate import evaluate
 from fastfcn.inference.predict import Predictor, predict_files
-from fastfcn.models import build_model
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 # the modules themselves (the package exports a function named evaluate)
@@ -28,12 +26,8 @@ predict_module = importlib.import_module("fastfcn.inference.predict")
 
 
 @pytest.fixture(scope="module")
-def predictor(tmp_path_factory) -> Predictor:
-    torch.manual_seed(0)
-    model = build_model("encnet", backbone="resnet18", upsampling="jpu", num_classes=3, jpu_width=16).eval()
-    path = tmp_path_factory.mktemp("ckpt") / "tiny.pth"
-    save_checkpoint(model, path, classes=["a", "b", "c"], train_config={"base_size": 64, "crop_size": 64})
-    return Predictor(path, device="cpu", runtime="torch")
+def predictor(tiny_checkpoint: Path) -> Predictor:
+    return Predictor(tiny_checkpoint, device="cpu", runtime="torch")
 
 
 def _scenes(folder: Path, count: int) -> list[Path]:
@@ -72,7 +66,7 @@ def test_messages_keep_the_input_order_and_an_error_loses_nothing_else(tmp_path:
         pytest.skip("needs /dev/full")
     a, b, c, d = _scenes(tmp_path / "in", 4)
     b.write_bytes(b"not a PNG")  # fails in a reader thread, long before a's write has failed
-    real_mkstemp, real_write = tempfile.mkstemp, predict_module._write_pngs
+    real_mkstemp, real_write = tempfile.mkstemp, predict_module.write_prediction
     real_labels, real_later = Predictor.labels, Predictor.labels_later
 
     def full_for_a(prefix="", suffix="", dir=None):
@@ -96,7 +90,7 @@ def test_messages_keep_the_input_order_and_an_error_loses_nothing_else(tmp_path:
         return real_later(self, rgb)
 
     monkeypatch.setattr(tempfile, "mkstemp", full_for_a)
-    monkeypatch.setattr(predict_module, "_write_pngs", slow_write)
+    monkeypatch.setattr(predict_module, "write_prediction", slow_write)
     monkeypatch.setattr(Predictor, "labels", fails_for_c)
     monkeypatch.setattr(Predictor, "labels_later", fails_later_for_c)
     out = tmp_path / "out"

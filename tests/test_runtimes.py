@@ -217,6 +217,9 @@ def test_predict_cost_compares_every_configuration_with_fp32_whole_images() -> N
         assert r["ratio_to_own_forward"] == pytest.approx(r["per_image_s"] / r["own_forward_s"])
     assert (pc["base_size"], pc["crop_size"]) == (49, 45) and "x forward" in bench.format_predict_cost(pc)  # 520, 480 at 512
     assert "x own" in bench.format_predict_cost(pc)
+    parts = pc["parts"]  # the default configuration, part by part
+    assert parts["variant"] == "onnxruntime" and parts["images"] == 2 and "network" in parts["parts_ms"]
+    assert "one image part by part" in bench.format_predict_cost(pc)
     with pytest.raises(ValueError, match="at least one image"):
         bench.predict_cost(spec, opts, images=0)
 

@@ -31,6 +31,7 @@ from ..inference.runtimes import available, export_onnx, graph_metadata
 from ..utils.timing import interleaved_seconds, marginal_seconds, time_calls
 from .models import prepare_model
 from .options import BenchOptions
+from .predict_parts import format_predict_parts, predict_parts
 from .rounds import inference_call
 from .specs import ModelSpec, spec_fields
 
@@ -102,7 +103,8 @@ def predict_cost(spec: ModelSpec, opts: BenchOptions, images: int = 4, rounds: i
     weights, BatchNorm calibrated. Each row also has ``ratio_to_own_forward``: the cost over one forward of
     its own network (runtime, variant) at ``base_size`` x ``base_size``, what whole mode runs for these
     square images (the median of three forwards around each round's predict runs): what reading, resizing
-    and writing add around the network."""
+    and writing add around the network. ``parts``: the default configuration's parts on each image, one after
+    another (:func:`~fastfcn.benchmark.predict_parts.predict_parts`; None where it has none or is not run)."""
     opts = opts.validated()
     if images < 1 or rounds < 1:
         raise ValueError(f"predict_cost needs at least one image and one round, got images={images}, rounds={rounds}")
@@ -129,6 +131,8 @@ def predict_cost(spec: ModelSpec, opts: BenchOptions, images: int = 4, rounds: i
         at_base = torch.randn(1, 3, reference.base_size, reference.base_size, device=opts.device)
         per_image, own_forwards, forwards = _time_rounds(predictors, files, checkpoint, folder, forward, at_base,
                                                          rounds, opts.device)
+        default = dict(zip(configurations, predictors, strict=True)).get(("whole", "default"))
+        parts = predict_parts(default, files, folder / "parts") if default is not None else None
         rows = []
         forward_s = statistics.median(forwards)
         for i, ((mode, asked), p) in enumerate(zip(configurations, predictors, strict=True)):
@@ -145,7 +149,7 @@ def predict_cost(spec: ModelSpec, opts: BenchOptions, images: int = 4, rounds: i
                          "own_forward_times_s": own_forwards[i], "ratio_to_own_forward": seconds / own_s})
     return {**spec_fields(spec), "device": opts.device, "size": opts.size, "images": images, "rounds": rounds,
             "marginal": images > 1, "threads": torch.get_num_threads(), "base_size": reference.base_size, "crop_size": reference.crop_size,
-            "forward_s": forward_s, "forward_times_s": forwards, "rows": rows}
+            "forward_s": forward_s, "forward_times_s": forwards, "rows": rows, "parts": parts}
 
 
 def format_predict_cost(pc: dict[str, Any]) -> str:
@@ -168,4 +172,6 @@ def format_predict_cost(pc: dict[str, Any]) -> str:
                  f"{pc['base_size']}")
     lines.append(f"       (the whole image at long side {pc['base_size']}; "
                  "the median of three around each round's run)")
+    if pc.get("parts") is not None:
+        lines += ["", format_predict_parts(pc["parts"])]
     return "\n".join(lines)

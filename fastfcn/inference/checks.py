@@ -15,7 +15,7 @@ import torch
 from torch import Tensor, nn
 
 __all__ = ["NORMALISED_BOUND", "UnnormalisedImageWarning", "NonFiniteWarning", "collect_nonfinite", "model_dtype",
-           "check_image", "check_probs", "nonfinite_message"]
+           "check_image", "check_model_device", "check_probs", "nonfinite_message"]
 
 # |(pixel - MEAN) / STD| of a normalised image stays below 2.7 and randn test inputs rarely pass 6; 0..255
 # pixel values passed as float reach 10 unless the whole image is nearly black
@@ -107,3 +107,13 @@ def check_probs(probs: Tensor, scale: float, image: Tensor) -> Tensor:
     if message is not None:
         warnings.warn(message, NonFiniteWarning, stacklevel=3)
     return probs
+
+
+def check_model_device(model: nn.Module, device: str | torch.device) -> None:
+    """The images go to ``device``; a model elsewhere would fail deep inside a convolution."""
+    inner = model.module if hasattr(model, "module") else model  # DistributedDataParallel's wrapper
+    parameters = getattr(inner, "parameters", None)  # a runtime's engine may hold no torch weights
+    param = next(parameters(), None) if callable(parameters) else None
+    if param is not None and param.device.type != torch.device(device).type:
+        raise ValueError(f"the model is on {param.device.type} but device={str(device)!r}: "
+                         f"move it first (model.to({str(device)!r})) or pass device={param.device.type!r}")

@@ -42,12 +42,14 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..data.transforms import normalize
+from ..utils.timing import lap
 from .argmax import class_argmax
 from .batching import READ_AHEAD, read_ahead, runs_of_one_size
 from .checks import (
     NonFiniteWarning,
     UnnormalisedImageWarning,
     check_image,
+    check_model_device,
     check_probs,
     collect_nonfinite,
     model_dtype,
@@ -263,7 +265,8 @@ def predict_labels_later(model: nn.Module, image: Tensor, num_classes: int, base
     ``None`` (nothing run) where the two halves would hold too much: an image on another device than the CPU,
     or whose class scores, at the network's size or at full size, exceed :data:`LATER_BYTES` (or
     ``max_bytes``): the caller then runs :func:`predict_labels`. So a pending ``finish()`` holds at most
-    :data:`LATER_BYTES` (59 classes at 512 x 512 images), and one running twice that.
+    :data:`LATER_BYTES` (59 classes at 512 x 512 images), and one running twice that. Its parts are named
+    laps (:func:`~fastfcn.utils.timing.lap`; ``fastfcn.benchmark.predict_parts`` times them).
     """
     image = check_image(model, image)
     height, width = image.shape[-2:]
@@ -272,19 +275,25 @@ def predict_labels_later(model: nn.Module, image: Tensor, num_classes: int, base
     full = max(3, num_classes) * height * width * 4
     if image.device.type != "cpu" or full > min(max_bytes, LATER_BYTES) or held > LATER_BYTES:
         return None
-    resized = F.interpolate(_network_input(model, image)[None], (h, w), mode="bilinear", align_corners=True)
+    with lap("input: normalise, resize"):
+        resized = F.interpolate(_network_input(model, image)[None], (h, w), mode="bilinear", align_corners=True)
     padded = h < MIN_SIDE or w < MIN_SIDE  # as image_scores in whole mode
-    logits = segment_logits(model, pad_to(resized, max(h, MIN_SIDE), max(w, MIN_SIDE)) if padded else resized)
+    with lap("network"):
+        logits = segment_logits(model, pad_to(resized, max(h, MIN_SIDE), max(w, MIN_SIDE)) if padded else resized)
     logits = logits.float()
     del resized
 
     def finish() -> tuple[Tensor, str | None]:
         with torch.no_grad():
-            probs = torch.exp(logits, out=logits)  # in place, as forward_scores
+            with lap("exponential"):
+                probs = torch.exp(logits, out=logits)  # in place, as forward_scores
             probs = probs[..., :h, :w] if padded else probs
-            message = nonfinite_message(probs, 1.0, image)
-            probs = F.interpolate(probs, (height, width), mode="bilinear", align_corners=True)
-            return _argmax(probs[0], None)[0], message
+            with lap("non-finite check"):
+                message = nonfinite_message(probs, 1.0, image)
+            with lap("resize back"):
+                probs = F.interpolate(probs, (height, width), mode="bilinear", align_corners=True)
+            with lap("arg-max"):
+                return _argmax(probs[0], None)[0], message
 
     return finish
 
@@ -326,15 +335,6 @@ def _score_all(model: nn.Module, batches: Iterator[list[tuple[int, Any]]], metri
         _score_batch(model, batch, metric, non_finite, device, num_classes, settings)
 
 
-def _check_model_device(model: nn.Module, device: str | torch.device) -> None:
-    """The images go to ``device``; a model elsewhere would fail deep inside a convolution."""
-    parameters = getattr(_unwrap(model), "parameters", None)  # a runtime's engine may hold no torch weights
-    param = next(parameters(), None) if callable(parameters) else None
-    if param is not None and param.device.type != torch.device(device).type:
-        raise ValueError(f"the model is on {param.device.type} but device={str(device)!r}: "
-                         f"move it first (model.to({str(device)!r})) or pass device={param.device.type!r}")
-
-
 def evaluate(model: nn.Module, dataset: Any, scales: Sequence[float] = (1.0,), flip: bool = False,
              base_size: int = 520, crop_size: int = 480, device: str | torch.device = "cpu",
              limit: int | None = None, progress: bool = True, max_bytes: int = EVAL_BYTES,
@@ -354,7 +354,7 @@ def evaluate(model: nn.Module, dataset: Any, scales: Sequence[float] = (1.0,), f
     rounding); images of another size close a batch.
     """
     _check_settings(scales, base_size, crop_size, mode)
-    _check_model_device(model, device)
+    check_model_device(model, device)
     import torch.distributed as dist
 
     rank, world = (dist.get_rank(), dist.get_world_size()) if dist.is_available() and dist.is_initialized() else (0, 1)

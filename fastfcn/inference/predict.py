@@ -60,6 +60,7 @@ from ..data.images import (
     write_rgb_png,
 )
 from ..utils.io import atomic_write_all
+from ..utils.timing import lap
 from .evaluate import collect_nonfinite
 from .graphs import cached_onnx, engine_for
 from .inputs import collect_inputs, output_paths
@@ -67,7 +68,7 @@ from .pipeline import Deferred, run_in_order
 from .predictor import Predictor
 
 __all__ = ["collect_inputs", "overlay", "save_png", "Predictor", "predict_files", "PredictResult",
-           "output_paths", "cached_onnx", "engine_for"]
+           "output_paths", "cached_onnx", "engine_for", "write_prediction"]
 
 _BAND_PIXELS = 2**20  # pixels per band when the overlay is blended
 _ABOVE_ANY_BUDGET = 2**62  # the decoded size counted for an image too large for Pillow to open
@@ -135,18 +136,23 @@ def _reason(exc: BaseException) -> str:
     return text[:200]
 
 
-def _write_pngs(rgb: np.ndarray, labels: np.ndarray, table: np.ndarray, alpha: float,
-                mask_path: Path, overlay_path: Path) -> list[Path]:
+def write_prediction(rgb: np.ndarray, labels: np.ndarray, table: np.ndarray, alpha: float,
+                     mask_path: Path, overlay_path: Path) -> list[Path]:
+    """Write one image's ``NAME_mask.png`` (``labels`` as a palette PNG, the colours of ``table``) and
+    ``NAME_overlay.png`` (those colours blended over ``rgb`` at opacity ``alpha``) atomically, the two together;
+    the paths written. Encoding each is a named lap (:func:`~fastfcn.utils.timing.lap`)."""
     # the two images are made while they are written (never both in memory) and renamed together only once
     # both are complete: a failed write (a full disk) leaves a previous run's mask and overlay as they were
     def mask(f: BinaryIO) -> None:
-        _write_mask(labels, table, f)
+        with lap("mask PNG"):
+            _write_mask(labels, table, f)
 
     def blended_rows(top: int, bottom: int) -> np.ndarray:
         return overlay(rgb[top:bottom], table[labels[top:bottom]], alpha)
 
     def blended(f: BinaryIO) -> None:
-        _write_banded_rgb(rgb.shape, blended_rows, f)
+        with lap("overlay PNG"):
+            _write_banded_rgb(rgb.shape, blended_rows, f)
     try:
         return atomic_write_all([(mask_path, mask), (overlay_path, blended)])
     except OSError as exc:
@@ -289,7 +295,7 @@ def _write(path: Path, rgb: np.ndarray, segment: Callable[[], Segmented | _Outco
         return segmented
     labels, warning, line = segmented
     try:
-        written = _write_pngs(rgb, labels, table, alpha, *paths)
+        written = write_prediction(rgb, labels, table, alpha, *paths)
     except (RuntimeError, MemoryError, OSError, ValueError) as exc:
         return _failed(path, exc)
     return _Outcome(path, written=written, warning=warning, lines=[line] if line else [])

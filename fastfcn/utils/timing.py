@@ -1,16 +1,22 @@
-"""The one timer: wall time of repeated calls, the device synchronised around each, and its statistics."""
+"""The one timer: wall time of repeated calls, the device synchronised around each, and its statistics; and
+named laps inside a function (:func:`lap`), recorded only where a caller asked for them (:func:`recording_laps`)."""
 
 from __future__ import annotations
 
 import math
 import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 
 from .device import synchronize
 
 __all__ = ["time_calls", "time_unsynchronised", "median_seconds", "marginal_seconds", "interleaved_seconds",
-           "latency_stats"]
+           "latency_stats", "lap", "recording_laps"]
+
+# the laps being recorded in this thread (context), or None: a lap outside recording_laps costs a lookup
+_LAPS: ContextVar[dict[str, list[float]] | None] = ContextVar("fastfcn_laps", default=None)
 
 
 def time_calls(fn: Callable[[], object], runs: int = 3, warmup: int = 1, device: str = "cpu") -> list[float]:
@@ -89,3 +95,31 @@ def latency_stats(times: list[float]) -> dict[str, float]:
     return {"latency_median_s": statistics.median(s), "latency_q25_s": _quantile(s, 0.25),
             "latency_q75_s": _quantile(s, 0.75), "latency_min_s": s[0], "latency_max_s": s[-1],
             "latency_mean_s": statistics.fmean(s)}
+
+
+@contextmanager
+def lap(name: str) -> Iterator[None]:
+    """Time the block as the lap ``name`` where :func:`recording_laps` is active in this thread; elsewhere do
+    nothing (the code that names its parts, e.g. :func:`fastfcn.inference.evaluate.predict_labels_later`, runs
+    as ever)."""
+    laps = _LAPS.get()
+    if laps is None:
+        yield
+        return
+    start = time.perf_counter()
+    try:
+        yield
+    finally:
+        laps.setdefault(name, []).append(time.perf_counter() - start)
+
+
+@contextmanager
+def recording_laps() -> Iterator[dict[str, list[float]]]:
+    """Record the :func:`lap` blocks that run in this thread inside the ``with``: ``{name: [seconds, ...]}`` in
+    the order each name first ran (a thread started inside does not record: its context is its own)."""
+    laps: dict[str, list[float]] = {}
+    token = _LAPS.set(laps)
+    try:
+        yield laps
+    finally:
+        _LAPS.reset(token)
