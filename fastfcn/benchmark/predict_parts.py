@@ -39,16 +39,12 @@ _WRITING = "PNG files"
 def _one_image(predictor: Predictor, path: Path, table: Any, out_dir: Path) -> dict[str, list[float]] | None:
     """The laps of one image's parts, each part once; everything but the network's half on one thread."""
     with recording_laps() as laps:
-        threads = torch.get_num_threads()
-        torch.set_num_threads(1)
-        try:
-            with lap("read and decode"):
-                rgb = read_rgb(path)
-        finally:
-            torch.set_num_threads(threads)
+        with lap("read and decode"):  # Pillow's decoder: one thread
+            rgb = read_rgb(path)
         finish = predictor.labels_later(rgb)  # the input and the network, on their threads
         if finish is None:  # predict does not split this image: it has no parts beside the network
             return None
+        threads = torch.get_num_threads()
         torch.set_num_threads(1)
         try:
             labels, _ = finish()
