@@ -10,7 +10,7 @@
 * :mod:`~fastfcn.benchmark.variants` -- the fast path's variants and other runtimes: speed-up and labels changed
 * :mod:`~fastfcn.benchmark.compile_cost` -- when torch.compile's one-time cost pays off against the other paths
 * :mod:`~fastfcn.benchmark.predict_cost` -- what ``fastfcn predict`` costs per image, in each mode and variant
-* :mod:`~fastfcn.benchmark.predict_parts` -- what its parts cost one after another: where time beyond the network goes
+* :mod:`~fastfcn.benchmark.predict_parts` -- its parts one after another: where the time beyond the network goes
 * :mod:`~fastfcn.benchmark.eval_cost` -- what ``fastfcn eval`` costs per image, in each mode, over its forwards
 * :mod:`~fastfcn.benchmark.int8` -- int8 graphs (ONNX Runtime, OpenVINO) against fp32 on a trained checkpoint
 * :mod:`~fastfcn.benchmark.report` -- CSV/JSON with the environment stamp, terminal tables
@@ -62,7 +62,8 @@ __all__ = ["AGREEMENT_THRESHOLD", "CSV_FIELDS", "DEFAULT_RESULTS_DIR", "DTYPES",
            "TORCHVISION_MODELS", "BenchOptions", "ModelSpec", "annotate", "build_spec_model", "calibrate_bn",
            "comparison_images", "compile_payoff", "compile_payoff_words", "format_compile_payoff", "default_output_name",
            "describe_measurement", "dilated_jpu_spec", "environment", "fast_path", "flops_by_part", "fmt",
-           "eval_cost", "format_eval_cost", "format_fast_path", "format_predict_cost", "format_predict_parts", "format_table", "gpu_result_files", "load_json", "measure",
-           "model_complexity", "parse_rows", "predict_cost", "predict_parts", "result_files", "run_benchmark", "spec_fields",
+           "eval_cost", "format_eval_cost", "format_fast_path", "format_predict_cost", "format_predict_parts",
+           "format_table", "gpu_result_files", "load_json", "measure", "model_complexity", "parse_rows", "predict_cost",
+           "predict_parts", "result_files", "run_benchmark", "spec_fields",
            "timed_in_rounds", "timing_words", "synthetic_images", "table2_specs", "torchvision_specs",
            "training_memory_fit", "write_csv", "write_json"]

@@ -24,15 +24,15 @@ import torch
 
 from ..data.images import read_rgb
 from ..data.palette import class_colours
-from ..inference.predict import write_prediction
+from ..inference.evaluate import INPUT_LAP, NETWORK_LAP
+from ..inference.predict import MASK_LAP, OVERLAY_LAP, write_prediction
 from ..inference.predictor import Predictor
 from ..utils.timing import lap, recording_laps
 
-__all__ = ["BEFORE_NETWORK", "FILES_PART", "NETWORK", "predict_parts", "format_predict_parts"]
+__all__ = ["predict_parts", "format_predict_parts"]
 
-NETWORK = "network"
-BEFORE_NETWORK = "input: normalise, resize"  # on the network's thread, just before it: not beside it
-FILES_PART = "files: create, sync, rename"  # writing both PNGs less encoding them
+_ON_CALLERS_THREAD = (INPUT_LAP, NETWORK_LAP)  # the network and its input, just before it: not beside it
+_FILES = "files: create, sync, rename"  # writing both PNGs less encoding them
 _WRITING = "PNG files"
 
 
@@ -74,14 +74,14 @@ def predict_parts(predictor: Predictor, files: Sequence[Path], out_dir: Path, ru
             for name, times in (laps or {}).items():
                 seconds.setdefault(name, []).append(sum(times))
     ms = {name: 1e3 * statistics.median(times) for name, times in seconds.items()}  # in the order they ran
-    ms[FILES_PART] = max(0.0, ms.pop(_WRITING) - ms["mask PNG"] - ms["overlay PNG"])
+    ms[_FILES] = max(0.0, ms.pop(_WRITING) - ms[MASK_LAP] - ms[OVERLAY_LAP])
     threads = torch.get_num_threads()
-    beside_ms = {name: v for name, v in ms.items() if name not in (NETWORK, BEFORE_NETWORK)}
-    beside, network = sum(beside_ms.values()), ms[NETWORK]
+    beside_ms = {name: v for name, v in ms.items() if name not in _ON_CALLERS_THREAD}
+    beside, network = sum(beside_ms.values()), ms[NETWORK_LAP]
     return {"variant": predictor.variant, "threads": threads, "images": len(files), "runs": runs,
-            "parts_ms": ms, "beside_ms": beside_ms, "network_ms": network, "input_ms": ms[BEFORE_NETWORK],
+            "parts_ms": ms, "beside_ms": beside_ms, "network_ms": network, "input_ms": ms[INPUT_LAP],
             "beside_core_ms": beside, "beside_share": beside / (threads * network),
-            "expected_ratio": (ms[BEFORE_NETWORK] + network + beside / threads) / network}
+            "expected_ratio": (ms[INPUT_LAP] + network + beside / threads) / network}
 
 
 def format_predict_parts(parts: dict[str, Any]) -> str:
@@ -93,7 +93,7 @@ def format_predict_parts(parts: dict[str, Any]) -> str:
              f"  the network and its input on {threads} threads, every other part on one (its core time)",
              f"  {'part':<{width}} {'ms':>7}  where predict runs it"]
     for name, ms in parts["parts_ms"].items():
-        where = ("the caller's thread" if name in (NETWORK, BEFORE_NETWORK) else
+        where = ("the caller's thread" if name in _ON_CALLERS_THREAD else
                  "reader thread" if name == "read and decode" else "writer thread")
         lines.append(f"  {name:<{width}} {ms:>7.1f}  {where}")
     lines.append(f"beside the network: {parts['beside_core_ms']:.1f} core-ms per image, "

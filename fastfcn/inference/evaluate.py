@@ -62,7 +62,7 @@ from .windows import MIN_SIDE, MODES, image_scores, pad_to, scaled_size, segment
 
 __all__ = ["MS_SCALES", "MODES", "evaluate", "predict_probs", "predict_probs_batch", "predict_labels",
            "predict_labels_later", "sliding_windows", "segment_logits", "NonFiniteWarning", "UnnormalisedImageWarning",
-           "collect_nonfinite", "PREDICT_BYTES", "EVAL_BYTES", "LATER_BYTES"]
+           "collect_nonfinite", "PREDICT_BYTES", "EVAL_BYTES", "LATER_BYTES", "INPUT_LAP", "NETWORK_LAP"]
 
 MS_SCALES = (0.5, 0.75, 1.0, 1.25, 1.5, 1.75)
 # full-resolution score stacks up to this size are computed as predict_probs does (exact labels)
@@ -71,6 +71,7 @@ EVAL_BYTES = 2 * 2**30  # evaluation: up to 3.5 M pixels at 150 classes stay on 
 BAND_BYTES = 32 * 2**20  # working memory of one band of rows on the banded path
 # logits one image may hold between its network and the rest (predict_labels_later): 59 classes at 520 x 520
 LATER_BYTES = 64 * 2**20
+INPUT_LAP, NETWORK_LAP = "input: normalise, resize", "network"  # predict_labels_later's laps before its finish
 
 
 def _unwrap(model: nn.Module) -> nn.Module:
@@ -275,10 +276,10 @@ def predict_labels_later(model: nn.Module, image: Tensor, num_classes: int, base
     full = max(3, num_classes) * height * width * 4
     if image.device.type != "cpu" or full > min(max_bytes, LATER_BYTES) or held > LATER_BYTES:
         return None
-    with lap("input: normalise, resize"):
+    with lap(INPUT_LAP):
         resized = F.interpolate(_network_input(model, image)[None], (h, w), mode="bilinear", align_corners=True)
     padded = h < MIN_SIDE or w < MIN_SIDE  # as image_scores in whole mode
-    with lap("network"):
+    with lap(NETWORK_LAP):
         logits = segment_logits(model, pad_to(resized, max(h, MIN_SIDE), max(w, MIN_SIDE)) if padded else resized)
     logits = logits.float()
     del resized

@@ -68,8 +68,9 @@ from .pipeline import Deferred, run_in_order
 from .predictor import Predictor
 
 __all__ = ["collect_inputs", "overlay", "save_png", "Predictor", "predict_files", "PredictResult",
-           "output_paths", "cached_onnx", "engine_for", "write_prediction"]
+           "output_paths", "cached_onnx", "engine_for", "write_prediction", "MASK_LAP", "OVERLAY_LAP"]
 
+MASK_LAP, OVERLAY_LAP = "mask PNG", "overlay PNG"  # write_prediction's laps (fastfcn.utils.timing.lap)
 _BAND_PIXELS = 2**20  # pixels per band when the overlay is blended
 _ABOVE_ANY_BUDGET = 2**62  # the decoded size counted for an image too large for Pillow to open
 
@@ -144,14 +145,14 @@ def write_prediction(rgb: np.ndarray, labels: np.ndarray, table: np.ndarray, alp
     # the two images are made while they are written (never both in memory) and renamed together only once
     # both are complete: a failed write (a full disk) leaves a previous run's mask and overlay as they were
     def mask(f: BinaryIO) -> None:
-        with lap("mask PNG"):
+        with lap(MASK_LAP):
             _write_mask(labels, table, f)
 
     def blended_rows(top: int, bottom: int) -> np.ndarray:
         return overlay(rgb[top:bottom], table[labels[top:bottom]], alpha)
 
     def blended(f: BinaryIO) -> None:
-        with lap("overlay PNG"):
+        with lap(OVERLAY_LAP):
             _write_banded_rgb(rgb.shape, blended_rows, f)
     try:
         return atomic_write_all([(mask_path, mask), (overlay_path, blended)])
