@@ -17,6 +17,7 @@ from fastfcn.lessons.context import (
     lookalike_statistics,
     swap_phrase,
     swap_rates,
+    swaps_in_words,
 )
 
 
@@ -154,6 +155,17 @@ def test_swap_rates_and_phrase():
     assert r.balanced == pytest.approx(0.0625)  # each class weighs the same, not each pixel
     assert swap_phrase(r) == "6.2% of the look-alikes' pixels swapped (balloon to ball 10.0%, ball to balloon 2.5%)"
     assert swap_rates(torch.zeros(8, 8)).balanced == 0.0
+
+
+def test_swaps_in_words_says_a_shared_figure_once():
+    some, none = context.SwapRates(0.1, 0.025, 0.0625), context.SwapRates(0.0, 0.0, 0.0)
+    tiny = context.SwapRates(1e-5, 0.0, 5e-6)
+    assert swaps_in_words({"JPU": some, "FPN": none}) == f"JPU: {swap_phrase(some)}; FPN: {swap_phrase(none)}"
+    assert swaps_in_words({"JPU": some}) == f"JPU: {swap_phrase(some)}"
+    assert swaps_in_words({"a": none, "b": none, "c": none, "d": none}) == (
+        "none of the four networks gives a single balloon pixel to ball, or ball pixel to balloon")
+    # the same figure at one decimal, but not exactly zero: said once, as it is
+    assert swaps_in_words({"a": tiny, "b": none}) == f"each of the two networks, {swap_phrase(none)}"
 
 
 def test_scene_version_is_exposed():

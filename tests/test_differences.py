@@ -12,10 +12,15 @@ from fastfcn.lessons.differences import (
     connected_components,
     error_map,
     find_objects,
+    in_words,
+    number_word,
     object_size_bins,
+    overlap_words,
     size_bin_iou,
+    size_gain_words,
     trimap_accuracy,
     val_predictions,
+    zero_iou_words,
 )
 
 
@@ -88,3 +93,23 @@ def test_val_predictions_are_cached_beside_the_checkpoint(tmp_path) -> None:
     assert (tmp_path / "val-2-32-32.pt").is_file()
     again = val_predictions(ckpt, val, 2, base_size=32, crop_size=32)
     assert torch.equal(first["labels"], again["labels"]) and torch.equal(first["cms"], again["cms"])
+
+
+def test_sentences_stay_true_whatever_the_numbers() -> None:
+    assert [number_word(n) for n in (2, 4, 10, 11, 1)] == ["two", "four", "ten", "11", "1"]
+    assert [in_words(x) for x in (["a"], ["a", "b"], ["a", "b", "c"])] == ["a", "a and b", "a, b and c"]
+    assert size_gain_words(5.0, 1.0, 30.0).startswith("so the gain is larger for small objects")
+    assert size_gain_words(0.2, 11.2, 30.0).endswith("should hurt small objects most")   # no excuse needed
+    assert "the best small-object IoU is 0.3%" in size_gain_words(0.2, 11.2, 0.3)
+    ious = {"A": {"pole": 0.0, "ball": 0.04}, "B": {"pole": 5.9, "ball": 0.0}, "C": {"pole": 0.01, "ball": 0.0},
+            "D": {"pole": 1.0, "ball": 2.0}}
+    assert zero_iou_words(ious, ("pole", "ball")) == (
+        "A and C score 0.0 on pole and ball; B scores 0.0 on ball (at one decimal: (almost) no pixel of the class "
+        "labelled correctly).")
+    assert zero_iou_words({"D": ious["D"]}, ("pole", "ball")) == (
+        "Every network labels some pixels of pole and ball correctly.")
+    curves = {"FPN": [54.6, 60.0], "JPU": [54.4, 59.9], "bilinear": [50.0, 54.8]}
+    assert overlap_words(curves) == ("The curves of FPN and JPU lie within 0.5 points of each other at every width, "
+                                     "so their lines nearly coincide on the plot.")
+    assert overlap_words(curves, tolerance=0.1).startswith("No two curves lie within 0.1 points")
+

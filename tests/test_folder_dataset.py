@@ -184,4 +184,7 @@ def test_train_init_records_what_was_loaded(tmp_path: Path) -> None:
     assert set(record["not_loaded"]) == {"head.classifier.1.weight", "head.classifier.1.bias", "aux_head.4.weight",
                                          "aux_head.4.bias", "head.context.se_classifier.weight",
                                          "head.context.se_classifier.bias"}
-    assert "head.classifier.1.weight" in tuned.stderr and f"loaded {len(record['loaded'])} of" in tuned.stderr
+    # on stdout, before the run's "done" line: a notebook shows stderr apart, after all of stdout
+    out_text = tuned.stdout
+    assert "head.classifier.1.weight" in out_text and f"loaded {len(record['loaded'])} of" in out_text
+    assert out_text.index("--init: --head") < out_text.index("loaded ") < out_text.index("done:")

@@ -74,6 +74,20 @@ def test_headline_and_phrases_come_from_the_files(tmp_path):
     assert "44.7 %, 33.3 ms" in labels and "51.05 %" in labels
 
 
+def test_the_speed_answer_says_which_networks_each_gmacs_ratio_counts(tmp_path):
+    """Chapter 6 counts at the paper's JPU width; chapter 1's overview, at a narrower width, prints another ratio."""
+    folder = write_results(tmp_path)
+    overview = {"chapter": front_page.OVERVIEW, "profile": "quick", "device": "cpu",
+                "figures": {"gmacs_ratio": {"value": 5.43, "unit": None}, "jpu_width": {"value": 48, "unit": None}}}
+    (folder / f"{front_page.OVERVIEW}.json").write_text(json.dumps(overview))
+    words = front_page.phrases(front_page.load_results(folder))["front_speedup"]
+    assert "2.36 times the multiply-accumulates (EncNet at the paper's JPU width; " in words
+    assert "5.4 times with the `quick` profile's narrower JPU, 48 wide" in words
+    wide = {**overview, "figures": {**overview["figures"], "jpu_width": {"value": 512, "unit": None}}}
+    (folder / f"{front_page.OVERVIEW}.json").write_text(json.dumps(wide))
+    assert "chapter 1" not in front_page.phrases(front_page.load_results(folder))["front_speedup"]
+
+
 def test_missing_results_name_the_command(tmp_path):
     results = front_page.load_results(tmp_path)
     gaps = front_page.missing(results)

@@ -69,14 +69,16 @@ def test_table1_markdown_exact() -> None:
              ("encnet", "jpu"): Row("encnet", "resnet50", "jpu", 32, 78.98, 51.05)}
     kw = {"head_labels": {"encnet": "EncNet"}, "labels": {"none": "dilated (OS 8)", "jpu": "JPU"}}
     assert table1_markdown(summaries, paper, seed_range=False, **kw) == (
-        "| head | OS | upsampling | pixAcc % | mIoU % | mIoU 90% interval (val images) | s / iteration "
-        "| pixAcc % (paper) | mIoU % (paper) |\n"
+        "| head | OS | upsampling | pixAcc | mIoU | 90% interval | s / it | paper pixAcc | paper mIoU |\n"
         "|---|---|---|---|---|---|---|---|---|\n"
-        "| EncNet | 8 | dilated (OS 8) | 80.0 | **50.1** | 48.0 - 52.1 | 0.123 | 78.39 | 49.91 |\n"
-        "| EncNet | 32 | JPU | 80.0 | **51.0** | 49.5 - 53.0 | 0.123 | 78.98 | 51.05 |")
+        "| EncNet | 8 | dilated (OS 8) | 80.0 | **50.1** | 48.0 - 52.1 | 0.123 | 78.4 | 49.9 |\n"
+        "| EncNet | 32 | JPU | 80.0 | **51.0** | 49.5 - 53.0 | 0.123 | 79.0 | 51.0 |")
     with_range = table1_markdown(summaries, paper, seed_range=True, **kw).splitlines()
-    assert "| mIoU range over seeds |" in with_range[0] and with_range[1] == "|---" * 10 + "|"
-    assert with_range[2] == "| EncNet | 8 | dilated (OS 8) | 80.0 | **50.1** | 48.0 - 52.1 | 0.2 | 0.123 | 78.39 | 49.91 |"
+    assert "| seed range |" in with_range[0] and with_range[1] == "|---" * 10 + "|"
+    assert with_range[2] == "| EncNet | 8 | dilated (OS 8) | 80.0 | **50.1** | 48.0 - 52.1 | 0.2 | 0.123 | 78.4 | 49.9 |"
+    # ten columns that fit the page: the widest text of each column (bold marks not shown), under 85 characters
+    cells = [[c.strip().strip("*") for c in line.strip("|").split("|")] for line in with_range if "---" not in line]
+    assert sum(max(len(row[k]) for row in cells) for k in range(10)) <= 85
 
 
 # ------------------------------------------------------------------------------------------------
@@ -145,6 +147,7 @@ def test_difference_sentence() -> None:
     assert difference_sentence(-0.5, -1.5, 0.5, "bilinear") == (
         "-0.5 points against bilinear (90% interval -1.5 to +0.5: within the evaluation noise)")
     assert difference_sentence(-3.0, -4.0, -2.0, "x").endswith("larger than the evaluation noise)")
+    assert difference_sentence(-0.04, -0.3, 0.01, "x").startswith("0.0 points")   # never "-0.0"
 
 
 # ------------------------------------------------------------------------------------------------
@@ -160,7 +163,8 @@ def test_summarize_seeds() -> None:
     assert s["pix"] == pytest.approx(60.0) and s["miou"] == pytest.approx(25.0)
     assert s["miou_range"] == pytest.approx(10.0)
     assert s["iou"] == pytest.approx({"a": 20.0, "b": 25.0})        # None (class never seen) counts as 0
-    assert s["boot"] == pytest.approx((11.0, 29.0))                 # the first seed's bootstrap only, in %
+    # the interval of the seed mean (what "miou" is) over the resamples, in %: resamples [4.55, 4.65]
+    assert s["boot"] == pytest.approx((455.5, 464.5))
     assert s["s_per_it"] == pytest.approx(1.5)
 
 
@@ -224,6 +228,9 @@ def test_class_legend_and_image_grid(plt: ModuleType) -> None:
     fig, axes = image_grid(panels, row_labels=["val 1", "val 2"], interpolation="nearest")
     assert axes[1, 0].get_ylabel() == "val 2" and axes[1, 0].axison and not axes[1, 0].get_xticks().size
     assert axes[0, 0].get_images()[0].get_interpolation() == "nearest"
+    fig, axes = image_grid([[None, panels[0][0]]], row_labels=["errors"])    # None: an empty panel, no frame
+    assert not axes[0, 0].get_images() and not axes[0, 0].get_frame_on() and axes[0, 0].get_ylabel() == "errors"
+    assert axes[0, 1].get_frame_on() and axes[0, 1].get_images()
 
 
 def test_plot_class_iou(plt: ModuleType) -> None:
@@ -265,9 +272,15 @@ def test_compare_reads_a_difference_against_both_noises() -> None:
     assert big.verdict() == "larger than both the seed spread and the val-image interval"
     small = compare("JPU", "dilated", runs([0.50, 0.53], 0.0), runs([0.49, 0.50], 0.0))
     assert not small.beyond_seeds                       # 2.0 points < a 3.0-point seed spread
-    assert small.beyond_val_images                      # but the first seeds' difference clears its interval
+    assert small.beyond_val_images                      # but the seed means' difference clears its interval
     assert small.verdict() == "outside the val-image interval but within the seed spread"
     tie = compare("a", "b", [{"metrics": {"mIoU": 0.5}, "boot": torch.tensor([0.45, 0.55])}],
                   [{"metrics": {"mIoU": 0.5}, "boot": torch.tensor([0.55, 0.45])}])
     assert tie.verdict() == "within both the seed spread and the val-image interval"
-    assert "+0.0 points" in tie.sentence()
+    assert "b: 0.0 points" in tie.sentence()                 # no sign on zero
+    # the interval is of the seed means' difference, the quantity of the point: it holds the point
+    a = [{"metrics": {"mIoU": m}, "boot": torch.tensor([m - 0.01, m, m + 0.01])} for m in (0.40, 0.44)]
+    b = [{"metrics": {"mIoU": m}, "boot": torch.tensor([m + 0.01, m, m - 0.01])} for m in (0.41, 0.41)]
+    mean = compare("a", "b", a, b)
+    assert mean.point == pytest.approx(1.0) and mean.lo < mean.point < mean.hi
+    assert (mean.lo, mean.hi) == pytest.approx((-0.8, 2.8), abs=1e-4)   # quantiles of -1, +1, +3

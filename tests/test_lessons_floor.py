@@ -81,3 +81,26 @@ def test_table1_iterations_script_in_smoke(tmp_path: Path) -> None:
     val = build_dataset("procedural", "val", image_size=64, num_images=4)
     share = torch.bincount(torch.stack([val[i][1] for i in range(4)]).flatten(), minlength=8).double() / (4 * 64 * 64)
     assert doc["majority_floor"] == pytest.approx(9 * 100 * float(share.max()) / len(PROCEDURAL_CLASSES))
+
+
+def test_committed_step_seconds_use_training_rows_and_say_why_there_are_none(tmp_path: Path) -> None:
+    from fastfcn.lessons.floor import committed_step_seconds
+
+    def bench(name: str, rows: list[dict]) -> Path:
+        path = tmp_path / name
+        path.write_text(json.dumps({"environment": {}, "results": rows}))
+        return path
+
+    row = {"kind": "fastfcn", "head": "encnet", "upsampling": "jpu", "backbone": "resnet50s",
+           "paper_backbone": "resnet50", "batch": 16, "latency_median_s": 0.25}
+    where = "book/results/gpu"
+    assert committed_step_seconds([tmp_path / "absent.json"], "resnet50", 16, where) == (
+        {}, "no GPU benchmark is committed in book/results/gpu")
+    inference = bench("inference.json", [{**row, "mode": "inference", "batch": 1}])
+    assert committed_step_seconds([inference], "resnet50", 16, where) == (
+        {}, "no GPU training-step time is committed: book/results/gpu holds inference timings only")
+    train = bench("train.json", [{**row, "mode": "train"}, {**row, "mode": "train", "upsampling": "none",
+                                                            "batch": 2}])
+    measured, why = committed_step_seconds([inference, train], "resnet50", 16, where)
+    assert measured == {("encnet", "jpu"): 0.25} and "rows without a training-step time" in why
+    assert committed_step_seconds([train], "resnet101", 16, where)[0] == {}

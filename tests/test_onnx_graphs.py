@@ -160,3 +160,22 @@ def test_an_unwritable_cache_is_named_with_the_way_out(tmp_path: Path, monkeypat
     assert main(["predict", str(_photo(tmp_path / "in")), "--checkpoint", str(ckpt), "--out", str(tmp_path / "out"),
                  "--runtime", "onnxruntime", "--no-progress", "--device", "cpu"]) == 2
     _error_line(capsys.readouterr().err, str(blocker), "cache", "FASTFCN_CACHE", "--runtime torch")
+
+
+def test_the_first_export_is_said_unless_no_progress_was_asked_for(tmp_path: Path, monkeypatch, capsys) -> None:
+    """The CLI names the graph it keeps; ``predict_files(progress=False)`` (a book chapter) prints no export
+    notice, so no machine's cache path lands in a page."""
+    from fastfcn.inference.predict import predict_files
+
+    ckpt = tmp_path / "m.pth"
+    save_checkpoint(_model(), ckpt, classes=None, train_config=TRAIN)
+    photo = _photo(tmp_path / "in")
+    monkeypatch.setenv("FASTFCN_CACHE", str(tmp_path / "quiet"))
+    assert not predict_files([photo], ckpt, tmp_path / "out1", device="cpu", runtime="onnxruntime",
+                             progress=False).failed
+    assert "ONNX" not in capsys.readouterr().err and any((tmp_path / "quiet" / "onnx").iterdir())
+    monkeypatch.setenv("FASTFCN_CACHE", str(tmp_path / "said"))
+    assert main(["predict", str(photo), "--checkpoint", str(ckpt), "--out", str(tmp_path / "out2"),
+                 "--runtime", "onnxruntime", "--device", "cpu"]) == 0
+    err = capsys.readouterr().err
+    assert "exporting" in err and str(tmp_path / "said") in err

@@ -246,6 +246,15 @@ def test_stage_timing_and_tables():
         stage_costs(build_resnet("resnet18", 32), 0)
 
 
+def test_format_table_shows_missing_values_as_a_dash():
+    """None and NaN (the ``total`` row's pixels ratio) print as "-", not as "None" or "nan"."""
+    rows = [{"stage": "layer4", "pixels": 16.0, "latency": 12.5},
+            {"stage": "total", "pixels": float("nan"), "latency": None}]
+    last = format_table(rows).splitlines()[-1].split()
+    assert last == ["total", "-", "-"]
+    assert "nan" not in format_table(rows) and "None" not in format_table(rows)
+
+
 def test_bottleneck_first_block_ratios():
     """ResNet-50 at a small size: the first layer3 / layer4 blocks cost ~3.17x / ~12.69x, the rest 4x / 16x."""
     plain = stage_costs(build_resnet("resnet50", 32), 64, time_stages=False)

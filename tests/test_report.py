@@ -22,10 +22,12 @@ from fastfcn.book.claims import (
     PARTLY,
     beyond_markdown,
     claims_markdown,
+    recovery_markdown,
 )
 from fastfcn.book.record import RESULTS_ENV
 from fastfcn.book.report_summary import REPORT_FIGURE, build_report, chapter_link
 from fastfcn.book.results import Run, build_results_dir, find_figure, load_gpu_bench
+from fastfcn.utils.text import signed
 
 BOOK = Path(__file__).resolve().parents[1] / "book"
 STEM = "11_reproduction_report"
@@ -66,8 +68,9 @@ def write_build(folder: Path, profile: str = "quick") -> Path:
         "06_how_fast": SPEED,
         "07_table1": {"table1_rows": table1_rows(ROWS)},
         "09_recovering_dilated": {"recovery_rows": [
-            {"module": "bilinear", "rel_error": 0.713, "cosine": 0.61, "miou_frozen": 12.5},
-            {"module": "JPU", "rel_error": 0.377, "cosine": 0.905, "miou_frozen": 33.3}]},
+            # as chapter 9 records them: the package's module names, mIoU a fraction (the metric's)
+            {"module": "bilinear", "rel_error": 0.713, "cosine": 0.61, "miou_frozen": 0.125},
+            {"module": "jpu", "rel_error": 0.377, "cosine": 0.905, "miou_frozen": 0.333}]},
         # the report's own file from an earlier run: never read back
         STEM: {REPORT_FIGURE: {"reproduced": 99}, "table1_rows": table1_rows([("encnet", "jpu", 99.0)])},
     }
@@ -199,13 +202,14 @@ def test_claims_get_a_status_computed_from_the_numbers(filled):
     speed = by["running", "quick"]
     assert speed.kind == PARTLY and "ResNet-50, FPS JPU / dilated (1.62x)" in speed.status and "3.21x" in speed.measured
     memory = by["the", "quick"]
-    assert memory.kind == PARTLY and "0.88x" in memory.status and "the JPU model needed more" in memory.measured
+    assert memory.kind == PARTLY and "0.88x" in memory.status and "the JPU model needed more memory" in memory.measured
     assert by["without", "quick"].kind == PARTLY and "ASPP: JPU − dilated, mIoU (-2.2 points, seed range 0.6)" in by["without", "quick"].status
     assert by["JPU", "quick"].kind == CONFIRMED  # JPU beats FPN by 3.6 and bilinear by 10.2 points, beyond the 0.6 range
     assert by["23", "quick"].kind == NOT_CONFIRMED and "22 of 23 blocks, 68 of 69 convolutions" in by["23", "quick"].measured
     assert by["without", "full"].kind == CONFIRMED  # 50.6 >= 50.3 in the committed full run
     assert by["reduces", "full"].status == "not measured in this run"  # a run made elsewhere: no command to run
     gpu = [r for r in filled.claims if r.run.startswith("GPU")]
+    assert {r.run for r in gpu} == {"GPU: NVIDIA Fixture H9, bench.json"}  # short: the full path is in the run list
     assert [r.kind for r in gpu] == [NOT_CONFIRMED, CONFIRMED]  # FPS 2.80x (R101), 2.20x (R50); memory 3.33x, 4x
     assert "3.05x (EncNet, ResNet-101)" in claims_markdown(filled.claims)  # the paper's own Table 2, labelled
 
@@ -215,7 +219,35 @@ def test_beyond_the_tables_links_the_chapters_that_ran(filled):
     assert "**Fig. 3**, [chapter 3](03_dilated_vs_stride_1d.html): " in text and "0 (exactly)" in text
     assert "[chapter 9](09_recovering_dilated.html)" in text and "JPU, with relative error 0.377" in text
     assert "- **Eq. 1 and 4**: joint upsampling" in text and "chapter 4 has not run in this build" in text
-    assert filled.recovery_rows()[1]["module"] == "JPU"
+    assert filled.recovery_rows()[1]["module"] == "jpu"
+
+
+def test_the_section_3_3_table_prints_percent_and_the_books_module_names(filled):
+    """Chapter 9 records the frozen head's mIoU as a fraction: the table's column says % (once it read 0.3)."""
+    table = recovery_markdown(filled.recovery)
+    assert "| bilinear | 0.713 | 0.610 | 12.5 |" in table and "| JPU | 0.377 | 0.905 | 33.3 |" in table
+
+
+def test_signed_numbers_never_read_minus_zero():
+    assert [signed(x) for x in (1.84, -1.6, -0.04, 0.04, 0.0)] == ["+1.8", "-1.6", "0.0", "0.0", "0.0"]
+    assert signed(-0.004, 2) == "0.00" and signed(-0.006, 2) == "-0.01"
+
+
+def test_unused_committed_files_are_named_one_by_one(tmp_path):
+    committed = write_committed(tmp_path / "results")
+    (committed / "gpu" / "02_price_of_dilation.json").write_text(json.dumps(chapter_json(
+        "02_price_of_dilation", {"r101_layer3_blocks": 23}, "quick", "cuda")))
+    rep = build_report(write_build(tmp_path / "executed"), committed)
+    text = rep.runs_markdown()
+    assert "not used by a column: book/results/gpu/02_price_of_dilation.json." in text
+    assert not text.rstrip(".").endswith("/gpu")  # the folder, whose bench.json fills Table 2, is not named
+
+
+def test_table3_says_what_each_class_count_needs(filled):
+    t3 = cells(filled.tables[2], "full")
+    assert "Pascal Context (with background)" in t3["EncNet+JPU ResNet-50 (60 classes)"].words
+    needs59 = t3["EncNet+JPU ResNet-50 (59 classes)"].words
+    assert "background excluded" in needs59 and "with background" not in needs59
 
 
 # ------------------------------------------------------------------------------------------------

@@ -112,6 +112,37 @@ def test_the_course_page_lists_every_exercise_once_with_the_chapters_label():
         assert title == exercises[label].title, f"course page says {label} is {title!r}, its chapter {exercises[label].title!r}"
 
 
+def _numbers(numbers: list[int]) -> str:
+    """1, 3, 9 and 11, as the course page writes a list of chapters."""
+    words = [str(n) for n in numbers]
+    return words[0] if len(words) == 1 else f"{', '.join(words[:-1])} and {words[-1]}"
+
+
+def test_the_course_page_names_the_chapters_with_quizzes_and_checks():
+    """The chapters that have quizzes and the exercises that check themselves, computed from the chapters:
+    the page once named a chapter without a quiz and left out one with."""
+    text = " ".join(COURSE.read_text().split())  # the prose without its line breaks
+    chapters = [c for c in book_chapters.list_chapters(BOOK) if c.exists]
+    quizzes = [int(c.stem[:2]) for c in chapters if "display_quiz(" in c.path.read_text()]
+    assert quizzes and f"The reading exercises of chapters {_numbers(quizzes)} end with a short quiz" in text
+    checked = {c.stem: re.findall(r"""grader\.check\(\s*["'](ex-[\w-]+)["']""", c.path.read_text()) for c in chapters}
+    numbers = [int(stem[:2]) for stem, labels in checked.items() if labels]
+    listed = text.split("check themselves:", 1)[1].split(". Below such", 1)[0].replace(" and ", ", ")
+    assert sorted(label.strip() for label in listed.split(",")) == sorted(x for v in checked.values() for x in v)
+    assert f"The exercises of chapters {min(numbers)} to {max(numbers)} whose answer" in text
+
+
+def test_the_course_pages_commands_fit_the_page():
+    """The page's code blocks render at the theme's size, where about 88 characters fit: no line scrolls."""
+    inside, long = False, []
+    for line in COURSE.read_text().splitlines():
+        if line.startswith("```"):
+            inside = not inside
+        elif inside and len(line) > 80:
+            long.append(line)
+    assert not long, long
+
+
 def test_the_course_plan_has_four_to_six_sessions_that_fit():
     sessions = course_plan()
     assert 4 <= len(sessions) <= 6 and [s["n"] for s in sessions] == list(range(1, len(sessions) + 1))

@@ -234,3 +234,24 @@ def test_runs_on_scenes_of_another_generator_version_are_not_reused(tmp_path: Pa
     monkeypatch.setattr(ProceduralScenes, "version", ProceduralScenes.version + 1)
     again = ensure_trained(replace(tiny(), extra={}), runs)     # stamped with the new version
     assert again.status == "trained" and again.out_dir != first.out_dir
+
+
+def test_the_table1_bar_counts_only_what_trains(tmp_path: Path, monkeypatch, capsys) -> None:
+    """Every run found: no bar at all (in an executed notebook each refresh of one stays as a line);
+    otherwise the bar counts the trainings still to run."""
+    from fastfcn.training.table1 import Trunk
+
+    p = get_profile("smoke")
+    monkeypatch.setattr(trainings, "row_layouts", lambda configs, *a, **k: {
+        str(i): {"channels_last": True, "seconds": {}} for i in range(len(configs))})
+    monkeypatch.setattr(trainings, "ensure_trunk", lambda *a, **k: Trunk(tmp_path / "trunk.pth", "t"))
+    monkeypatch.setattr(trainings, "ensure_trained", lambda cfg, runs_dir=None: (cfg.head, cfg.upsampling))
+    monkeypatch.setattr(trainings, "find_run", lambda cfg, runs_dir: (tmp_path, True))
+    done = trainings.train_table1(p, 0, device="cpu", runs_dir=tmp_path)
+    assert len(done) == len(table1_rows(p.ablation_heads)) * p.ablation_seeds
+    assert capsys.readouterr().err == ""
+    monkeypatch.setattr(trainings, "find_run", lambda cfg, runs_dir: None if cfg.upsampling == "jpu" else
+                        (tmp_path, True))
+    trainings.train_table1(p, 0, device="cpu", runs_dir=tmp_path)
+    jpu_rows = sum(u == "jpu" for _, u in table1_rows(p.ablation_heads)) * p.ablation_seeds
+    assert f"{jpu_rows}/{jpu_rows}" in capsys.readouterr().err

@@ -13,6 +13,7 @@ from typing import Any
 
 from .. import paper
 from ..training.table1 import HEAD_LABELS, UPSAMPLING_LABELS
+from ..utils.text import signed
 from .report import table1_measured
 from .results import GpuBench, Run, chapter_stem, figures, number
 
@@ -28,7 +29,7 @@ class Measurement:
     text: str            # the value, in words ("2.35x")
     ok: bool | None      # does it meet the claim (None: not measured)
     where: str = ""      # the chapter that measured it
-    note: str = ""       # a remark on the value ("the JPU model needed more")
+    note: str = ""       # a remark on the value ("the JPU model needed more memory")
 
     def __str__(self) -> str:
         return f"{self.what}{f' ({self.where})' if self.where else ''}: {self.text}{f' ({self.note})' if self.note else ''}"
@@ -44,22 +45,29 @@ class ClaimRow:
     kind: str
 
 
-def _ratio(what: str, value: Any, threshold: float, strict: bool, where: str = "") -> Measurement:
+# what a ratio below 1 means, per quantity: said beside the value, so that "0.99x" is not read as a saving
+WORSE = {"speed": "the JPU model was slower", "memory": "the JPU model needed more memory",
+         "macs": "the JPU model needed more multiply-accumulates"}
+
+
+def _ratio(what: str, value: Any, threshold: float, strict: bool, where: str = "", worse: str = "") -> Measurement:
     x = number(value)
     if x is None:
         return Measurement(what, "not measured", None, where)
     return Measurement(what, f"{x:.2f}x", x > threshold if strict else x >= threshold, where,
-                       "the JPU model needed more" if x < 1 else "")
+                       WORSE[worse] if x < 1 and worse else "")
 
 
 def _complexity(run: Run) -> list[Measurement]:
-    return [_ratio("EncNet, ResNet-50, GMACs dilated / JPU", run.value("encnet_r50_gmacs_ratio"), 3, True, "chapter 6"),
+    return [_ratio("EncNet, ResNet-50, GMACs dilated / JPU", run.value("encnet_r50_gmacs_ratio"), 3, True, "chapter 6",
+                   "macs"),
             _ratio("DeepLabV3 (ASPP), ResNet-50, GMACs dilated / JPU", run.value("gmacs_ratio_dilated_over_jpu"), 3,
-                   True, "chapter 5")]
+                   True, "chapter 5", "macs")]
 
 
 def _speed(run: Run) -> list[Measurement]:
-    return [_ratio(f"EncNet, {name}, FPS JPU / dilated", run.value(f"ratio_encnet_{b}_jpu"), 3, False, "chapter 6")
+    return [_ratio(f"EncNet, {name}, FPS JPU / dilated", run.value(f"ratio_encnet_{b}_jpu"), 3, False, "chapter 6",
+                   "speed")
             for b, name in (("resnet101", "ResNet-101"), ("resnet50", "ResNet-50"))]
 
 
@@ -67,10 +75,11 @@ def _memory(run: Run) -> list[Measurement]:
     size = run.value("sweep_max_size")
     at = f" at {size} px" if size is not None else ""
     return [_ratio(f"inference{at}, peak memory dilated / JPU", run.value("sweep_memory_ratio_max"), 3, True,
-                   "chapter 6"),
-            _ratio("a training step, peak memory dilated / JPU", run.value("train_peak_ratio"), 3, True, "chapter 6"),
+                   "chapter 6", "memory"),
+            _ratio("a training step, peak memory dilated / JPU", run.value("train_peak_ratio"), 3, True, "chapter 6",
+                   "memory"),
             _ratio("tensors saved for backward per image, dilated / JPU", run.value("saved_ratio"), 3, True,
-                   "chapter 6")]
+                   "chapter 6", "memory")]
 
 
 def _differences(run: Run, pairs: list[tuple[str, str, str]], strict: bool) -> list[Measurement]:
@@ -87,7 +96,7 @@ def _differences(run: Run, pairs: list[tuple[str, str, str]], strict: bool) -> l
         d = ours[head, a].value - ours[head, b].value
         noise = max(ours[head, a].spread, ours[head, b].spread)
         ok = d > noise if strict else d >= -noise
-        out.append(Measurement(what, f"{d:+.1f} points", ok, where, f"seed range {noise:.1f}" if noise else ""))
+        out.append(Measurement(what, f"{signed(d)} points", ok, where, f"seed range {noise:.1f}" if noise else ""))
     return out
 
 
@@ -160,11 +169,16 @@ def gpu_measurements(gpu: GpuBench) -> dict[str, list[Measurement]]:
         x, y = number(a.get(field)), number(b.get(field))
         return None if not x or not y else (y / x if inverse else x / y)
 
-    speed = [_ratio(f"EncNet, {n}, FPS JPU / dilated", ratio("inference", b, "fps", True), 3, False, "GPU")
+    speed = [_ratio(f"EncNet, {n}, FPS JPU / dilated", ratio("inference", b, "fps", True), 3, False, "GPU", "speed")
              for b, n in (("resnet101", "ResNet-101"), ("resnet50", "ResNet-50"))]
     memory = [_ratio(f"EncNet, ResNet-50, {m} peak memory dilated / JPU", ratio(m, "resnet50", "peak_mem_bytes", False),
-                     3, True, "GPU") for m in ("inference", "train")]
+                     3, True, "GPU", "memory") for m in ("inference", "train")]
     return {"speed": speed, "memory": memory}
+
+
+def gpu_label(gpu: GpuBench) -> str:
+    """The GPU benchmark as a run, short enough for a table column: the device and the file's name."""
+    return f"GPU: {gpu.device_name}, {gpu.path.rsplit('/', 1)[-1]}"
 
 
 def claim_rows(runs: dict[str, Run | None], gpu: GpuBench | None = None) -> list[ClaimRow]:
@@ -181,7 +195,7 @@ def claim_rows(runs: dict[str, Run | None], gpu: GpuBench | None = None) -> list
                             chapter if ours else None))
         key = "speed" if measure is _speed else "memory" if measure is _memory else None
         if key and gpu_ms:
-            out.append(_row(quote, where, f"GPU ({gpu.provenance()})", gpu_ms[key], None))
+            out.append(_row(quote, where, gpu_label(gpu), gpu_ms[key], None))
     return out
 
 
@@ -200,8 +214,13 @@ def _summary_of_recovery(rows: Any) -> str | None:
     if not ok:
         return None
     best = min(ok, key=lambda r: r["rel_error"])
-    return (f"{len(ok)} modules regressed the dilated backbone's C5; the closest, {best.get('module')}, with relative "
-            f"error {best['rel_error']:.3f}")
+    return (f"{len(ok)} modules regressed the dilated backbone's C5; the closest, {_module(best.get('module'))}, with "
+            f"relative error {best['rel_error']:.3f}")
+
+
+def _module(name: Any) -> str:
+    """An upsampling module as the book names it (JPU, FPN, bilinear)."""
+    return UPSAMPLING_LABELS.get(name, str(name)) if isinstance(name, str) else str(name)
 
 
 def _sci(x: float) -> str:
@@ -252,15 +271,18 @@ def beyond_markdown(items: list[tuple[str, str | None, str]], link: Callable[[st
 
 
 def recovery_markdown(rows: Any) -> str | None:
-    """Chapter 9's ``recovery_rows`` as a table (None when absent)."""
+    """Chapter 9's ``recovery_rows`` as a table (None when absent).
+
+    The chapter records ``miou_frozen`` as the metric returns it, a fraction (0.306); the table prints
+    percent (30.6), as chapter 9 does."""
     if not isinstance(rows, list) or not rows:
         return None
 
-    def fmt(v: Any, spec: str) -> str:
+    def fmt(v: Any, spec: str, scale: float = 1.0) -> str:
         x = number(v)
-        return "-" if x is None else format(x, spec)
+        return "-" if x is None else format(scale * x, spec)
 
     out = ["| module | relative error | cosine similarity | mIoU %, frozen dilated head |", "|---|---|---|---|"]
-    out += [f"| {r.get('module')} | {fmt(r.get('rel_error'), '.3f')} | {fmt(r.get('cosine'), '.3f')} | "
-            f"{fmt(r.get('miou_frozen'), '.1f')} |" for r in rows if isinstance(r, dict)]
+    out += [f"| {_module(r.get('module'))} | {fmt(r.get('rel_error'), '.3f')} | {fmt(r.get('cosine'), '.3f')} | "
+            f"{fmt(r.get('miou_frozen'), '.1f', 100.0)} |" for r in rows if isinstance(r, dict)]
     return "\n".join(out)

@@ -25,6 +25,7 @@ __all__ = ["SPEED", "TRAINING", "REPORT", "HeadlinePoint", "load_results", "figu
 
 SPEED, TRAINING = "06_how_fast", "07_table1"  # the chapters the front page summarises
 REPORT = "11_reproduction_report"  # its per-claim statuses answer "does JPU hold up?"
+OVERVIEW = "01_overview"  # its multiply-accumulate count uses the profile's JPU width, not the paper's
 NOT_MEASURED = "not measured yet"
 
 
@@ -136,6 +137,21 @@ def _speed_backbone(results: dict[str, dict[str, Any]]) -> str:
             else "on the official deep-stem ResNet-50")
 
 
+def _gmacs_scope(results: dict[str, dict[str, Any]]) -> str:
+    """Which networks chapter 6's multiply-accumulate ratio counts, and why chapter 1 prints another one.
+
+    Chapter 6 builds its models with the paper's JPU width; chapter 1's overview with the profile's, which
+    in the lighter profiles is narrower, so its FastFCN head reads fewer channels and its ratio is larger.
+    """
+    o = figures(results, OVERVIEW)
+    ratio, width = number(o.get("gmacs_ratio")), number(o.get("jpu_width"))
+    scope = "EncNet at the paper's JPU width"
+    if ratio is not None and width is not None and width < PROFILES["full"]["jpu_width"]:
+        scope += (f"; chapter 1's overview counts {ratio:.1f} times with the `{results[OVERVIEW].get('profile')}` "
+                  f"profile's narrower JPU, {width:g} wide, whose output gives the head fewer channels to read")
+    return f" ({scope})"
+
+
 def phrases(results: dict[str, dict[str, Any]]) -> dict[str, str]:
     """The Markdown the front page's prose quotes (``front_*``), each made from the results files only."""
     t, s = figures(results, TRAINING), figures(results, SPEED)
@@ -165,7 +181,8 @@ def phrases(results: dict[str, dict[str, Any]]) -> dict[str, str]:
             f"In this build EncNet+JPU ran {_fmt(s.get('ratio_encnet_r50_jpu'), '.2f')} times as fast as the "
             f"dilated EncNet ({s.get('bench_size')} px, {_speed_backbone(results)}), against "
             f"{_fmt(s.get('paper_ratio_encnet_r50_jpu'), '.2f')} times on the paper's Titan-Xp; the dilated "
-            f"model does {_fmt(s.get('encnet_r50_gmacs_ratio'), '.2f')} times the multiply-accumulates." + small)
+            f"model does {_fmt(s.get('encnet_r50_gmacs_ratio'), '.2f')} times the multiply-accumulates"
+            f"{_gmacs_scope(results)}." + small)
         devices = sorted({r.get("device") for r in results.values() if r.get("device")})
         where = ("Yes: every chapter of this build ran on the CPU." if devices == ["cpu"]
                  else f"This build ran on {', '.join(devices)}; the `quick` profile is made for a CPU.")

@@ -95,10 +95,18 @@ class Report:
                 lines.append(f"- **{column}**: {run.origin}, the `{run.profile}` profile{smoke}: {chapters(run)}.")
         lines.append(f"- **GPU benchmark**: {self.gpu.provenance()}, {len(self.gpu.rows)} rows." if self.gpu
                      else "- **GPU benchmark**: none committed (book/results/gpu/bench.json does not exist).")
-        unused = [r.origin for r in self.committed if r not in self.runs.values()]
+        unused = self.unused_files()
         if unused:
             lines.append(f"- also committed, not used by a column: {', '.join(unused)}.")
         return "\n".join(lines)
+
+    def unused_files(self) -> list[str]:
+        """The committed chapter results files that fill no column, one by one (``book/results/gpu/02_x.json``).
+
+        A folder may hold files that are used (the GPU benchmark, ``gpu/bench.json``) beside chapter files
+        that are not: the files are named, never the folder."""
+        used = [r for r in self.runs.values() if r is not None]
+        return [f"{run.origin}/{stem}.json" for run in self.committed if run not in used for stem in sorted(run.results)]
 
     def classes_markdown(self) -> str:
         """Which numbers are on 59 classes, which on 60, which on neither."""

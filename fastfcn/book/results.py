@@ -26,8 +26,8 @@ from typing import Any
 
 from .record import RESULTS_ENV
 
-__all__ = ["BUILD_DIR", "COMMITTED_DIR", "load_results", "figures", "number", "build_results_dir", "find_figure",
-           "chapter_stem", "Run", "build_run", "load_committed", "GpuBench", "load_gpu_bench"]
+__all__ = ["BUILD_DIR", "COMMITTED_DIR", "load_results", "figures", "number", "build_results_dir",
+           "find_figure", "chapter_stem", "Run", "build_run", "load_committed", "GpuBench", "load_gpu_bench"]
 
 BUILD_DIR = Path("_executed")   # where `fastfcn book run` writes the results, relative to book/ (pages run there)
 COMMITTED_DIR = Path("results")  # book/results: measurements committed from runs made elsewhere

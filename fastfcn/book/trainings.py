@@ -342,7 +342,6 @@ def train_table1(profile: Mapping[str, Any], seed: int, *, device: str = "auto",
         weights = check_full_inputs(root, profile["small_backbone"], weights)
     rows = table1_rows(profile["ablation_heads"])
     seeds = [seed + k for k in range(profile["ablation_seeds"])]
-    jobs = [(h, u, s) for s in seeds for h, u in rows]
     trunk, layout = None, {}
     if not full:
         where = resolve_device(device)
@@ -354,13 +353,18 @@ def train_table1(profile: Mapping[str, Any], seed: int, *, device: str = "auto",
         fast = [v["channels_last"] for v in found.values()]
         trunk = ensure_trunk(profile, seed, runs_dir, device=device, channels_last=fast[0])
         layout = {row: cl for row, cl in zip(rows, fast[1:], strict=True)}
+    configs = {(h, u, s): table1_config(profile, h, u, s, device=device, root=root, weights=weights, trunk=trunk,
+                                        channels_last=layout.get((h, u), True)) for s in seeds for h, u in rows}
+    # the bar counts the trainings still to run, and none is shown when every one is found: its refreshes
+    # would only add lines (a notebook keeps each one)
+    todo = [k for k, c in configs.items() if not (find_run(c, runs_dir or default_runs_dir()) or ("", False))[1]]
     out: dict[tuple[str, str, int], Training] = {}
-    with tqdm(jobs, desc="Table 1 trainings", disable=not progress) as bar:
-        for h, u, s in bar:
-            bar.set_postfix_str(f"{h}+{u} seed {s}")
-            cfg = table1_config(profile, h, u, s, device=device, root=root, weights=weights, trunk=trunk,
-                                channels_last=layout.get((h, u), True))
-            out[h, u, s] = ensure_trained(cfg, runs_dir)
+    with tqdm(total=len(todo), desc="Table 1 trainings", disable=not (progress and todo)) as bar:
+        for key, cfg in configs.items():
+            if key in todo:
+                bar.set_postfix_str("{}+{} seed {}".format(*key))
+            out[key] = ensure_trained(cfg, runs_dir)
+            bar.update(key in todo)
     return {k: out[k] for k in sorted(out, key=lambda k: (rows.index(k[:2]), k[2]))}
 
 

@@ -38,7 +38,7 @@ def check_eval_data(datasets: list, skip_bad: bool) -> None:
 
 def with_init_architecture(given: dict) -> dict:
     """``train --init`` without ``--head``/``--backbone``/``--upsampling``/``--jpu-width``: those of the
-    checkpoint's model, so that its tensors fit (said on stderr)."""
+    checkpoint's model, so that its tensors fit (said on stdout, before the run's other reports)."""
     if not given.get("init"):
         return given
     from ..training.warm_start import init_architecture
@@ -46,7 +46,7 @@ def with_init_architecture(given: dict) -> dict:
     taken = {k: v for k, v in init_architecture(given["init"]).items() if k not in given}
     if taken:
         print("fastfcn train: --init: " + ", ".join(f"--{k.replace('_', '-')} {v}" for k, v in taken.items())
-              + f"\n  as in {given['init']}", file=sys.stderr)
+              + f"\n  as in {given['init']}", flush=True)
     return {**taken, **given}
 
 

@@ -24,13 +24,13 @@ MAX_CACHED_GRAPHS = 8  # a ResNet-50 graph weighs ~46-110 MB: a few checkpoints'
 
 
 def engine_for(model: torch.nn.Module, checkpoint: str | Path, variant: str,
-               onnx_path: str | Path | None = None) -> torch.nn.Module:
+               onnx_path: str | Path | None = None, *, announce: bool = True) -> torch.nn.Module:
     """``model`` (loaded from ``checkpoint``) run as ``variant``; another runtime runs ``onnx_path`` (checked
     against the checkpoint first) or the checkpoint's graph from the cache (:func:`cached_onnx`). The result's
     ``quantization`` says how ``onnx_path`` was quantized (None: an fp32 graph, or no graph). ONNX Runtime's
     threads do not spin between runs here: predict and eval work beside the network (reading, exponential,
     resizing, writing), and spinning threads would take those cores. A compiled variant whose compilation fails
-    runs uncompiled, with a warning."""
+    runs uncompiled, with a warning. ``announce``: whether an export into the cache says so (:func:`cached_onnx`)."""
     from .fast_path import optimize, parse_variant
     from .runtimes import QUANTIZED_KEY, check_graph
 
@@ -43,7 +43,7 @@ def engine_for(model: torch.nn.Module, checkpoint: str | Path, variant: str,
                              "device is not the CPU): drop --onnx, or pass --runtime onnxruntime or openvino")
         props = check_graph(onnx_path, checkpoint, model.config)
     elif runtime != "torch":
-        onnx_path = cached_onnx(checkpoint, model)
+        onnx_path = cached_onnx(checkpoint, model, announce=announce)
     engine = optimize(model, variant, onnx_path=onnx_path, spinning=False, compile_fallback=True)
     engine.quantization = props.get(QUANTIZED_KEY)
     return engine
@@ -53,11 +53,12 @@ def _path_key(checkpoint: str | Path) -> str:
     return hashlib.sha256(str(Path(checkpoint).resolve()).encode()).hexdigest()[:12]
 
 
-def cached_onnx(checkpoint: str | Path, model: torch.nn.Module) -> Path:
+def cached_onnx(checkpoint: str | Path, model: torch.nn.Module, *, announce: bool = True) -> Path:
     """The exported graph of ``checkpoint`` in the cache folder, exported now if it is not there yet
     (the name holds the checkpoint's path key, its digest and the versions that made it, so a changed
     file or an upgrade exports again). A cache folder that cannot be written is one ``OSError`` naming
-    it, with the ways out."""
+    it, with the ways out. ``announce``: say on stderr that the export runs, and where the graph is kept
+    (off for callers that asked for no progress lines, such as ``predict_files(progress=False)``)."""
     from ..utils.cache import cache_dir, file_digest
     from .runtimes import EXPORT_VERSION, export_onnx, graph_metadata
 
@@ -69,8 +70,9 @@ def cached_onnx(checkpoint: str | Path, model: torch.nn.Module) -> Path:
         if path.is_file():
             _touch(path)
             return path
-        print(f"fastfcn: exporting {checkpoint} to ONNX once\n  (seconds; a minute on a slow CPU), kept as\n"
-              f"  {path}", file=sys.stderr)
+        if announce:
+            print(f"fastfcn: exporting {checkpoint} to ONNX once\n  (seconds; a minute on a slow CPU), kept as\n"
+                  f"  {path}", file=sys.stderr)
         export_onnx(model, path, metadata=graph_metadata(checkpoint, model))
     except OSError as exc:
         where = exc.filename or os.environ.get("FASTFCN_CACHE") or "the cache folder"

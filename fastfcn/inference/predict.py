@@ -189,7 +189,9 @@ def predict_files(inputs: Iterable[str | Path], checkpoint: str | Path, out_dir:
     """Write ``NAME_mask.png`` and ``NAME_overlay.png`` under ``out_dir`` for every input image (``NAME``:
     the input's file name with its extension, see the module docstring). ``max_pixels``: larger images are
     refused (0 or None: no limit of ours; None keeps Pillow's guard). ``settings``: passed to
-    :class:`Predictor` (``mode``, ``runtime``, ``precision``, ``compile``, ``onnx_path``)."""
+    :class:`Predictor` (``mode``, ``runtime``, ``precision``, ``compile``, ``onnx_path``). ``progress=False``:
+    no progress lines, the notice of a first export to ONNX among them; failures and reduced precision are
+    still said."""
     if not 0.0 <= alpha <= 1.0:
         raise ValueError(f"alpha (the overlay's opacity) must lie in [0, 1], got {alpha}")
     if max_pixels is not None and max_pixels < 0:
@@ -205,6 +207,7 @@ def predict_files(inputs: Iterable[str | Path], checkpoint: str | Path, out_dir:
         return result
     _check_writable(out_dir)
     if predictor is None:  # whether to compile is decided from the windows of every image (their headers)
+        settings.setdefault("announce", progress)  # no progress lines: no export notice either
         predictor = Predictor(checkpoint, device=device, multi_scale=multi_scale,
                               image_sizes=(image_size(path) for path, _ in files), **settings)
     if getattr(predictor, "compile_reason", None) is not None:

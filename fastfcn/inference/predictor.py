@@ -29,6 +29,7 @@ class Predictor:
     (:func:`fastfcn.inference.fast_path.auto_compile`; the reason is in ``compile_reason``).
     ``onnx_path``: an exported graph of this checkpoint for ONNX Runtime/OpenVINO; by default it is exported once and kept in the cache folder.
     ``variant``: a fast-path variant that replaces the three (e.g. ``"fp32"``: plain eager, the reference).
+    ``announce``: whether exporting the graph into the cache says so on stderr.
     """
 
     def __init__(self, checkpoint: str | Path, device: str = "auto", multi_scale: bool = False,
@@ -36,7 +37,7 @@ class Predictor:
                  max_bytes: int = PREDICT_BYTES, mode: str = "whole", runtime: str = "auto",
                  precision: str = "fp32", compile: bool | None = False, onnx_path: str | Path | None = None,
                  variant: str | None = None,
-                 image_sizes: Iterable[tuple[int, int] | None] | None = None) -> None:
+                 image_sizes: Iterable[tuple[int, int] | None] | None = None, announce: bool = True) -> None:
         from ..checkpoint import model_from_checkpoint
         from ..utils.device import resolve_device
         from .evaluate import MS_SCALES
@@ -71,7 +72,7 @@ class Predictor:
         self.classes = ckpt.get("classes")
         self.colours = ckpt.get("palette")  # the dataset's own class colours (classes.txt, Cityscapes), if any
         self.max_bytes = max_bytes
-        self.engine = engine_for(self.model, checkpoint, variant, onnx_path)
+        self.engine = engine_for(self.model, checkpoint, variant, onnx_path, announce=announce)
         self.variant = self.engine.variant
         self.int8 = self.engine.quantization is not None
 

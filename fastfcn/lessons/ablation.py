@@ -21,6 +21,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from ..utils.text import signed
+
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
@@ -74,18 +76,21 @@ def table1_markdown(summaries: Mapping[tuple[str, str], Mapping[str, Any]],
     """Our Table 1 next to the paper's: one row per ``(head, upsampling)`` of ``summaries``.
 
     ``summaries`` are :func:`summarize_seeds` results; ``paper`` holds the paper's rows under the
-    same keys; ``seed_range`` adds the column of the mIoU range over seeds.
+    same keys; ``seed_range`` adds the column of the mIoU range over seeds. Short headers, one decimal
+    (the paper's too), so that the ten columns fit a page: pixAcc and mIoU are in %, "90% interval"
+    is the mIoU's over resampled val images, "s / it" the seconds per training iteration; the
+    chapter says so above the table.
     """
-    header = ["head", "OS", "upsampling", "pixAcc %", "mIoU %", "mIoU 90% interval (val images)"]
-    header += ["mIoU range over seeds"] * seed_range
-    header += ["s / iteration", "pixAcc % (paper)", "mIoU % (paper)"]
+    header = ["head", "OS", "upsampling", "pixAcc", "mIoU", "90% interval"]
+    header += ["seed range"] * seed_range
+    header += ["s / it", "paper pixAcc", "paper mIoU"]
     rows = []
     for (h, u), s in summaries.items():
         lo, hi = s["boot"]
         row = [head_labels[h], 8 if u == "none" else 32, labels[u], f"{s['pix']:.1f}", f"**{s['miou']:.1f}**",
                f"{lo:.1f} - {hi:.1f}"]
         row += [f"{s['miou_range']:.1f}"] * seed_range
-        row += [f"{s['s_per_it']:.3f}", f"{paper[h, u].pixacc:.2f}", f"{paper[h, u].miou:.2f}"]
+        row += [f"{s['s_per_it']:.3f}", f"{paper[h, u].pixacc:.1f}", f"{paper[h, u].miou:.1f}"]
         rows.append(row)
     return markdown_table(header, rows)
 
@@ -130,7 +135,7 @@ class Comparison(NamedTuple):
     b: str
     point: float          # difference of the seed means
     seed_spread: float    # the larger of the two rows' ranges over seeds
-    lo: float             # 90% interval of the difference over resampled val images (first seed)
+    lo: float             # 90% interval of that difference over resampled val images
     hi: float
 
     @property
@@ -152,19 +157,21 @@ class Comparison(NamedTuple):
         return "within both the seed spread and the val-image interval"
 
     def sentence(self) -> str:
-        return (f"{self.a} against {self.b}: {self.point:+.1f} points (seed spread {self.seed_spread:.1f}, "
-                f"val-image interval {self.lo:+.1f} to {self.hi:+.1f}): {self.verdict()}")
+        return (f"{self.a} against {self.b}: {signed(self.point)} points (seed spread {self.seed_spread:.1f}, "
+                f"val-image interval {signed(self.lo)} to {signed(self.hi)}): {self.verdict()}")
 
 
 def compare(a: str, b: str, runs_a: Sequence[Mapping[str, Any]], runs_b: Sequence[Mapping[str, Any]]
             ) -> Comparison:
     """Compare two networks' seeds (runs hold ``"metrics"`` and ``"boot"`` as for :func:`summarize_seeds`).
 
-    The val-image interval is of the first seeds' difference on the *same* resampled images.
+    The point is the difference of the seed means; the val-image interval is of that same difference,
+    the seed means of both networks recomputed on each resample of the val images (every run's
+    ``"boot"`` drawn with the same :func:`bootstrap_counts`, so resample ``k`` holds the same images in all).
     """
     ma = np.array([r["metrics"]["mIoU"] for r in runs_a]) * 100
     mb = np.array([r["metrics"]["mIoU"] for r in runs_b]) * 100
-    lo, hi = interval(100 * (runs_a[0]["boot"] - runs_b[0]["boot"]))
+    lo, hi = interval(100 * (_seed_mean_boot(runs_a) - _seed_mean_boot(runs_b)))
     spread = max(float(np.ptp(ma)), float(np.ptp(mb)))
     return Comparison(a, b, float(ma.mean() - mb.mean()), spread, lo, hi)
 
@@ -172,7 +179,12 @@ def compare(a: str, b: str, runs_a: Sequence[Mapping[str, Any]], runs_b: Sequenc
 def difference_sentence(point: float, lo: float, hi: float, against: str) -> str:
     """"+1.2 points against X (90% interval ...: within/larger than the evaluation noise)"."""
     verdict = "larger than the evaluation noise" if lo > 0 or hi < 0 else "within the evaluation noise"
-    return f"{point:+.1f} points against {against} (90% interval {lo:+.1f} to {hi:+.1f}: {verdict})"
+    return f"{signed(point)} points against {against} (90% interval {signed(lo)} to {signed(hi)}: {verdict})"
+
+
+def _seed_mean_boot(runs: Sequence[Mapping[str, Any]]) -> Tensor:
+    """The bootstrap of the seed-mean mIoU: the runs' ``"boot"`` (one resample per entry) averaged over the seeds."""
+    return torch.stack([torch.as_tensor(r["boot"], dtype=torch.float64) for r in runs]).mean(0)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -183,15 +195,15 @@ def summarize_seeds(runs: Sequence[Mapping[str, Any]], classes: Sequence[str]) -
     """Mean over the seeds of one network: pixAcc, mIoU, per-class IoU (all %), seconds per iteration.
 
     Each run holds ``"metrics"`` (``fastfcn.inference.metrics.scores``), ``"boot"`` (its
-    :func:`bootstrap_miou`) and ``"s_per_it"``. ``"miou_range"`` is max minus min over the seeds,
-    ``"boot"`` the 90% interval of the first seed's bootstrap, and a class no image or prediction
-    of a run contains counts as IoU 0.
+    :func:`bootstrap_miou`, the same resamples for every seed) and ``"s_per_it"``. ``"miou_range"`` is max
+    minus min over the seeds, ``"boot"`` the 90% interval of the seed-mean mIoU over the resamples (the
+    quantity ``"miou"`` is), and a class no image or prediction of a run contains counts as IoU 0.
     """
     pix = np.array([r["metrics"]["pixAcc"] for r in runs]) * 100
     miou = np.array([r["metrics"]["mIoU"] for r in runs]) * 100
     iou = {n: float(100 * np.mean([r["metrics"]["iou"][n] or 0.0 for r in runs])) for n in classes}
     return {"pix": float(pix.mean()), "miou": float(miou.mean()), "miou_range": float(miou.max() - miou.min()),
-            "iou": iou, "boot": interval(100 * runs[0]["boot"]),
+            "iou": iou, "boot": interval(100 * _seed_mean_boot(runs)),
             "s_per_it": float(np.mean([r["s_per_it"] for r in runs]))}
 
 
@@ -285,13 +297,14 @@ def class_legend(fig: Figure, classes: Sequence[str], colours: np.ndarray, fonts
     return fig.legend(handles=handles, loc="lower center", ncol=len(classes), fontsize=fontsize, frameon=False)
 
 
-def image_grid(panels: Sequence[Sequence[np.ndarray]], *, titles: Sequence[Sequence[str]] | None = None,
+def image_grid(panels: Sequence[Sequence[np.ndarray | None]], *, titles: Sequence[Sequence[str]] | None = None,
                row_labels: Sequence[str] | None = None, panel_size: tuple[float, float] = (2.2, 2.3),
                extra_height: float = 0.0, interpolation: str | None = None) -> tuple[Figure, np.ndarray]:
     """Images in rows (``panels[row][col]``, HWC), each titled by ``titles[row][col]`` (``""``: none).
 
     With ``row_labels`` each row is labelled on its left and the panels keep their frame; without,
-    the axes are switched off. Returns the figure and the ``[rows, cols]`` array of axes.
+    the axes are switched off. A panel that is ``None`` stays empty, with no frame (a row label on
+    it still shows). Returns the figure and the ``[rows, cols]`` array of axes.
     """
     import matplotlib.pyplot as plt
 
@@ -301,7 +314,10 @@ def image_grid(panels: Sequence[Sequence[np.ndarray]], *, titles: Sequence[Seque
     for r, row in enumerate(panels):
         for c, panel in enumerate(row):
             ax = axes[r, c]
-            ax.imshow(panel, interpolation=interpolation)
+            if panel is None:
+                ax.set_frame_on(False)
+            else:
+                ax.imshow(panel, interpolation=interpolation)
             if titles is not None and titles[r][c]:
                 ax.set_title(titles[r][c], fontsize=9)
             if row_labels is None:

@@ -13,15 +13,15 @@ classifier shown the object *with* its surroundings is nearly always right. This
   :func:`context_free_accuracy` and :func:`with_context_accuracy` are its two views, :func:`context_contrast`
   both at once (each scene drawn once) and :func:`accuracy_phrase` a result in words;
 * :func:`lookalike_statistics` -- per-object pixel counts and colours, for checking that the classes agree;
-* :func:`swap_rates` / :func:`swap_phrase` -- how often a trained network gives one look-alike's pixels to the
-  other, in both directions and balanced.
+* :func:`swap_rates` / :func:`swap_phrase` / :func:`swaps_in_words` -- how often a trained network gives one
+  look-alike's pixels to the other, in both directions and balanced.
 """
 
 from __future__ import annotations
 
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -32,10 +32,11 @@ from torch import Tensor
 from ..data.procedural import ProceduralScenes
 from ..data.scene import BALL, BALLOON, CLASSES
 from ..utils.threads import limited_threads
+from .differences import number_word
 
 __all__ = ["LOOKALIKES", "VIEWS", "Crops", "CropAccuracy", "ObjectStatistics", "SwapRates", "lookalike_crops",
            "crop_classifier_accuracy", "context_contrast", "context_free_accuracy", "with_context_accuracy",
-           "lookalike_statistics", "swap_rates", "swap_phrase", "accuracy_phrase"]
+           "lookalike_statistics", "swap_rates", "swap_phrase", "swaps_in_words", "accuracy_phrase"]
 
 LOOKALIKES = (CLASSES[BALL], CLASSES[BALLOON])  # crop label 0 and 1
 VIEWS = ("object", "surroundings")
@@ -372,3 +373,14 @@ def swap_phrase(rates: SwapRates, a: str = CLASSES[BALLOON], b: str = CLASSES[BA
     """"2.1% of the look-alikes' pixels swapped (balloon to ball 3.0%, ball to balloon 1.2%)"."""
     return (f"{100 * rates.balanced:.1f}% of the look-alikes' pixels swapped ({a} to {b} {100 * rates.a_as_b:.1f}%, "
             f"{b} to {a} {100 * rates.b_as_a:.1f}%)")
+
+
+def swaps_in_words(rates: Mapping[str, SwapRates], a: str = CLASSES[BALLOON], b: str = CLASSES[BALL]) -> str:
+    """The :func:`swap_phrase` of each network (``rates``: name -> rates), said once where all networks agree."""
+    phrases = {name: swap_phrase(r, a, b) for name, r in rates.items()}
+    if len(phrases) < 2 or len(set(phrases.values())) > 1:
+        return "; ".join(f"{name}: {phrase}" for name, phrase in phrases.items())
+    count = number_word(len(phrases))
+    if all(r.a_as_b == 0 and r.b_as_a == 0 for r in rates.values()):
+        return f"none of the {count} networks gives a single {a} pixel to {b}, or {b} pixel to {a}"
+    return f"each of the {count} networks, {next(iter(phrases.values()))}"

@@ -6,12 +6,14 @@
 * :func:`boundary_band` and :func:`trimap_accuracy` -- accuracy within a few pixels of the label
   boundaries (the "trimap" of the DeepLab papers);
 * :func:`connected_components`, :func:`object_size_bins` and :func:`size_bin_iou` -- IoU of objects
-  by their size, where the paper says the resolution of the last feature map matters.
+  by their size, where the paper says the resolution of the last feature map matters;
+* :func:`size_gain_words`, :func:`zero_iou_words` and :func:`overlap_words` -- what those numbers say, as
+  sentences of the chapter that stay true whatever the numbers are.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -20,7 +22,8 @@ import torch.nn.functional as F
 from torch import Tensor
 
 __all__ = ["VAL_BATCH", "val_predictions", "error_map", "boundary_band", "trimap_accuracy", "connected_components",
-           "object_size_bins", "size_bin_iou", "find_objects", "Object", "SIZE_BINS"]
+           "object_size_bins", "size_bin_iou", "find_objects", "Object", "SIZE_BINS", "size_gain_words",
+           "zero_iou_words", "overlap_words", "in_words", "number_word"]
 
 # object area bins in pixels of a 128-px image; scaled with the image's area for other sizes
 SIZE_BINS: dict[str, tuple[float, float]] = {"small": (0, 64), "medium": (64, 256), "large": (256, float("inf"))}
@@ -185,3 +188,57 @@ def size_bin_iou(preds: Tensor, objects: Sequence[Object]) -> dict[str, dict[str
         per_bin[o.size_bin].append(float((o.pixels & p).sum() / (o.pixels | p).sum()))
     return {name: {"iou": sum(v) / len(v) if v else float("nan"), "objects": float(len(v))}
             for name, v in per_bin.items()}
+
+
+# ------------------------------------------------------------------------------------------------ in words
+
+
+def number_word(n: int) -> str:
+    """"two" .. "ten" in words, larger (and smaller) counts in digits."""
+    return "two three four five six seven eight nine ten".split()[n - 2] if 2 <= n <= 10 else str(n)
+
+
+def in_words(items: Sequence[str]) -> str:
+    """"a", "a and b", "a, b and c"."""
+    items = list(items)
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
+
+
+def size_gain_words(small: float, large: float, best_small: float, *, few: float = 10.0) -> str:
+    """How JPU's gain over bilinear upsampling on small objects (``small``, points of IoU) compares with its gain on
+    large ones (``large``), as the end of a sentence; ``best_small``: the best small-object IoU % of any network,
+    explained when it is below ``few``."""
+    if small > large:
+        return "so the gain is larger for small objects than for large ones, as a coarse last feature map predicts"
+    words = ("so the gain is no larger for small objects than for large ones, although a coarse last feature map "
+             "should hurt small objects most")
+    if best_small < few:
+        words += (f". At this training length no network finds small objects well (the best small-object IoU is "
+                  f"{best_small:.1f}%), so there is little there for any upsampling to recover")
+    return words
+
+
+def zero_iou_words(ious: Mapping[str, Mapping[str, float]], classes: Sequence[str]) -> str:
+    """Which networks (``ious``: name -> class -> IoU %) score 0.0 (at one decimal) on which of ``classes``."""
+    groups: dict[tuple[str, ...], list[str]] = {}
+    for name, iou in ious.items():
+        zeros = tuple(c for c in classes if round(iou[c], 1) == 0)
+        if zeros:
+            groups.setdefault(zeros, []).append(name)
+    if not groups:
+        return f"Every network labels some pixels of {in_words(classes)} correctly."
+    parts = [f"{in_words(names)} {'scores' if len(names) == 1 else 'score'} 0.0 on "
+             f"{in_words(zeros)}" for zeros, names in groups.items()]
+    return "; ".join(parts) + " (at one decimal: (almost) no pixel of the class labelled correctly)."
+
+
+def overlap_words(curves: Mapping[str, Sequence[float]], tolerance: float = 0.5) -> str:
+    """A sentence naming the pairs of ``curves`` (name -> values, in points) that lie within ``tolerance`` of each
+    other at every point, so that one may hide the other on a plot."""
+    names = list(curves)
+    close = [f"{a} and {b}" for i, a in enumerate(names) for b in names[i + 1:]
+             if all(abs(x - y) <= tolerance for x, y in zip(curves[a], curves[b], strict=True))]
+    if not close:
+        return f"No two curves lie within {tolerance:g} points of each other at every width."
+    return (f"The curves of {'; of '.join(close)} lie within {tolerance:g} points of each other at every width, "
+            f"so their lines nearly coincide on the plot.")

@@ -82,8 +82,8 @@ def _box(ax: Axes, x: float, y: float, title: str, shape: Shape, colour: str, wi
 
     ax.add_patch(FancyBboxPatch((x - width / 2, y - height / 2), width, height, boxstyle="round,pad=0.02",
                                 facecolor=colour, edgecolor="black", linewidth=0.8))
-    ax.text(x, y + 0.13, title, ha="center", va="center", fontsize=8)
-    ax.text(x, y - 0.17, _label(shape), ha="center", va="center", fontsize=7.5, family="monospace")
+    ax.text(x, y + 0.13, title, ha="center", va="center", fontsize=9)
+    ax.text(x, y - 0.17, _label(shape), ha="center", va="center", fontsize=8.5, family="monospace")
     return x - width / 2, x + width / 2, y - height / 2, y + height / 2
 
 
@@ -129,13 +129,15 @@ def draw_fig4(model: nn.Module, image: Tensor) -> tuple[Figure, dict[str, Shape]
         _arrow(ax, (r[1], y), (out[0], 0.25 * ((y > 0) - (y < 0))))
     head = _box(ax, x_head, 0.0, "head's first conv", shapes["head_conv"], C_OUT)
     _arrow(ax, (out[1], 0.0), (head[0], 0.0))
-    for x, tag in ((x_emb, "(a)"), ((x_res + x_cat) / 2, "(b)"), (x_head, "(c)")):
-        ax.text(x, 2.05, tag, ha="center", va="center", fontsize=10, weight="bold")
+    # the paper's three parts: (a) the convolutions, (b) upsampling and concatenation, (c) the dilated
+    # separable convolutions and the convolution after them (here the head's first)
+    for x, tag in ((x_emb, "(a)"), ((x_res + x_cat) / 2, "(b)"), ((x_br + x_head) / 2, "(c)")):
+        ax.text(x, 2.05, tag, ha="center", va="center", fontsize=12, weight="bold")
     ax.set_xlim(-1.0, x_head + 1.0)
     ax.set_ylim(-1.8, 2.3)
     ax.set_aspect("equal")
     ax.axis("off")
     ax.set_title("Fig. 4 (JPU) from one forward pass: every label is the shape (C x H x W) a forward hook caught",
-                 fontsize=10)
+                 fontsize=12)
     fig.tight_layout()
     return fig, shapes

@@ -4,18 +4,23 @@
 what each reaches (``book/results/table1_iterations_cpu.json``). Here that measurement becomes something to
 read: the curve of each row (:func:`iteration_curves`), the fewest measured iterations that reach the floor
 (:func:`iterations_to_floor`), what the sixteen trainings would cost at a given count with the step times a
-chapter measured (:func:`trainings_seconds`), and the plot (:func:`plot_iteration_curves`).
+chapter measured (:func:`trainings_seconds`), and the plot (:func:`plot_iteration_curves`). What the
+``full`` table costs on a GPU starts from the training-step times a committed GPU benchmark holds, if any
+(:func:`committed_step_seconds`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.figure import Figure
 
-__all__ = ["iteration_curves", "iterations_to_floor", "trainings_seconds", "plot_iteration_curves"]
+__all__ = ["iteration_curves", "iterations_to_floor", "trainings_seconds", "plot_iteration_curves",
+           "committed_step_seconds"]
 
 Row = tuple[str, str]  # (head, upsampling)
 
@@ -42,6 +47,32 @@ def iterations_to_floor(curves: Mapping[Row, Sequence[tuple[int, float]]], floor
 def trainings_seconds(s_per_it: Mapping[Row, float], iterations: int, seeds: int) -> float:
     """Seconds that ``seeds`` trainings of every row in ``s_per_it`` take at ``iterations`` each (steps only)."""
     return sum(s_per_it.values()) * iterations * seeds
+
+
+def committed_step_seconds(files: Iterable[str | Path], backbone: str, batch: int, where: str
+                           ) -> tuple[dict[Row, float], str]:
+    """The training-step seconds (median) of Table 1 rows that committed benchmark files (``fastfcn bench``
+    JSON) measured for ``backbone`` (ours or the paper's name of it) at ``batch``, and, for the prose, why
+    there are none where there are none (``where``: how the prose names the files' folder)."""
+    measured: dict[Row, float] = {}
+    present = [Path(f) for f in files if Path(f).is_file()]
+    modes = set()
+    for f in present:
+        for r in json.loads(f.read_text()).get("results", []):
+            modes.add(r.get("mode"))
+            if (r.get("mode") == "train" and r.get("kind", "fastfcn") == "fastfcn" and r.get("batch") == batch
+                    and backbone in (r.get("backbone"), r.get("paper_backbone"))):
+                measured[r["head"], r["upsampling"]] = float(r["latency_median_s"])
+    if not present:
+        why = f"no GPU benchmark is committed in {where}"
+    elif "train" not in modes:
+        held = " and ".join(sorted(str(m) for m in modes if m)) or "no"
+        why = f"no GPU training-step time is committed: {where} holds {held} timings only"
+    elif measured:
+        why = f"for the rows without a training-step time of {backbone} at batch {batch} in {where}"
+    else:
+        why = f"the GPU training-step times committed in {where} are not of {backbone} at batch {batch}"
+    return measured, why
 
 
 def plot_iteration_curves(curves: Mapping[Row, Sequence[tuple[int, float]]], floor: float, *,

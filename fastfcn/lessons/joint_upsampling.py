@@ -264,13 +264,14 @@ def apply_to_groups(fn, y: Tensor, rate: int = 2) -> Tensor:
     return merge([fn(g) for g in split(y, rate)], rate)
 
 
-def show(ax, img: Tensor, title: str, channel: int | None = None, **kw) -> None:
+def show(ax, img: Tensor, title: str, channel: int | None = None, fontsize: float = 9, **kw) -> None:
     """Draw a ``(1, C, H, W)`` tensor on a matplotlib axis: RGB when ``channel`` is None, else that one
-    channel (``kw`` go to ``imshow``, e.g. ``cmap``, ``vmin``, ``vmax``)."""
+    channel (``kw`` go to ``imshow``, e.g. ``cmap``, ``vmin``, ``vmax``); ``fontsize`` of the title (wide
+    grids of panels are shrunk on the page: give them a larger one)."""
     img = img.detach().float().cpu()[0]
     if channel is not None:
         ax.imshow(img[channel], **kw)
     else:
         ax.imshow(img.permute(1, 2, 0).clamp(0, 1).numpy(), interpolation="nearest")
-    ax.set_title(title, fontsize=9)
+    ax.set_title(title, fontsize=fontsize)
     ax.set_axis_off()

@@ -17,6 +17,7 @@ its own input so that this shows up stage by stage and block by block.
 from __future__ import annotations
 
 import copy
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -202,12 +203,18 @@ def stage_table(costs: dict[str, StageCost]) -> list[dict[str, object]]:
     return rows
 
 
+def _cell(value: object) -> str:
+    """A table cell: ``-`` for a missing value (None, or a NaN float such as the ``total`` row's pixels)."""
+    missing = value is None or (isinstance(value, float) and math.isnan(value))
+    return "-" if missing else str(value)
+
+
 def format_table(rows: list[dict[str, object]]) -> str:
-    """Plain-text table of dict rows (same keys), right-aligned, ``-`` for None."""
+    """Plain-text table of dict rows (same keys), right-aligned, ``-`` for None and for NaN floats."""
     if not rows:
         return ""
     keys = list(rows[0])
-    cells = [[str(k) for k in keys]] + [["-" if r[k] is None else str(r[k]) for k in keys] for r in rows]
+    cells = [[str(k) for k in keys]] + [[_cell(r[k]) for k in keys] for r in rows]
     widths = [max(len(row[i]) for row in cells) for i in range(len(keys))]
     lines = ["  ".join(c.rjust(w) for c, w in zip(row, widths, strict=True)) for row in cells]
     lines.insert(1, "  ".join("-" * w for w in widths))

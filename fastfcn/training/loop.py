@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import json
 import math
-import sys
 import time
 import warnings
 from collections.abc import Iterator
@@ -162,14 +161,14 @@ class _Run:
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.autocast_dtype == torch.float16 and self.cuda)
 
     def _warm_start(self) -> None:
-        """``--init``: the checkpoint's tensors where they fit; which did and which did not is printed and kept in
-        config.json (``extra.init``) and the checkpoints' train_config."""
+        """``--init``: the checkpoint's tensors where they fit; which did and which did not is printed (stdout, in
+        order with "done: ...") and kept in config.json (``extra.init``) and the checkpoints' train_config."""
         from .warm_start import init_from_checkpoint
 
         report = init_from_checkpoint(self.model, self.cfg.init)
         self.cfg.extra["init"] = report.to_json()
         if self.ctx.is_main:
-            print(report.describe(), file=sys.stderr)
+            print(report.describe(), flush=True)
 
     def _plan_iterations(self) -> None:
         """The sampler, the batch per process, and the run's length in epochs and iterations."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import textwrap
 from collections.abc import Iterable
 
-__all__ = ["PRINT_WIDTH", "fit_lines"]
+__all__ = ["PRINT_WIDTH", "fit_lines", "signed"]
 
 # what a code cell's output shows beside both sidebars of the rendered book (1400 px window) before it scrolls
 PRINT_WIDTH = 100
@@ -16,3 +16,10 @@ def fit_lines(lines: Iterable[str], width: int = PRINT_WIDTH) -> str:
     (broken between words only: a word or path longer than a line stays whole)."""
     return "\n".join(textwrap.fill(line, width, subsequent_indent="  ", break_long_words=False,
                                    break_on_hyphens=False) if len(line) > width else line for line in lines)
+
+
+def signed(x: float, digits: int = 1) -> str:
+    """A difference as the book prints it: "+1.8", "-1.6", and "0.0" (no sign) where it rounds to zero,
+    never "-0.0"."""
+    text = f"{x:+.{digits}f}"
+    return f"{0:.{digits}f}" if float(text) == 0 else text
