@@ -27,6 +27,7 @@ from fastfcn.lessons.ablation import (
     plot_class_iou,
     plot_training_curves,
     summarize_seeds,
+    table1_caption,
     table1_markdown,
     top_distinct,
     twin_share_of_errors,
@@ -79,6 +80,16 @@ def test_table1_markdown_exact() -> None:
     # ten columns that fit the page: the widest text of each column (bold marks not shown), under 85 characters
     cells = [[c.strip().strip("*") for c in line.strip("|").split("|")] for line in with_range if "---" not in line]
     assert sum(max(len(row[k]) for row in cells) for k in range(10)) <= 85
+
+
+def test_table1_caption_says_what_ran_and_names_only_the_columns_shown() -> None:
+    two = table1_caption(100, "resnet18_w32", 50, 2)
+    assert two.startswith("Procedural val, 100 images, resnet18_w32 fine-tuned from the book's trunk, 50 iterations; "
+                          "mean of 2 seeds.")
+    assert "*seed range*" in two and "*90% interval*" in two and "smoke" not in two
+    one = table1_caption(8, "resnet18", 2, 1, smoke=True)
+    assert "one seed" in one and "*seed range*" not in one   # the column is only there with seeds to compare
+    assert one.startswith("Procedural val (smoke profile: a few iterations only, these numbers mean nothing), 8 images")
 
 
 # ------------------------------------------------------------------------------------------------

@@ -30,11 +30,12 @@ if TYPE_CHECKING:  # pragma: no cover
 
     from ..paper import Row
 
-__all__ = ["Comparison", "Fate", "compare", "best_in_words", "bootstrap_counts", "bootstrap_miou", "class_legend",
-           "class_share_table", "class_statistics", "context_table", "difference_sentence", "fate_phrase",
-           "image_grid", "interval", "majority_floor", "markdown_table", "pixel_fate", "plot_class_iou",
-           "plot_training_curves", "summarize_seeds", "table1_markdown", "top_distinct", "twin_share_of_errors",
-           "twin_verdict"]
+__all__ = ["Comparison", "Fate", "compare", "best_in_words", "bootstrap_counts", "bootstrap_miou",
+           "class_legend", "class_share_table", "class_statistics", "context_table",
+           "difference_sentence", "fate_phrase", "image_grid", "interval", "majority_floor",
+           "markdown_table", "pixel_fate", "plot_class_iou", "plot_training_curves",
+           "summarize_seeds", "table1_caption", "table1_markdown", "top_distinct",
+           "twin_share_of_errors", "twin_verdict"]
 
 # ------------------------------------------------------------------------------------------------
 # tables
@@ -68,6 +69,18 @@ def class_share_table(classes: Sequence[str], share: Tensor, present: Tensor, n_
     return markdown_table(("class", "share of the pixels", "images containing it"),
                           [(n, f"{100 * share[c]:.1f}%", f"{int(present[c])} of {n_images}")
                            for c, n in enumerate(classes)])
+
+
+def table1_caption(images: int, backbone: str, iterations: int, seeds: int, smoke: bool = False) -> str:
+    """The sentence above :func:`table1_markdown`'s table: what was trained and evaluated, and its columns."""
+    caveat = " (smoke profile: a few iterations only, these numbers mean nothing)" if smoke else ""
+    runs = f"mean of {seeds} seeds" if seeds > 1 else "one seed"
+    spread = "*seed range*: the largest minus the smallest mIoU of the seeds; " if seeds > 1 else ""
+    return (f"Procedural val{caveat}, {images} images, {backbone} fine-tuned from the book's trunk, {iterations} "
+            f"iterations; {runs}. pixAcc and mIoU in %; *90% interval*: of the mIoU, over resampled val images; "
+            f"{spread}*s / it*: seconds per training iteration on this machine. The two *paper* columns are the "
+            "paper's Table 1 (Pascal Context, ResNet-50, ImageNet-pretrained), for the shape of the comparison "
+            "only: the numbers measure different tasks.")
 
 
 def table1_markdown(summaries: Mapping[tuple[str, str], Mapping[str, Any]],
