@@ -12,8 +12,6 @@ from fastfcn.lessons.differences import (
     connected_components,
     error_map,
     find_objects,
-    in_words,
-    number_word,
     object_size_bins,
     overlap_words,
     size_bin_iou,
@@ -96,8 +94,6 @@ def test_val_predictions_are_cached_beside_the_checkpoint(tmp_path) -> None:
 
 
 def test_sentences_stay_true_whatever_the_numbers() -> None:
-    assert [number_word(n) for n in (2, 4, 10, 11, 1)] == ["two", "four", "ten", "11", "1"]
-    assert [in_words(x) for x in (["a"], ["a", "b"], ["a", "b", "c"])] == ["a", "a and b", "a, b and c"]
     assert size_gain_words(5.0, 1.0, 30.0).startswith("so the gain is larger for small objects")
     assert size_gain_words(0.2, 11.2, 30.0).endswith("should hurt small objects most")   # no excuse needed
     assert "the best small-object IoU is 0.3%" in size_gain_words(0.2, 11.2, 0.3)

@@ -27,7 +27,6 @@ from fastfcn.book.claims import (
 from fastfcn.book.record import RESULTS_ENV
 from fastfcn.book.report_summary import REPORT_FIGURE, build_report, chapter_link
 from fastfcn.book.results import Run, build_results_dir, find_figure, load_gpu_bench
-from fastfcn.utils.text import signed
 
 BOOK = Path(__file__).resolve().parents[1] / "book"
 STEM = "11_reproduction_report"
@@ -226,11 +225,6 @@ def test_the_section_3_3_table_prints_percent_and_the_books_module_names(filled)
     """Chapter 9 records the frozen head's mIoU as a fraction: the table's column says % (once it read 0.3)."""
     table = recovery_markdown(filled.recovery)
     assert "| bilinear | 0.713 | 0.610 | 12.5 |" in table and "| JPU | 0.377 | 0.905 | 33.3 |" in table
-
-
-def test_signed_numbers_never_read_minus_zero():
-    assert [signed(x) for x in (1.84, -1.6, -0.04, 0.04, 0.0)] == ["+1.8", "-1.6", "0.0", "0.0", "0.0"]
-    assert signed(-0.004, 2) == "0.00" and signed(-0.006, 2) == "-0.01"
 
 
 def test_unused_committed_files_are_named_one_by_one(tmp_path):

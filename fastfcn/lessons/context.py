@@ -31,8 +31,8 @@ from torch import Tensor
 
 from ..data.procedural import ProceduralScenes
 from ..data.scene import BALL, BALLOON, CLASSES
+from ..utils.text import number_word
 from ..utils.threads import limited_threads
-from .differences import number_word
 
 __all__ = ["LOOKALIKES", "VIEWS", "Crops", "CropAccuracy", "ObjectStatistics", "SwapRates", "lookalike_crops",
            "crop_classifier_accuracy", "context_contrast", "context_free_accuracy", "with_context_accuracy",

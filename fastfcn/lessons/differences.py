@@ -21,9 +21,11 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from ..utils.text import in_words
+
 __all__ = ["VAL_BATCH", "val_predictions", "error_map", "boundary_band", "trimap_accuracy", "connected_components",
            "object_size_bins", "size_bin_iou", "find_objects", "Object", "SIZE_BINS", "size_gain_words",
-           "zero_iou_words", "overlap_words", "in_words", "number_word"]
+           "zero_iou_words", "overlap_words"]
 
 # object area bins in pixels of a 128-px image; scaled with the image's area for other sizes
 SIZE_BINS: dict[str, tuple[float, float]] = {"small": (0, 64), "medium": (64, 256), "large": (256, float("inf"))}
@@ -191,17 +193,6 @@ def size_bin_iou(preds: Tensor, objects: Sequence[Object]) -> dict[str, dict[str
 
 
 # ------------------------------------------------------------------------------------------------ in words
-
-
-def number_word(n: int) -> str:
-    """"two" .. "ten" in words, larger (and smaller) counts in digits."""
-    return "two three four five six seven eight nine ten".split()[n - 2] if 2 <= n <= 10 else str(n)
-
-
-def in_words(items: Sequence[str]) -> str:
-    """"a", "a and b", "a, b and c"."""
-    items = list(items)
-    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
 
 
 def size_gain_words(small: float, large: float, best_small: float, *, few: float = 10.0) -> str:

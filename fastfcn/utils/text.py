@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import textwrap
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
-__all__ = ["PRINT_WIDTH", "fit_lines", "signed"]
+__all__ = ["PRINT_WIDTH", "fit_lines", "signed", "in_words", "number_word"]
 
 # what a code cell's output shows beside both sidebars of the rendered book (1400 px window) before it scrolls
 PRINT_WIDTH = 100
@@ -23,3 +23,14 @@ def signed(x: float, digits: int = 1) -> str:
     never "-0.0"."""
     text = f"{x:+.{digits}f}"
     return f"{0:.{digits}f}" if float(text) == 0 else text
+
+
+def number_word(n: int) -> str:
+    """"two" .. "ten" in words, larger (and smaller) counts in digits."""
+    return "two three four five six seven eight nine ten".split()[n - 2] if 2 <= n <= 10 else str(n)
+
+
+def in_words(items: Sequence[str]) -> str:
+    """"a", "a and b", "a, b and c"."""
+    items = list(items)
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
